@@ -1,0 +1,30 @@
+"""Shared fixtures: where the shared real data lives, and a small-thread torch for 2-core CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` beside the checkout (CI copies it there), or ``$SPIKEGEN_SHARED_DATA``."""
+    env = os.environ.get("SPIKEGEN_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = shared_data_dir()
+    if not root.is_dir():
+        pytest.skip(f"shared real data not found at {root} (set SPIKEGEN_SHARED_DATA to its folder)")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
