@@ -64,22 +64,15 @@ def reconstruct(
 
 
 def _commands() -> dict:
-    cmds: dict = {"reconstruct": reconstruct}
-    # Subcommands whose modules may be absent in a partial install are added when importable.
-    try:
-        from spikegen_core.data.pairs import make_pairs_command, simulate_command
+    from spikegen_core.data.pairs import make_pairs_command, simulate_command
+    from spikegen_core.data.scene import make_scene_command
 
-        cmds["simulate"] = simulate_command
-        cmds["make-pairs"] = make_pairs_command
-    except ImportError:
-        pass
-    try:
-        from spikegen_core.data.scene import make_scene_command
-
-        cmds["make-scene"] = make_scene_command
-    except ImportError:
-        pass
-    return cmds
+    return {
+        "simulate": simulate_command,
+        "reconstruct": reconstruct,
+        "make-pairs": make_pairs_command,
+        "make-scene": make_scene_command,
+    }
 
 
 def main() -> None:

@@ -34,17 +34,17 @@ class Motion:
         return u * self.shift[0], u * self.shift[1], u * self.rotation, u * self.log_zoom
 
 
-def random_motion(generator: torch.Generator, size: int, scale: float = 1.0) -> Motion:
+def random_motion(generator: torch.Generator, size: int, scale: float = 1.0, *, allow_still: bool = True) -> Motion:
     """A random motion for an output of ``size`` pixels (shorter side); ``scale`` multiplies every magnitude.
 
     At ``scale = 1`` the path length is up to 15 % of the image, rotation up to ±0.15 rad, zoom up to ±10 %,
-    and about a third of samples are nearly still, so models also see sharp inputs.
+    and (with ``allow_still``) about a third of samples are nearly still, so models also see sharp inputs.
     """
 
     def u(lo: float, hi: float) -> float:
         return lo + (hi - lo) * float(torch.rand((), generator=generator))
 
-    still = u(0, 1) < 0.3
+    still = u(0, 1) < 0.3 and allow_still
     amount = scale * (u(0.0, 0.15) if not still else u(0.0, 0.02))
     direction = u(0, 2 * math.pi)
     length = amount * size

@@ -22,10 +22,11 @@ from torch.utils.data import Dataset
 
 from spikegen_core.data.motion import Motion, path_length_px, random_motion, render_views
 from spikegen_core.data.textures import SAMPLE_PATH, random_texture
-from spikegen_core.errors import InputMismatchError, SpikeGenError
+from spikegen_core.errors import ImageFileError, InputMismatchError, SpikeGenError
+from spikegen_core.image import load_image, save_image
 from spikegen_core.spikes.camera import CameraModel, counts_to_intensity, to_grey
 from spikegen_core.spikes.stream import SpikeStream
-from spikegen_core.utils import atomic_path, atomic_write
+from spikegen_core.utils import atomic_write
 
 __all__ = [
     "MotionSample",
@@ -61,21 +62,6 @@ class MotionSample:
 
 
 # ------------------------------------------------------------------------------------------------ images
-def load_image(path: str | Path) -> torch.Tensor:
-    """Read an image file as ``(3, H, W)`` float32 in [0, 1] (grey and RGBA are converted to RGB)."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError as exc:
-        raise SpikeGenError(f"{path}: image not found; check the path (or omit it to use a procedural texture)") from exc
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SpikeGenError(f"{path}: cannot read as an image ({exc}); use a PNG or JPEG file") from exc
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255.0
-
-
 def _image_paths(images: str | Path | Sequence[str | Path] | None) -> list[Path]:
     """A folder (its image files, sorted), a single file, or a list of files."""
     if images is None:
@@ -92,20 +78,35 @@ def _image_paths(images: str | Path | Sequence[str | Path] | None) -> list[Path]
 
 
 def _canvas_from_image(
-    image: torch.Tensor, canvas_hw: tuple[int, int], generator: torch.Generator | None
+    image: torch.Tensor, canvas_hw: tuple[int, int], out_hw: tuple[int, int], generator: torch.Generator | None
 ) -> torch.Tensor:
-    """Fit an image to the canvas: a random crop (random scale and place) with a generator, else a centre crop."""
+    """Fit an image to the canvas.
+
+    With a generator: a random crop (random scale and place) resized to the canvas, so the view sees more of
+    the image than the output. Without: the image is fitted to the output (cover + centre crop) and
+    reflection-padded to the canvas, so the still view shows the whole image at its own resolution.
+    """
+    if generator is None:
+        fitted = _crop_resize(image, out_hw, 1.0, None)
+        pad_h, pad_w = (canvas_hw[0] - out_hw[0]) // 2, (canvas_hw[1] - out_hw[1]) // 2
+        if pad_h >= out_hw[0] or pad_w >= out_hw[1]:  # reflection needs the pad smaller than the image
+            return _crop_resize(image, canvas_hw, 1.0, None)
+        return F.pad(fitted[None], (pad_w, pad_w, pad_h, pad_h), mode="reflect")[0]
+    return _crop_resize(image, canvas_hw, None, generator)
+
+
+def _crop_resize(
+    image: torch.Tensor, hw: tuple[int, int], frac: float | None, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Crop a region of ``hw``'s aspect ratio (``frac`` of the largest; random size/place with a generator)."""
     _, h, w = image.shape
-    ch, cw = canvas_hw
-    aspect = cw / ch
-    # Largest crop of the canvas' aspect ratio that fits, then (randomly) smaller, down to 1:1 with the canvas.
-    full_h = min(h, w / aspect)
-    if generator is not None:
-        lo = min(1.0, ch / full_h)
+    th, tw = hw
+    aspect = tw / th
+    full_h = min(h, w / aspect)  # largest crop of the target aspect ratio that fits
+    if frac is None:
+        lo = min(1.0, th / full_h)  # never smaller than 1:1 with the target
         frac = lo + (1.0 - lo) * float(torch.rand((), generator=generator))
-    else:
-        frac = 1.0
-    crop_h = max(1, round(full_h * frac))
+    crop_h = max(1, min(h, round(full_h * frac)))
     crop_w = max(1, min(w, round(crop_h * aspect)))
     if generator is not None:
         top = int(torch.randint(h - crop_h + 1, (), generator=generator))
@@ -113,9 +114,9 @@ def _canvas_from_image(
     else:
         top, left = (h - crop_h) // 2, (w - crop_w) // 2
     crop = image[:, top : top + crop_h, left : left + crop_w]
-    if crop.shape[-2:] == (ch, cw):
+    if crop.shape[-2:] == (th, tw):
         return crop.contiguous()
-    return F.interpolate(crop[None], size=(ch, cw), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+    return F.interpolate(crop[None], size=(th, tw), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
 
 
 def _canvas_hw(size: tuple[int, int], motion_scale: float) -> tuple[int, int]:
@@ -169,7 +170,7 @@ def make_motion_sample(
         img = load_image(image) if isinstance(image, (str, Path)) else torch.as_tensor(image).float()
         if img.ndim != 3 or img.shape[0] != 3:
             raise InputMismatchError(f"make_motion_sample: image must be (3, H, W), got {tuple(img.shape)}")
-        canvas = _canvas_from_image(img, canvas_hw, g if random_crop else None)
+        canvas = _canvas_from_image(img, canvas_hw, out_hw, g if random_crop else None)
     if motion is None:
         motion = random_motion(g, min(out_hw), motion_scale)
     if num_sharp is None:
@@ -233,7 +234,7 @@ class SyntheticPairs(Dataset):
         self.image_paths = _image_paths(images)
         for p in self.image_paths:
             if not p.is_file():
-                raise SpikeGenError(f"{p}: image not found; check the images= argument")
+                raise ImageFileError(f"{p}: image not found; check the images= argument")
         self.threshold = float(threshold)
         self.gain = float(gain)
         self.motion_scale = float(motion_scale)
@@ -274,14 +275,6 @@ class SyntheticPairs(Dataset):
 
 
 # ------------------------------------------------------------------------------------------ pair folders
-def _save_png(path: Path, image: torch.Tensor) -> None:
-    from PIL import Image
-
-    arr = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
-
-
 def make_pairs(
     out_dir: str | Path,
     n: int,
@@ -317,8 +310,8 @@ def make_pairs(
         for i in range(n):
             s = data.sample(i)
             name = f"{i:06d}"
-            _save_png(out / "sharp" / f"{name}.png", s.sharp)
-            _save_png(out / "blurred" / f"{name}.png", s.blurred)
+            save_image(out / "sharp" / f"{name}.png", s.sharp)
+            save_image(out / "blurred" / f"{name}.png", s.blurred)
             with atomic_write(out / "spikes" / f"{name}.npz") as f:
                 np.savez_compressed(f, spikes=s.spikes.numpy(), threshold=np.float32(s.threshold))
             entries.append({
@@ -437,11 +430,13 @@ def simulate_command(
     img = load_image(image)
     hw = (int(img.shape[1]), int(img.shape[2]))
     camera = CameraModel(threshold=threshold, clock_hz=clock_hz)
-    # Sub-frames are rendered at most ~every 6 ticks and interpolated: motion is smooth at that scale.
-    num_sharp = min(frames, max(2, math.ceil(frames / 6)))
+    g = torch.Generator().manual_seed(seed)
+    moves = random_motion(g, min(hw), motion, allow_still=False) if motion > 0 else Motion()
+    # ~1 px between rendered sub-frames, capped so large images stay within memory (64 full-size frames).
+    num_sharp = min(frames, 64, max(2, math.ceil(path_length_px(moves, hw)) + 1))
     sample = make_motion_sample(
-        img, size=hw, num_spike_frames=frames, num_sharp=num_sharp, motion_scale=motion, seed=seed,
-        random_crop=False, camera=camera,
+        img, size=hw, num_spike_frames=frames, num_sharp=num_sharp, motion_scale=motion, generator=g,
+        motion=moves, random_crop=False, camera=camera,
     )
     stream = SpikeStream(sample.spikes, clock_hz=clock_hz, threshold=threshold, source=str(image))
     out = Path(out)
@@ -449,8 +444,8 @@ def simulate_command(
         out = out.with_suffix(".dat")
     write_dat(out, stream)
     sharp_png, blurred_png = out.with_suffix(".sharp.png"), out.with_suffix(".blurred.png")
-    _save_png(sharp_png, sample.sharp)
-    _save_png(blurred_png, sample.blurred)
+    save_image(sharp_png, sample.sharp)
+    save_image(blurred_png, sample.blurred)
     rate = float(stream.spikes.float().mean())
     print(
         f"simulated {frames} spike frames of {hw[0]}×{hw[1]} from {image} (θ={threshold}, mean rate {rate:.3f}/tick)\n"

@@ -3,8 +3,8 @@
 All generators draw from a ``torch.Generator`` (same seed → same image) and return ``(3, H, W)`` float32 in
 [0, 1]. Shape edges are anti-aliased (a steep sigmoid of a signed distance), so blur has real edges to smear.
 
-Running this module regenerates the bundled ``spikegen_core/assets/sample.png``:
-``python -m spikegen_core.data.textures``.
+The bundled ``spikegen_core/assets/sample.png`` is :func:`make_sample_image` written by
+:func:`write_sample_image` (``python -c "from spikegen_core.data.textures import write_sample_image as w; w()"``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "shapes",
     "stripes",
     "value_noise",
+    "write_sample_image",
 ]
 
 SAMPLE_PATH = Path(__file__).resolve().parents[1] / "assets" / "sample.png"
@@ -171,7 +172,8 @@ def make_sample_image(size: int = 256, seed: int = 2024) -> torch.Tensor:
     return shapes(size, size, g, count=12, background=back)
 
 
-def _write_sample(path: Path = SAMPLE_PATH) -> Path:
+def write_sample_image(path: Path = SAMPLE_PATH) -> Path:
+    """Write :func:`make_sample_image` as a PNG (this is how the bundled asset was made)."""
     from PIL import Image
 
     from spikegen_core.utils import atomic_path
@@ -183,4 +185,4 @@ def _write_sample(path: Path = SAMPLE_PATH) -> Path:
 
 
 if __name__ == "__main__":
-    print(f"wrote {_write_sample()}")
+    print(f"wrote {write_sample_image()}")

@@ -1,0 +1,441 @@
+"""``spikegen-process-data``: raw spike captures (and photos) → dense frames → COLMAP poses → a scene folder.
+
+The spike twin of ``ns-process-data``. Stages: pick views (windows) from the capture, make a dense frame
+per view (TFP, or a model restorer), run pycolmap on the dense frames, convert poses to nerfstudio's
+convention and write the scene folder described in docs/INTERFACES.md ("Scene folder").
+
+Example::
+
+    spikegen-process-data --data capture.dat --height 250 --width 400 --output-dir scenes/capture
+    spikegen-process-data --data photos/ --simulate-spikes --downscale 4 --output-dir scenes/photos
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.utils import atomic_path, atomic_write
+from spikegen_nvs.colmap_run import CameraModelName, RegistrationError, SfmResult, run_sfm
+from spikegen_nvs.process_inputs import (
+    IMAGE_SUFFIXES,
+    SPIKE_SUFFIXES,
+    LoadedViews,
+    ViewSelection,
+    ViewWindow,
+    attach_rgb,
+    load_rgb_frames,
+    views_from_photos,
+    views_from_stream,
+    views_from_window_folder,
+)
+from spikegen_nvs.process_poses import (
+    APPLIED_TRANSFORM,
+    colmap_to_nerfstudio,
+    interpolate_pose,
+    points_to_nerfstudio,
+)
+
+# (T, H, W) uint8 spikes → (H, W) grey or (3, H, W) RGB in [0, 1]; the core model's restoration plugs in here.
+Restorer = Callable[[torch.Tensor], torch.Tensor]
+
+__all__ = ["ProcessDataConfig", "ProcessSummary", "Restorer", "RegistrationError", "main", "process"]
+
+
+@dataclass
+class ProcessDataConfig:
+    """Turn a spike capture (or photos) into a scene folder for ``ns-train spikegen-splat``."""
+
+    data: Path
+    """A long spike stream (.dat/.npz/.npy), a folder of per-view spike windows, or a folder of photos."""
+    output_dir: Path
+    """Where the scene folder is written."""
+    input_kind: Literal["auto", "stream", "windows", "photos"] = "auto"
+    """What `data` is; auto: a file is a stream, a folder of spike files is windows, of images is photos."""
+    simulate_spikes: bool = False
+    """Photos only: simulate a spike window per photo (required for a folder of photos)."""
+    height: int | None = None
+    """Spike frame height of a .dat file (else read from its .json sidecar)."""
+    width: int | None = None
+    """Spike frame width of a .dat file (else read from its .json sidecar)."""
+    axes: str = "THW"
+    """Axis order of .npz/.npy spike arrays, e.g. HWT."""
+    npz_key: str | None = None
+    """Array name inside a .npz (default: its only/first array)."""
+    clock_hz: float = 20_000.0
+    """Spike camera clock."""
+    threshold: float = 2.0
+    """Spike threshold θ (TFP scale and simulation)."""
+    gain: float = 1.0
+    """Camera gain (TFP scale and simulation)."""
+    num_views: int = 60
+    """Stream: how many views (windows) to take."""
+    window: int = 64
+    """Window length in spike frames (ticks) per view; also the minimum length of per-view windows."""
+    view_selection: ViewSelection = "uniform"
+    """Stream: evenly spaced windows, or the sharpest candidate in each segment."""
+    stream_output: Literal["ranges", "windows"] = "ranges"
+    """Stream: reference frame ranges of one stream file in spikes/ (linked or copied), or write each window."""
+    rgb: Path | None = None
+    """Optional RGB frames: a folder of images or a video, attached to the nearest view."""
+    rgb_times: Path | None = None
+    """Text file of RGB frame times in seconds on the spike clock, one per line."""
+    rgb_fps: float | None = None
+    """RGB frame rate, when there is no --rgb-times file."""
+    rgb_start_s: float = 0.0
+    """Time of the first RGB frame on the spike clock, with --rgb-fps."""
+    downscale: int = 1
+    """Photos: integer downscale factor before simulating spikes."""
+    jitter_px: float = 0.0
+    """Photos: simulated horizontal pan across each window, in (downscaled) pixels; 0 = static camera."""
+    matcher: Literal["auto", "sequential", "exhaustive"] = "auto"
+    """auto: sequential for streams/windows, exhaustive for photos."""
+    sequential_overlap: int = 10
+    """Sequential matching: how many following views each view is matched with."""
+    camera_model: CameraModelName = "SIMPLE_RADIAL"
+    """COLMAP camera model (one focal length is steadier on few views; OPENCV for strong distortion)."""
+    min_registered_fraction: float = 0.5
+    """Fail when fewer than this fraction of the views register."""
+    max_num_features: int = 8192
+    """SIFT features per image."""
+    num_threads: int = -1
+    """Threads for COLMAP (-1: all cores)."""
+    eval_every: int = 0
+    """Photos: every N-th registered view becomes a test view (gt_path = the photo); 0 = none."""
+    checkpoint: Path | None = None
+    """Core-model checkpoint for dense frames; TFP when absent."""
+    seed: int = 0
+    """Seed for spike simulation."""
+    verbose: bool = False
+    """Show COLMAP's own log."""
+
+
+@dataclass
+class ProcessSummary:
+    num_views: int
+    num_registered: int
+    num_points: int
+    mean_reprojection_error: float
+    output_dir: Path
+    transforms_path: Path
+    warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ns_train_command(self) -> str:
+        return f"ns-train spikegen-splat --data {self.output_dir}"
+
+
+def restorer_from_checkpoint(path: Path) -> Restorer:
+    """The core model's restoration as a :data:`Restorer` (lands with spikegen_core.models)."""
+    try:
+        from spikegen_core.models.restore import load_restorer  # type: ignore[import-not-found]
+    except ImportError as err:
+        raise CheckpointError(
+            f"{path}: this build has no model restorer (spikegen_core.models.restore.load_restorer) yet; "
+            "omit --checkpoint to use TFP dense frames"
+        ) from err
+    return load_restorer(path)
+
+
+def _tfp_frame(spikes: torch.Tensor, threshold: float, gain: float) -> torch.Tensor:
+    from spikegen_core.spikes.reconstruct import tfp
+
+    return tfp(spikes, threshold=threshold, gain=gain).clamp(0, 1)
+
+
+def _save_image(path: Path, image: torch.Tensor) -> None:
+    """(H, W) or (3, H, W) float in [0, 1] → 8-bit RGB PNG (grey is repeated so every loader sees RGB)."""
+    from PIL import Image
+
+    img = image.detach().float().cpu().clamp(0, 1)
+    if img.ndim == 2:
+        img = img.expand(3, *img.shape)
+    arr = (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")
+
+
+def _detect_kind(cfg: ProcessDataConfig) -> str:
+    if cfg.input_kind != "auto":
+        return cfg.input_kind
+    if cfg.data.is_file():
+        return "stream"
+    if not cfg.data.is_dir():
+        raise SpikeFileError(f"{cfg.data}: no such file or folder; pass a spike stream, a folder of spike "
+                             "windows, or a folder of photos with --simulate-spikes")
+    suffixes = {p.suffix.lower() for p in cfg.data.iterdir()}
+    if suffixes & set(SPIKE_SUFFIXES):
+        return "windows"
+    if suffixes & set(IMAGE_SUFFIXES):
+        return "photos"
+    raise SpikeFileError(f"{cfg.data}: holds neither spike files ({', '.join(SPIKE_SUFFIXES)}) nor images; "
+                         "check the path")
+
+
+def _load_views(cfg: ProcessDataConfig, kind: str, dense: Callable[[torch.Tensor], torch.Tensor]) -> LoadedViews:
+    if kind == "stream":
+        return views_from_stream(cfg.data, num_views=cfg.num_views, window=cfg.window, mode=cfg.view_selection,
+                                 clock_hz=cfg.clock_hz, dense=dense, height=cfg.height, width=cfg.width,
+                                 axes=cfg.axes, key=cfg.npz_key)
+    if kind == "windows":
+        return views_from_window_folder(cfg.data, min_window=cfg.window, clock_hz=cfg.clock_hz, height=cfg.height,
+                                        width=cfg.width, axes=cfg.axes, key=cfg.npz_key)
+    if not cfg.simulate_spikes:
+        raise InputMismatchError(f"{cfg.data}: a folder of photos needs --simulate-spikes (to make spike windows "
+                                 "from them); for photos alone use ns-process-data")
+    return views_from_photos(cfg.data, window=cfg.window, downscale=cfg.downscale, threshold=cfg.threshold,
+                             gain=cfg.gain, clock_hz=cfg.clock_hz, jitter_px=cfg.jitter_px, seed=cfg.seed)
+
+
+def _yaw(pose: np.ndarray, shift_px: float, focal: float) -> np.ndarray:
+    """The pose turned about its own up axis so image content moves right by ``shift_px`` (small pan)."""
+    a = math.atan2(shift_px, focal)
+    rot = np.eye(4)
+    rot[[0, 0, 2, 2], [0, 2, 0, 2]] = [math.cos(a), math.sin(a), -math.sin(a), math.cos(a)]
+    return pose @ rot
+
+
+def _edge_poses(views: list[ViewWindow], poses: dict[str, np.ndarray], ordered: bool, clock_hz: float,
+                focal: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Pose at each window's first and last tick: interpolated between neighbouring registered views for a
+    stream, the simulated pan for photos, else the centre pose (a static camera)."""
+    registered = [v for v in views if v.name in poses]
+    times = [v.time_s for v in registered]
+    out = {}
+    for v in registered:
+        half = (v.spikes.shape[0] - 1) / (2 * clock_hz)
+        if v.edge_shift_px is not None:
+            out[v.name] = (_yaw(poses[v.name], v.edge_shift_px[0], focal), _yaw(poses[v.name], v.edge_shift_px[1], focal))
+        elif ordered and len(registered) > 1:
+            stack = [poses[r.name] for r in registered]
+            out[v.name] = (interpolate_pose(times, stack, v.time_s - half), interpolate_pose(times, stack, v.time_s + half))
+        else:
+            out[v.name] = (poses[v.name], poses[v.name])
+    return out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() and dst.stat().st_size == src.stat().st_size and dst.stat().st_mtime >= src.stat().st_mtime:
+        return
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)  # same file system: no copy of a possibly huge stream
+    except OSError:
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+
+
+def _write_stream(loaded: LoadedViews, spikes_dir: Path, cfg: ProcessDataConfig) -> str:
+    """Put the long stream in spikes/ as a .dat with sidecar; returns its path relative to the scene."""
+    from spikegen_core.spikes.io import read_npz, sidecar_path, write_dat
+
+    src = loaded.stream_path
+    assert src is not None
+    dst = spikes_dir / f"{src.stem}.dat"
+    if src.suffix == ".dat":
+        _link_or_copy(src, dst)
+        # Keep the source's own sidecar (it may carry a crop); fill in what the command line told us.
+        found = [p for p in (sidecar_path(src), src.with_suffix(".json")) if p.is_file()]
+        meta = json.loads(found[0].read_text()) if found else {"height": loaded.height, "width": loaded.width}
+        meta.setdefault("clock_hz", cfg.clock_hz)
+        meta.setdefault("threshold", cfg.threshold)
+        with atomic_write(sidecar_path(dst), "w") as f:
+            json.dump(meta, f, indent=2)
+    else:  # the dataparser reads .dat ranges memory-mapped; convert an .npz/.npy once
+        stream = read_npz(src, axes=cfg.axes, key=cfg.npz_key)
+        stream.clock_hz, stream.threshold = cfg.clock_hz, cfg.threshold
+        write_dat(dst, stream)
+    return f"spikes/{dst.name}"
+
+
+def _write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    """ASCII PLY with x y z red green blue (what nerfstudio's ``ply_file_path`` loader reads)."""
+    header = (f"ply\nformat ascii 1.0\nelement vertex {len(xyz)}\nproperty float x\nproperty float y\n"
+              "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
+    with atomic_write(path, "w") as f:
+        f.write(header)
+        for (x, y, z), (r, g, b) in zip(xyz, rgb, strict=True):
+            f.write(f"{x:.6f} {y:.6f} {z:.6f} {int(r)} {int(g)} {int(b)}\n")
+
+
+def _frame_entries(loaded: LoadedViews, sfm: SfmResult, cfg: ProcessDataConfig, spike_paths: dict[str, str],
+                   image_paths: dict[str, str], sharp_paths: dict[str, str]) -> list[dict]:
+    poses = {name.rsplit(".", 1)[0]: colmap_to_nerfstudio(m) for name, m in sfm.cam_from_world.items()}
+    edges = _edge_poses(loaded.views, poses, loaded.ordered, cfg.clock_hz, float(sfm.intrinsics["fl_x"]))
+    frames = []
+    for v in loaded.views:
+        if v.name not in poses:
+            continue
+        frame: dict = {"file_path": image_paths[v.name], "transform_matrix": poses[v.name].tolist(),
+                       "spike_path": spike_paths[v.name], "time": v.time_s,
+                       "transform_matrix_start": edges[v.name][0].tolist(),
+                       "transform_matrix_end": edges[v.name][1].tolist()}
+        if v.spike_range is not None and cfg.stream_output == "ranges":
+            frame["spike_range"] = list(v.spike_range)
+        if v.rgb is not None:
+            frame["blur_path"] = image_paths[v.name]
+        if v.name in sharp_paths:
+            frame["sharp_path"] = sharp_paths[v.name]
+        frames.append(frame)
+    if cfg.eval_every > 0:
+        for i, frame in enumerate(frames):
+            if i % cfg.eval_every == cfg.eval_every - 1 and "sharp_path" in frame:
+                frame["gt_path"] = frame["file_path"] = frame["sharp_path"]
+    return frames
+
+
+def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: bool = False) -> ProcessSummary:
+    """Run every stage and write the scene folder; returns what happened (see :class:`ProcessSummary`).
+
+    ``restorer`` overrides ``cfg.checkpoint``: any callable from a (T, H, W) spike window to a dense frame.
+    Raises :class:`RegistrationError` when too few views register, other SpikeGenError types for bad inputs.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True, quiet=quiet)
+    if restorer is None and cfg.checkpoint is not None:
+        restorer = restorer_from_checkpoint(cfg.checkpoint)
+
+    def dense(spikes: torch.Tensor) -> torch.Tensor:
+        frame = restorer(spikes) if restorer is not None else _tfp_frame(spikes, cfg.threshold, cfg.gain)
+        return frame.detach().float().clamp(0, 1)
+
+    out = cfg.output_dir
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    kind = _detect_kind(cfg)
+    with console.status(f"reading {kind} from {cfg.data}"):
+        loaded = _load_views(cfg, kind, dense)
+    warnings = list(loaded.warnings)
+    if cfg.rgb is not None:
+        frames, times = load_rgb_frames(cfg.rgb, times_file=cfg.rgb_times, fps=cfg.rgb_fps, start_s=cfg.rgb_start_s)
+        warnings += attach_rgb(loaded.views, frames, times, loaded.height, loaded.width,
+                               max_gap_s=cfg.window / cfg.clock_hz)
+    seconds["load"] = time.perf_counter() - t0
+    n = len(loaded.views)
+    min_registered = max(3, math.ceil(cfg.min_registered_fraction * n))
+    if n < min_registered:
+        raise RegistrationError(f"{cfg.data}: only {n} usable views ({len(warnings)} skipped: "
+                                f"{'; '.join(warnings) or 'none'}); need at least {min_registered}. "
+                                "Take more views (--num-views), a shorter --window, or fix the listed files.")
+
+    columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    image_paths: dict[str, str] = {}
+    spike_paths: dict[str, str] = {}
+    sharp_paths: dict[str, str] = {}
+    with Progress(*columns, console=console, disable=quiet) as progress:
+        t0 = time.perf_counter()
+        task = progress.add_task("dense frames", total=n)
+        stream_rel = _write_stream(loaded, out / "spikes", cfg) if (
+            loaded.stream_path is not None and cfg.stream_output == "ranges") else None
+        from spikegen_core.spikes.io import write_dat
+        from spikegen_core.spikes.stream import SpikeStream
+
+        for v in loaded.views:
+            frame = dense(v.spikes)
+            _save_image(out / "dense" / f"{v.name}.png", frame)
+            image_paths[v.name] = f"images/{v.name}.png"
+            _save_image(out / image_paths[v.name], v.rgb if v.rgb is not None else frame)
+            if v.sharp is not None and v.rgb is not None and not torch.equal(v.sharp, v.rgb):
+                sharp_paths[v.name] = f"sharp/{v.name}.png"
+                _save_image(out / sharp_paths[v.name], v.sharp)
+            elif v.sharp is not None:
+                sharp_paths[v.name] = image_paths[v.name]
+            if stream_rel is not None:
+                spike_paths[v.name] = stream_rel
+            else:
+                spike_paths[v.name] = f"spikes/{v.name}.dat"
+                write_dat(out / spike_paths[v.name], SpikeStream(v.spikes, clock_hz=cfg.clock_hz,
+                                                                  threshold=cfg.threshold))
+            progress.advance(task)
+        seconds["dense"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        tasks: dict[str, int] = {}
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        matcher = cfg.matcher if cfg.matcher != "auto" else ("sequential" if loaded.ordered else "exhaustive")
+        sfm = run_sfm(out / "dense", [f"{v.name}.png" for v in loaded.views], out / "colmap", matcher=matcher,
+                      camera_model=cfg.camera_model, shared_intrinsics=True,
+                      num_threads=cfg.num_threads, sequential_overlap=cfg.sequential_overlap,
+                      max_num_features=cfg.max_num_features, min_registered=min_registered, on_stage=on_stage,
+                      verbose=cfg.verbose)
+        seconds["colmap"] = time.perf_counter() - t0
+
+    frames = _frame_entries(loaded, sfm, cfg, spike_paths, image_paths, sharp_paths)
+    missing = [v.name for v in loaded.views if f"{v.name}.png" not in sfm.cam_from_world]
+    if missing:
+        warnings.append(f"{len(missing)} views not registered by COLMAP, left out: {', '.join(missing)}")
+    intr = dict(sfm.intrinsics)
+    transforms = {
+        "camera_model": "OPENCV",
+        **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
+        **{k: intr.get(k, 0.0) for k in ("k1", "k2", "p1", "p2")},
+        "spikegen_format": 1,
+        "spike": {"clock_hz": cfg.clock_hz, "threshold": cfg.threshold, "gain": cfg.gain,
+                  "height": loaded.height, "width": loaded.width},
+        "applied_transform": APPLIED_TRANSFORM.tolist(),
+        "ply_file_path": "sparse_pc.ply",
+        "frames": frames,
+    }
+    _write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
+    with atomic_write(out / "transforms.json", "w") as f:
+        json.dump(transforms, f, indent=2)
+
+    summary = ProcessSummary(num_views=n, num_registered=sfm.num_registered, num_points=len(sfm.points_xyz),
+                             mean_reprojection_error=sfm.mean_reprojection_error, output_dir=out,
+                             transforms_path=out / "transforms.json", warnings=warnings, seconds=seconds)
+    _print_summary(console, summary)
+    return summary
+
+
+def _print_summary(console, s: ProcessSummary) -> None:
+    from rich.table import Table
+
+    table = Table(title="spikegen-process-data", show_header=False)
+    table.add_row("views registered", f"{s.num_registered} / {s.num_views}")
+    table.add_row("3-D points", str(s.num_points))
+    table.add_row("mean reprojection error", f"{s.mean_reprojection_error:.3f} px")
+    table.add_row("scene written to", str(s.output_dir))
+    table.add_row("time", ", ".join(f"{k} {v:.1f} s" for k, v in s.seconds.items()))
+    console.print(table)
+    for w in s.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    console.print(f"next: [bold]{s.ns_train_command}[/bold]")
+
+
+def main() -> None:
+    """Console entry point ``spikegen-process-data``."""
+    import tyro
+
+    cfg = tyro.cli(ProcessDataConfig)
+    try:
+        process(cfg)
+    except SpikeGenError as err:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[red]spikegen-process-data failed:[/red] {err}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""spikegen-process-data: pose maths, input handling, and pycolmap end to end on tiny rendered frames.
+
+The frames come from a small ray caster (the inside corner of a textured box seen from a camera arc), so the
+true poses are known and the recovered ones can be judged up to a similarity transform.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from scipy.spatial.transform import Rotation
+
+from spikegen_core.errors import SpikeFileError, SpikeGenError
+from spikegen_core.spikes import read_dat, simulate, write_dat
+from spikegen_nvs.colmap_run import RegistrationError
+from spikegen_nvs.process_data import ProcessDataConfig, process
+from spikegen_nvs.process_inputs import ViewWindow, attach_rgb, load_rgb_frames, views_from_window_folder
+from spikegen_nvs.process_poses import colmap_to_nerfstudio, interpolate_pose, pose_errors, umeyama
+
+H, W, FOCAL = 96, 128, 110.0
+TARGET = np.array([0.6, 0.6, 0.5])
+
+
+# ------------------------------------------------------------------------------------- tiny renderer
+
+
+def look_at(eye: np.ndarray, target: np.ndarray = TARGET) -> np.ndarray:
+    """Camera-to-world, OpenGL convention (x right, y up, looking down −z), world z up."""
+    back = eye - target
+    back = back / np.linalg.norm(back)
+    right = np.cross([0.0, 0.0, 1.0], back)
+    right /= np.linalg.norm(right)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, np.cross(back, right), back, eye
+    return c2w
+
+
+def arc_pose(u: float) -> np.ndarray:
+    """Camera on an arc around the box corner, u in [0, 1]; height varies so centres are not coplanar."""
+    phi = np.radians(15 + 60 * u)
+    return look_at(np.array([0.7 + 2.0 * np.cos(phi), 0.7 + 2.0 * np.sin(phi), 1.5 + 0.6 * u]))
+
+
+def corner_textures(seed: int = 0, res: int = 48) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(3):
+        coarse = F.interpolate(torch.rand(1, 1, res // 4, res // 4, generator=g), size=(res, res), mode="bicubic")
+        out.append((0.6 * coarse + 0.4 * torch.rand(1, 1, res, res, generator=g)).clamp(0, 1))
+    return out
+
+
+def render(c2w: np.ndarray, textures: list[torch.Tensor], size: float = 2.0) -> torch.Tensor:
+    """Grey (H, W) view of the planes x=0, y=0, z=0 (each textured over [0, size]²) from inside the box."""
+    ys, xs = torch.meshgrid(torch.arange(H) + 0.5, torch.arange(W) + 0.5, indexing="ij")
+    d_cam = torch.stack([(xs - W / 2) / FOCAL, -(ys - H / 2) / FOCAL, -torch.ones_like(xs)], -1).double()
+    d = d_cam @ torch.from_numpy(c2w[:3, :3]).T
+    c = torch.from_numpy(c2w[:3, 3])
+    t = torch.where(d < 0, -c / d, torch.full_like(d, float("inf")))
+    tmin, axis = t.min(-1)
+    p = c + tmin[..., None] * d
+    img = torch.zeros(H, W)
+    for a in range(3):
+        uv = (p[..., [i for i in range(3) if i != a]] / size * 2 - 1)[None].float()
+        img = torch.where(axis == a, F.grid_sample(textures[a], uv, align_corners=False)[0, 0], img)
+    return img.clamp(0, 1)
+
+
+def save_grey(path, img: torch.Tensor) -> None:
+    Image.fromarray((img.numpy() * 255 + 0.5).astype(np.uint8)).convert("RGB").save(path)
+
+
+def frame_poses(transforms: dict, key: str = "transform_matrix") -> dict[str, np.ndarray]:
+    return {f["file_path"].split("/")[-1].rsplit(".", 1)[0]: np.array(f[key]) for f in transforms["frames"]}
+
+
+# ---------------------------------------------------------------------------------------- pose maths
+
+
+def test_umeyama_recovers_a_known_similarity() -> None:
+    rng = np.random.default_rng(1)
+    src = rng.normal(size=(20, 3))
+    rot = Rotation.from_rotvec([0.3, -1.1, 0.5]).as_matrix()
+    dst = 2.5 * src @ rot.T + np.array([1.0, -2.0, 0.5])
+    scale, r, t = umeyama(src, dst)
+    assert scale == pytest.approx(2.5, rel=1e-9)
+    np.testing.assert_allclose(r, rot, atol=1e-9)
+    np.testing.assert_allclose(t, [1.0, -2.0, 0.5], atol=1e-9)
+
+
+def test_pose_errors_are_zero_up_to_similarity_and_see_a_rotated_camera() -> None:
+    poses = [arc_pose(u) for u in np.linspace(0, 1, 6)]
+    world = np.eye(4)
+    world[:3, :3] = Rotation.from_rotvec([0.2, 0.4, -0.3]).as_matrix()
+    world[:3, 3] = [3.0, 1.0, -2.0]
+    moved = []
+    for p in poses:
+        q = world @ p
+        q[:3, 3] = 0.5 * q[:3, 3]  # scale the world too
+        moved.append(q)
+    errs = pose_errors(moved, poses)
+    assert errs["median_rotation_error_deg"] < 1e-6 and errs["median_translation_error_rel"] < 1e-9
+    moved[0] = moved[0].copy()
+    moved[0][:3, :3] = moved[0][:3, :3] @ Rotation.from_rotvec([0, np.radians(5), 0]).as_matrix()
+    assert pose_errors(moved, poses)["max_rotation_error_deg"] == pytest.approx(5.0, abs=1e-6)
+
+
+def test_interpolate_pose_slerps_between_and_extrapolates_beyond() -> None:
+    p0, p1 = np.eye(4), np.eye(4)
+    p1[:3, :3] = Rotation.from_rotvec([0, 0, np.radians(40)]).as_matrix()
+    p1[:3, 3] = [2.0, 0, 0]
+    mid = interpolate_pose([0.0, 1.0], [p0, p1], 0.5)
+    assert np.degrees(Rotation.from_matrix(mid[:3, :3]).magnitude()) == pytest.approx(20.0)
+    np.testing.assert_allclose(mid[:3, 3], [1.0, 0, 0])
+    beyond = interpolate_pose([0.0, 1.0], [p0, p1], 1.25)
+    assert np.degrees(Rotation.from_matrix(beyond[:3, :3]).as_rotvec()[2]) == pytest.approx(50.0)
+    np.testing.assert_allclose(beyond[:3, 3], [2.5, 0, 0])
+
+
+def test_colmap_pose_becomes_an_opengl_camera_at_the_same_place() -> None:
+    rot = Rotation.from_rotvec([0.4, -0.2, 0.9]).as_matrix()
+    centre = np.array([1.0, 2.0, 3.0])
+    cam_from_world = np.hstack([rot, (-rot @ centre)[:, None]])
+    c2w = colmap_to_nerfstudio(cam_from_world)
+    from spikegen_nvs.process_poses import points_to_nerfstudio
+
+    np.testing.assert_allclose(c2w[:3, 3], points_to_nerfstudio(centre[None])[0], atol=1e-12)
+    # COLMAP looks along +z of its camera; an OpenGL camera looks along −z.
+    view_dir = points_to_nerfstudio((rot.T @ np.array([0.0, 0.0, 1.0]))[None])[0]
+    np.testing.assert_allclose(-c2w[:3, 2], view_dir, atol=1e-12)
+
+
+# -------------------------------------------------------------------------------------------- inputs
+
+
+def test_window_folder_skips_short_and_unreadable_windows(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    for i, frames in enumerate([32, 8, 32]):
+        write_dat(tmp_path / f"w{i}.dat", torch.from_numpy(rng.integers(0, 2, (frames, 16, 24), dtype=np.uint8)))
+    (tmp_path / "w3.npy").write_bytes(b"not an array")
+    loaded = views_from_window_folder(tmp_path, min_window=16, clock_hz=20_000.0)
+    assert [v.name for v in loaded.views] == ["w0", "w2"]
+    assert (loaded.height, loaded.width) == (16, 24)
+    assert any("w1.dat" in w and "8 frames" in w for w in loaded.warnings)
+    assert any("w3.npy" in w for w in loaded.warnings)
+
+
+def test_stream_shorter_than_a_window_is_a_clear_error(tmp_path) -> None:
+    write_dat(tmp_path / "short.dat", torch.zeros(10, 16, 24, dtype=torch.uint8))
+    cfg = ProcessDataConfig(data=tmp_path / "short.dat", output_dir=tmp_path / "out", window=32)
+    with pytest.raises(SpikeFileError, match="short.dat.*10 frames.*--window"):
+        process(cfg, quiet=True)
+
+
+def test_rgb_frames_attach_to_the_nearest_window_at_spike_resolution(tmp_path) -> None:
+    rgb_dir = tmp_path / "rgb"
+    rgb_dir.mkdir()
+    for i in range(5):  # 100 fps, frame i has grey level i/10, twice the spike resolution
+        Image.fromarray(np.full((32, 48, 3), 25 * i, dtype=np.uint8)).save(rgb_dir / f"f{i}.png")
+    frames, times = load_rgb_frames(rgb_dir, fps=100.0, start_s=0.001)
+    np.testing.assert_allclose(times, [0.001, 0.011, 0.021, 0.031, 0.041])
+    views = [ViewWindow(name=f"v{i}", spikes=torch.zeros(8, 16, 24, dtype=torch.uint8), time_s=t)
+             for i, t in enumerate([0.0105, 0.0298, 0.5])]
+    warnings = attach_rgb(views, frames, times, 16, 24, max_gap_s=0.002)
+    assert views[0].rgb.shape == (3, 16, 24)
+    assert views[0].rgb.mean().item() == pytest.approx(25 / 255, abs=1e-3)
+    assert views[1].rgb.mean().item() == pytest.approx(75 / 255, abs=1e-3)
+    assert views[2].rgb is None and len(warnings) == 1 and "v2" in warnings[0]
+
+
+# ------------------------------------------------------------------------------------ pycolmap runs
+
+
+@pytest.fixture(scope="module")
+def textures() -> list[torch.Tensor]:
+    return corner_textures()
+
+
+def test_photos_with_simulated_spikes_become_a_posed_scene(tmp_path, textures) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gt = {}
+    for i, u in enumerate(np.linspace(0, 1, 8)):
+        gt[f"v{i}"] = arc_pose(u)
+        save_grey(photos / f"v{i}.png", render(gt[f"v{i}"], textures))
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    cfg = ProcessDataConfig(data=photos, output_dir=tmp_path / "scene", simulate_spikes=True, window=64,
+                            num_threads=1, eval_every=4, jitter_px=2.0)
+    summary = process(cfg, quiet=True)
+
+    assert summary.num_views == 8 and summary.num_registered >= 7
+    assert any("broken.jpg" in w for w in summary.warnings)
+    assert summary.mean_reprojection_error < 1.0
+    transforms = json.loads((tmp_path / "scene" / "transforms.json").read_text())
+    est = frame_poses(transforms)
+    errs = pose_errors([est[k] for k in est], [gt[k] for k in est])
+    assert errs["median_rotation_error_deg"] < 2.0
+    assert errs["median_translation_error_rel"] < 0.02
+    assert transforms["fl_x"] == pytest.approx(FOCAL, rel=0.05)
+
+    frame = transforms["frames"][0]
+    spikes = read_dat(tmp_path / "scene" / frame["spike_path"]).spikes
+    assert spikes.shape == (64, H, W) and 0.05 < spikes.float().mean() < 0.5
+    assert Image.open(tmp_path / "scene" / frame["file_path"]).size == (W, H)
+    # The simulated pan turns the camera: window-edge poses differ from the centre by atan(1 px / f).
+    start, end = np.array(frame["transform_matrix_start"]), np.array(frame["transform_matrix_end"])
+    turn = np.degrees(Rotation.from_matrix(start[:3, :3].T @ end[:3, :3]).magnitude())
+    assert turn == pytest.approx(np.degrees(2 * np.arctan(1.0 / transforms["fl_x"])), rel=1e-6)
+    assert sum("gt_path" in f for f in transforms["frames"]) == summary.num_registered // 4
+    ply = (tmp_path / "scene" / "sparse_pc.ply").read_text().splitlines()
+    assert f"element vertex {summary.num_points}" in ply and summary.num_points > 50
+    assert len(ply) == ply.index("end_header") + 1 + summary.num_points
+
+
+def test_long_stream_becomes_ranges_with_interpolated_window_edges(tmp_path, textures) -> None:
+    """A camera sweeping the arc during one stream; views are windows of it, poses judged at their times."""
+    ticks, keys = 8 * 48, 49
+    frames = torch.stack([render(arc_pose(u), textures) for u in np.linspace(0, 1, keys)])
+    write_dat(tmp_path / "sweep.dat", simulate(frames, ticks, seed=3))
+    cfg = ProcessDataConfig(data=tmp_path / "sweep.dat", output_dir=tmp_path / "scene", num_views=8, window=32,
+                            num_threads=1)
+
+    def inverted_tfp(spikes: torch.Tensor) -> torch.Tensor:  # a stand-in restorer COLMAP can still match
+        return 1.0 - spikes.float().mean(0) * 2.0
+
+    summary = process(cfg, restorer=inverted_tfp, quiet=True)
+    assert summary.num_registered >= 7
+
+    transforms = json.loads((tmp_path / "scene" / "transforms.json").read_text())
+    frames_json = transforms["frames"]
+    clock = transforms["spike"]["clock_hz"]
+    gt = {f["file_path"]: arc_pose(f["time"] * clock / (ticks - 1)) for f in frames_json}
+    est = {f["file_path"]: np.array(f["transform_matrix"]) for f in frames_json}
+    errs = pose_errors(list(est.values()), [gt[k] for k in est])
+    assert errs["median_rotation_error_deg"] < 2.0 and errs["median_translation_error_rel"] < 0.02
+
+    # Ranges point into one copy of the stream and hold the same spikes as the source.
+    f = frames_json[len(frames_json) // 2]
+    start, end = f["spike_range"]
+    assert end - start == 32 and f["spike_path"] == "spikes/sweep.dat"
+    here = read_dat(tmp_path / "scene" / f["spike_path"], start=start, count=32).spikes
+    assert torch.equal(here, read_dat(tmp_path / "sweep.dat", start=start, count=32).spikes)
+    # Dense frames are the restorer's output.
+    dense = np.asarray(Image.open(tmp_path / "scene" / "dense" / Path(f["file_path"]).name).convert("L"), dtype=np.float32) / 255
+    expected = inverted_tfp(read_dat(tmp_path / "sweep.dat", start=start, count=32).spikes).clamp(0, 1).numpy()
+    assert np.abs(dense - expected).max() < 1 / 255 + 1e-6
+    # Window edges: the turn between start and end matches the true turn over the window.
+    true_turn = Rotation.from_matrix(arc_pose(start / (ticks - 1))[:3, :3].T @ arc_pose((end - 1) / (ticks - 1))[:3, :3])
+    s, e = np.array(f["transform_matrix_start"]), np.array(f["transform_matrix_end"])
+    est_turn = Rotation.from_matrix(s[:3, :3].T @ e[:3, :3])
+    assert np.degrees(est_turn.magnitude()) == pytest.approx(np.degrees(true_turn.magnitude()), abs=0.5)
+    assert np.degrees(true_turn.magnitude()) > 2.0  # the check above is not trivially about zero motion
+
+
+def test_too_few_registered_views_fail_with_counts_and_advice(tmp_path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    g = torch.Generator().manual_seed(5)
+    for i in range(4):  # unrelated noise images: nothing can match
+        save_grey(photos / f"n{i}.png", torch.rand(H, W, generator=g))
+    cfg = ProcessDataConfig(data=photos, output_dir=tmp_path / "scene", simulate_spikes=True, num_threads=1)
+    with pytest.raises(RegistrationError, match=r"(?s)(0|only \d) of 4 views.*overlap") as info:
+        process(cfg, quiet=True)
+    assert isinstance(info.value, SpikeGenError)
