@@ -69,7 +69,7 @@ class SceneConfig:
     num_test: int = 6
     num_off_track: int = 2  # how many of the test views sit slightly off the trajectory
     window: int = 64  # spike ticks per training view (its exposure)
-    subframes: int = 13  # sharp renders per window, interpolated to every tick
+    subframes: int = 9  # sharp renders per window, interpolated to every tick (<1 px of motion apart)
     threshold: float = 2.0
     gain: float = 1.0
     clock_hz: float = 20_000.0
@@ -86,7 +86,7 @@ class SceneConfig:
 PRESETS: dict[str, SceneConfig] = {
     "sample": SceneConfig(),
     "large": SceneConfig(
-        width=240, height=180, num_train=60, num_test=12, num_off_track=4, window=128, subframes=17,
+        width=240, height=180, num_train=60, num_test=12, num_off_track=4, window=128, subframes=13,
         orbit_deg_per_s=600.0, texture_size=256, num_objects=9, seed_points=10_000,
     ),
 }
