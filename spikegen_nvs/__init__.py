@@ -1,0 +1,1 @@
+"""nerfstudio plugin: method `spikegen-splat`, dataparser `spike-data` (kept import-light on purpose)."""

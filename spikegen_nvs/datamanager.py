@@ -1,0 +1,190 @@
+"""Spike-aware full-image datamanager: a restored dense frame per training view plus its raw spike window.
+
+Dense frames come from a pluggable *restorer* (TFP today; the core SpikeGen model plugs in through
+``restorer="package.module:factory"``) and are cached on disk, keyed by the restorer's id (which carries
+its checkpoint hash) and a hash of the spike window, so a second run or another method reuses them.
+Each training batch also carries the view's spike window, read from the memory-mapped file (only the
+window's frames), the blurred RGB frame when the scene has one, and whether the dense frame is grey.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+from nerfstudio.cameras.cameras import Cameras
+from nerfstudio.configs.dataparser_configs import AnnotatedDataParserUnion
+from nerfstudio.data.datamanagers.full_images_datamanager import (
+    FullImageDatamanager,
+    FullImageDatamanagerConfig,
+)
+from nerfstudio.data.datasets.base_dataset import InputDataset
+from nerfstudio.utils.rich_utils import CONSOLE
+from PIL import Image
+
+from spikegen_core.errors import CheckpointError, SceneFormatError
+from spikegen_core.spikes.reconstruct import tfp
+from spikegen_core.spikes.stream import SpikeStream
+from spikegen_core.utils import atomic_write, file_digest
+from spikegen_nvs.dataparser import SpikeDataParserConfig, SpikeView
+
+
+class Restorer(Protocol):
+    """Spike window (+ optional blurred RGB ``(3, H, W)``) → dense frame: ``(H, W)`` grey or ``(3, H, W)`` RGB in [0, 1]."""
+
+    restorer_id: str
+    """Names the method and its weights (e.g. ``"spikegen-<checkpoint sha>"``): part of the cache key."""
+
+    def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class TFPRestorer:
+    """Texture from playback over the whole window (or ``window`` frames around its centre): grey."""
+
+    window: int | None = None
+
+    @property
+    def restorer_id(self) -> str:
+        return f"tfp-w{self.window or 'all'}"
+
+    def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
+        window = min(self.window, spikes.num_frames) if self.window else None
+        return tfp(spikes, window=window, threshold=view.threshold, gain=view.gain).clamp(0.0, 1.0)
+
+
+def build_restorer(spec: str, checkpoint: Path | None = None, tfp_window: int | None = None) -> Restorer:
+    """``"tfp"``, or ``"package.module:factory"`` where ``factory(checkpoint) -> Restorer``."""
+    if spec == "tfp":
+        return TFPRestorer(tfp_window)
+    if ":" not in spec:
+        raise CheckpointError(f"restorer {spec!r} is neither 'tfp' nor 'package.module:factory'; pass one of those")
+    module, _, name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as err:
+        raise CheckpointError(f"restorer {spec!r} cannot be imported ({err}); check the module path") from err
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise CheckpointError(f"{checkpoint}: restorer checkpoint not found; pass an existing file or use 'tfp'")
+    return factory(checkpoint)
+
+
+@dataclass
+class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
+    """Full images + spike windows; dense frames restored from spikes for the photometric loss."""
+
+    _target: type = field(default_factory=lambda: SpikeDatamanager)
+    dataparser: AnnotatedDataParserUnion = field(default_factory=SpikeDataParserConfig)
+    dense_target: Literal["restored", "dataparser"] = "restored"
+    """Photometric target of train views: the restored dense frame, or the image the dataparser chose."""
+    restorer: str = "tfp"
+    """'tfp' or 'package.module:factory' (factory(checkpoint) -> Restorer), e.g. the core SpikeGen model."""
+    restorer_checkpoint: Path | None = None
+    """Weights for the restorer; their SHA-256 is part of the cache key."""
+    tfp_window: int | None = None
+    """Frames around the window centre for the TFP restorer (default: the whole window)."""
+    dense_cache_dir: Path | None = None
+    """Cache of restored frames; default `<scene>/.spikegen_cache/dense`."""
+    cache_images: Literal["cpu", "gpu"] = "gpu"
+    """'gpu' keeps images on the training device (also right on CPU, where 'cpu' would pin memory)."""
+    cache_images_type: Literal["uint8", "float32"] = "uint8"
+
+
+class SpikeDatamanager(FullImageDatamanager[InputDataset]):
+    """See the module docstring. Batches: ``image`` (dense frame), ``spikes`` ``(T, H, W)`` uint8,
+    ``spike_threshold``, ``spike_gain``, ``dense_is_grey``, and ``blur`` ``(H, W, 3)`` when present."""
+
+    config: SpikeDatamanagerConfig
+
+    @cached_property
+    def spike_views(self) -> list[SpikeView]:
+        views = self.train_dataparser_outputs.metadata.get("spike_views")
+        if views is None:
+            raise SceneFormatError(
+                f"{self.config.data}: the dataparser gave no spike windows; spikegen-splat needs the spike-data "
+                "dataparser (drop the dataparser subcommand or pass `spike-data`)"
+            )
+        return views
+
+    @cached_property
+    def restorer(self) -> Restorer:
+        return build_restorer(self.config.restorer, self.config.restorer_checkpoint, self.config.tfp_window)
+
+    @cached_property
+    def restorer_key(self) -> str:
+        ident = self.restorer.restorer_id
+        if self.config.restorer_checkpoint is not None:
+            ident += "-" + file_digest(self.config.restorer_checkpoint)[:16]
+        return re.sub(r"[^A-Za-z0-9_.-]", "_", ident)
+
+    def _dense_cache_dir(self) -> Path:
+        if self.config.dense_cache_dir is not None:
+            return Path(self.config.dense_cache_dir)
+        root = Path(self.config.dataparser.data)
+        root = root.parent if root.suffix == ".json" else root
+        return root / ".spikegen_cache" / "dense"
+
+    @staticmethod
+    def _read_rgb(path: Path) -> torch.Tensor:
+        """``(3, H, W)`` float in [0, 1]."""
+        with Image.open(path) as im:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(rgb).permute(2, 0, 1)
+
+    def dense_frame(self, idx: int) -> torch.Tensor:
+        """Restored dense frame of train view ``idx`` as ``(H, W)`` or ``(3, H, W)``; cached on disk."""
+        view = self.spike_views[idx]
+        spikes = view.read()
+        digest = hashlib.sha256(np.ascontiguousarray(spikes.spikes.numpy()).tobytes())
+        digest.update(f"{tuple(spikes.spikes.shape)}|{view.threshold}|{view.gain}".encode())
+        if view.blur_path is not None:
+            digest.update(file_digest(view.blur_path).encode())
+        path = self._dense_cache_dir() / self.restorer_key / f"{digest.hexdigest()[:32]}.npy"
+        if path.is_file():
+            return torch.from_numpy(np.load(path))
+        blurred = self._read_rgb(view.blur_path) if view.blur_path is not None else None
+        with torch.no_grad():
+            frame = self.restorer(spikes, view, blurred).detach().to("cpu", torch.float32)
+        if frame.shape not in ((view.height, view.width), (3, view.height, view.width)):
+            raise CheckpointError(
+                f"restorer {self.restorer_key} returned shape {tuple(frame.shape)} for {view.spike_path}; "
+                f"expected ({view.height}, {view.width}) or (3, {view.height}, {view.width})"
+            )
+        with atomic_write(path) as f:
+            np.save(f, frame.numpy())
+        return frame
+
+    def _load_images(self, split: Literal["train", "eval"], cache_images_device: Literal["cpu", "gpu"]) -> list[dict]:
+        cached = super()._load_images(split, cache_images_device)
+        if split != "train":
+            return cached
+        device = self.device if cache_images_device == "gpu" else "cpu"
+        CONSOLE.log(f"Dense frames for {len(cached)} train views: restorer {self.restorer_key}")
+        for idx, data in enumerate(cached):
+            view = self.spike_views[idx]
+            data["dense_is_grey"] = False
+            if self.config.dense_target == "restored":
+                frame = self.dense_frame(idx)
+                data["dense_is_grey"] = frame.ndim == 2
+                rgb = frame.expand(3, -1, -1) if frame.ndim == 2 else frame
+                data["image"] = rgb.permute(1, 2, 0).contiguous().to(device)
+            if view.blur_path is not None:
+                data["blur"] = self._read_rgb(view.blur_path).permute(1, 2, 0).contiguous().to(device)
+        return cached
+
+    def next_train(self, step: int) -> tuple[Cameras, dict]:
+        camera, data = super().next_train(step)
+        view = self.spike_views[int(camera.metadata["cam_idx"])]
+        data["spikes"] = view.read().spikes  # memory-mapped read of this window only
+        data["spike_threshold"] = view.threshold
+        data["spike_gain"] = view.gain
+        if "blur" in data:
+            data["blur"] = data["blur"].to(self.device)
+        return camera, data

@@ -1,0 +1,414 @@
+"""The ``spike-data`` dataparser: a spike scene folder (docs/INTERFACES.md, "Scene folder") → DataparserOutputs.
+
+Train views are the frames without ``gt_path``; each carries a spike window (file, frame range, size,
+threshold), a timestamp and the camera poses at the window's edges. Frames with ``gt_path`` form the eval
+split and are scored against that sharp ground truth at the window centre.
+
+Only nerfstudio modules that ``nerfstudio.configs.dataparser_configs`` has already imported are imported
+here at module level: nerfstudio loads our dataparser entry point while its own modules are half-initialised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from nerfstudio.cameras import camera_utils
+from nerfstudio.cameras.cameras import CAMERA_MODEL_TO_TYPE, Cameras, CameraType
+from nerfstudio.data.dataparsers.base_dataparser import DataParser, DataParserConfig, DataparserOutputs
+from nerfstudio.data.scene_box import SceneBox
+from nerfstudio.utils.rich_utils import CONSOLE
+
+from spikegen_core.errors import SceneFormatError
+
+SUPPORTED_FORMAT = 1
+DEFAULT_SPIKE = {"clock_hz": 20_000.0, "threshold": 2.0, "gain": 1.0}
+
+# Fields the format defines (anything else is a typo or a newer format: we say so rather than ignore it).
+TOP_LEVEL_FIELDS = {
+    "spikegen_format", "spike", "camera_model", "fl_x", "fl_y", "cx", "cy", "w", "h",
+    "k1", "k2", "k3", "k4", "p1", "p2", "ply_file_path", "frames", "applied_transform", "applied_scale",
+    "generator", "description",
+}  # fmt: skip
+REQUIRED_TOP_LEVEL = ("fl_x", "fl_y", "cx", "cy", "w", "h", "frames")
+SPIKE_FIELDS = {"clock_hz", "threshold", "gain", "height", "width"}
+FRAME_FIELDS = {
+    "file_path", "transform_matrix", "spike_path", "spike_range", "spike_hw", "spike_threshold", "time",
+    "transform_matrix_start", "transform_matrix_end", "blur_path", "sharp_path", "gt_path", "colmap_im_id",
+}  # fmt: skip
+SPIKE_SUFFIXES = {".dat", ".npz", ".npy"}
+
+
+@dataclass(frozen=True)
+class SpikeView:
+    """Where one view's spike window lives and how it was recorded (all paths absolute)."""
+
+    spike_path: Path
+    start: int
+    end: int
+    height: int
+    width: int
+    threshold: float
+    gain: float
+    clock_hz: float
+    time: float
+    blur_path: Path | None = None
+    sharp_path: Path | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return self.end - self.start
+
+    def read(self):  # -> SpikeStream (imported lazily: see the module docstring)
+        """The window's frames, upright ``(T, H, W)`` uint8; only these frames are read from disk."""
+        from spikegen_core.spikes.io import load_spikes
+
+        size = {"height": self.height, "width": self.width} if self.spike_path.suffix == ".dat" else {}
+        stream = load_spikes(self.spike_path, start=self.start, count=self.num_frames, **size)
+        stream.threshold = self.threshold
+        stream.clock_hz = self.clock_hz
+        return stream
+
+
+@dataclass
+class SpikeDataParserConfig(DataParserConfig):
+    """Spike scene folders written by ``spikegen make-scene`` / ``spikegen-process-data``."""
+
+    _target: type = field(default_factory=lambda: SpikeDataParser)
+    data: Path = Path()
+    """Scene folder (or its transforms.json)."""
+    train_images: Literal["file", "tfp", "blur", "sharp"] = "file"
+    """Images train views use: `file_path`, the TFP of the spike window, `blur_path`, or `sharp_path`
+    (the last three for baselines, e.g. `ns-train splatfacto ... spike-data --train-images blur`)."""
+    scale_factor: float = 1.0
+    """Extra scale applied to camera origins after auto-scaling."""
+    scene_scale: float = 1.0
+    """Half-size of the scene box."""
+    orientation_method: Literal["pca", "up", "vertical", "none"] = "up"
+    center_method: Literal["poses", "focus", "none"] = "poses"
+    auto_scale_poses: bool = True
+    """Scale poses so that camera origins fit in [-1, 1]."""
+    load_3D_points: bool = True
+    """Load seed points from `ply_file_path` when the scene has one."""
+    cache_dir: Path | None = None
+    """Where derived images (TFP) are written; default `<scene>/.spikegen_cache`."""
+
+
+def _fail(where: Path, problem: str, fix: str) -> SceneFormatError:
+    return SceneFormatError(f"{where}: {problem}. {fix}")
+
+
+def _matrix(value: Any, where: Path, what: str) -> np.ndarray:
+    """A 4×4 (or 3×4) camera-to-world matrix as float64 4×4."""
+    try:
+        m = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise _fail(where, f"{what} is not a numeric matrix ({err})", "Write it as a 4x4 list of lists") from err
+    if m.shape == (3, 4):
+        m = np.concatenate([m, [[0.0, 0.0, 0.0, 1.0]]], axis=0)
+    if m.shape != (4, 4) or not np.isfinite(m).all():
+        raise _fail(where, f"{what} has shape {m.shape} or non-finite values", "Write a finite 4x4 camera-to-world")
+    return m
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the image header, without decoding the pixels."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def _spike_file_frames(path: Path, height: int, width: int) -> int:
+    """Number of spike frames in ``path`` (``.dat`` from its size; ``.npy`` memory-mapped; ``.npz`` read)."""
+    from spikegen_core.spikes import io as spike_io
+
+    if path.suffix == ".dat":
+        return int(spike_io.dat_num_frames(path, height, width))
+    stream = spike_io.load_spikes(path)
+    if (stream.height, stream.width) != (height, width):
+        raise _fail(
+            path,
+            f"spike frames are {stream.height}x{stream.width} but the scene says {height}x{width}",
+            "Regenerate the spike file or fix `spike_hw` / the top-level `spike.height/width`",
+        )
+    return stream.num_frames
+
+
+class SpikeDataParser(DataParser):
+    """Reads and validates a spike scene folder; see the module docstring."""
+
+    config: SpikeDataParserConfig
+    includes_time: bool = False
+    # FullImageDatamanager sets this in inference mode; images are used at their stored size.
+    downscale_factor: int = 1
+
+    def __init__(self, config: SpikeDataParserConfig) -> None:
+        super().__init__(config=config)
+        self.downscale_factor = 1
+        from spikegen_nvs.compat import apply_torch_load_shim
+
+        # Built inside eval_setup before the checkpoint loads: splatfacto baselines on spike scenes
+        # (ns-eval/ns-render on torch >= 2.6) get the shim too.
+        apply_torch_load_shim()
+
+    # -- reading --------------------------------------------------------------------------------------
+    def _scene_paths(self) -> tuple[Path, Path]:
+        data = Path(self.config.data)
+        json_path = data if data.suffix == ".json" else data / "transforms.json"
+        if not json_path.is_file():
+            raise _fail(json_path, "no transforms.json found", "Point --data at a scene folder made by "
+                        "`spikegen make-scene` or `spikegen-process-data`")  # fmt: skip
+        return json_path, json_path.parent
+
+    def load_meta(self) -> tuple[dict, Path, Path]:
+        """The parsed and validated ``transforms.json``, its path, and the scene folder."""
+        json_path, root = self._scene_paths()
+        try:
+            meta = json.loads(json_path.read_text())
+        except json.JSONDecodeError as err:
+            raise _fail(json_path, f"not valid JSON ({err})", "Fix the file or regenerate the scene") from err
+        self._validate_top_level(meta, json_path)
+        return meta, json_path, root
+
+    def _validate_top_level(self, meta: dict, json_path: Path) -> None:
+        if not isinstance(meta, dict):
+            raise _fail(json_path, "top level is not a JSON object", "Regenerate the scene")
+        unknown = sorted(set(meta) - TOP_LEVEL_FIELDS)
+        if unknown:
+            raise _fail(json_path, f"unknown top-level fields {unknown}",
+                        f"Remove or rename them; known fields: {sorted(TOP_LEVEL_FIELDS)}")  # fmt: skip
+        missing = [k for k in REQUIRED_TOP_LEVEL if k not in meta]
+        if missing:
+            raise _fail(json_path, f"missing top-level fields {missing}",
+                        "Per-frame intrinsics are not supported: give fl_x fl_y cx cy w h once at the top level")  # fmt: skip
+        fmt = meta.get("spikegen_format", SUPPORTED_FORMAT)
+        if fmt != SUPPORTED_FORMAT:
+            raise _fail(json_path, f"spikegen_format {fmt} is not supported (this reader knows {SUPPORTED_FORMAT})",
+                        "Upgrade spikegen or regenerate the scene")  # fmt: skip
+        spike = meta.get("spike", {})
+        if not isinstance(spike, dict) or set(spike) - SPIKE_FIELDS:
+            raise _fail(json_path, f"`spike` has unknown fields {sorted(set(spike) - SPIKE_FIELDS)}",
+                        f"Use only {sorted(SPIKE_FIELDS)}")  # fmt: skip
+        if not isinstance(meta["frames"], list) or not meta["frames"]:
+            raise _fail(json_path, "`frames` is empty", "A scene needs at least one train view")
+        for key in ("w", "h"):
+            if int(meta[key]) <= 0:
+                raise _fail(json_path, f"`{key}` = {meta[key]} is not a positive size", "Fix the image size")
+
+    def _parse_view(self, frame: dict, idx: int, meta: dict, root: Path, json_path: Path) -> SpikeView:
+        """Validate the spike fields of train frame ``idx`` and resolve them to a :class:`SpikeView`."""
+        where = Path(f"{json_path} frames[{idx}] ({frame.get('file_path', '?')})")
+        spike = {**DEFAULT_SPIKE, **meta.get("spike", {})}
+        w, h = int(meta["w"]), int(meta["h"])
+        if "spike_path" not in frame:
+            raise _fail(where, "train view has no `spike_path`",
+                        "Add the view's spike window, or give it a `gt_path` to make it a test view")  # fmt: skip
+        spike_path = root / frame["spike_path"]
+        if spike_path.suffix not in SPIKE_SUFFIXES:
+            raise _fail(where, f"spike_path {spike_path.name} has suffix {spike_path.suffix!r}",
+                        f"Use one of {sorted(SPIKE_SUFFIXES)}")  # fmt: skip
+        if not spike_path.is_file():
+            raise _fail(where, f"spike file {spike_path} does not exist",
+                        "Regenerate the scene or fix `spike_path` (relative to the scene folder)")  # fmt: skip
+        hw = frame.get("spike_hw", [spike.get("height", h), spike.get("width", w)])
+        if len(hw) != 2 or (int(hw[0]), int(hw[1])) != (h, w):
+            raise _fail(where, f"spike size {hw} differs from the image size [h, w] = [{h}, {w}]",
+                        "Spike resolution must equal image resolution: resample the images or the spikes")  # fmt: skip
+        total = _spike_file_frames(spike_path, h, w)
+        rng = frame.get("spike_range", [0, total])
+        if len(rng) != 2 or not (0 <= int(rng[0]) < int(rng[1]) <= total):
+            raise _fail(where, f"spike_range {rng} is not a non-empty [start, end) inside the file's {total} frames",
+                        "Fix `spike_range` or regenerate the spike file")  # fmt: skip
+        start, end = int(rng[0]), int(rng[1])
+        clock_hz = float(spike["clock_hz"])
+        time = float(frame.get("time", (start + end) / 2 / clock_hz))
+        extras = {}
+        for key in ("blur_path", "sharp_path"):
+            if key in frame:
+                extras[key] = root / frame[key]
+                if not extras[key].is_file():
+                    raise _fail(where, f"{key} {extras[key]} does not exist", f"Fix or remove `{key}`")
+        threshold = float(frame.get("spike_threshold", spike["threshold"]))
+        if not (threshold > 0 and math.isfinite(threshold)):
+            raise _fail(where, f"spike threshold {threshold} is not positive", "Fix `spike_threshold`")
+        return SpikeView(spike_path, start, end, h, w, threshold, float(spike["gain"]), clock_hz, time, **extras)
+
+    # -- images for train views -----------------------------------------------------------------------
+    def _cache_dir(self, root: Path) -> Path:
+        return Path(self.config.cache_dir) if self.config.cache_dir is not None else root / ".spikegen_cache"
+
+    def _tfp_image(self, view: SpikeView, root: Path) -> Path:
+        """The TFP of the view's window as an 8-bit PNG in the cache (written once, atomically)."""
+        from PIL import Image
+
+        from spikegen_core.spikes.reconstruct import tfp
+        from spikegen_core.utils import atomic_path
+
+        key = hashlib.sha256(
+            f"{view.spike_path.resolve()}|{view.spike_path.stat().st_mtime_ns}|{view.start}|{view.end}|"
+            f"{view.threshold}|{view.gain}".encode()
+        ).hexdigest()[:20]
+        out = self._cache_dir(root) / "tfp" / f"{view.spike_path.stem}_{view.start}_{key}.png"
+        if not out.is_file():
+            grey = tfp(view.read(), threshold=view.threshold, gain=view.gain).clamp(0, 1)
+            pixels = (grey * 255).round().to(torch.uint8).cpu().numpy()
+            with atomic_path(out) as tmp:
+                Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(tmp, format="PNG")
+        return out
+
+    def _train_image(self, frame: dict, view: SpikeView, idx: int, root: Path, json_path: Path) -> Path:
+        mode = self.config.train_images
+        where = Path(f"{json_path} frames[{idx}]")
+        if mode == "tfp":
+            return self._tfp_image(view, root)
+        if mode == "file":
+            if "file_path" not in frame:
+                raise _fail(where, "missing `file_path`", "Every frame needs an image (`file_path`)")
+            return root / frame["file_path"]
+        path = view.blur_path if mode == "blur" else view.sharp_path
+        if path is None:
+            raise _fail(where, f"--train-images {mode} needs `{mode}_path` in every train view",
+                        "Pick another --train-images or regenerate the scene with that extra")  # fmt: skip
+        return path
+
+    @staticmethod
+    def _camera_type(meta: dict, json_path: Path) -> CameraType:
+        model = meta.get("camera_model", "OPENCV")
+        if model not in CAMERA_MODEL_TO_TYPE:
+            raise _fail(json_path, f"camera_model {model!r} is unknown",
+                        f"Use one of {sorted(CAMERA_MODEL_TO_TYPE)}")  # fmt: skip
+        return CAMERA_MODEL_TO_TYPE[model]
+
+    # -- seed points ----------------------------------------------------------------------------------
+    @staticmethod
+    def _load_points(ply: Path, transform: torch.Tensor, scale: float) -> dict[str, torch.Tensor]:
+        """Seed points (xyz in dataparser coordinates, uint8 rgb) from a PLY with x y z [red green blue]."""
+        from plyfile import PlyData
+
+        vertex = PlyData.read(str(ply))["vertex"]
+        xyz = torch.from_numpy(np.stack([vertex["x"], vertex["y"], vertex["z"]], -1).astype(np.float32))
+        names = vertex.data.dtype.names or ()
+        if {"red", "green", "blue"} <= set(names):
+            rgb = np.stack([vertex["red"], vertex["green"], vertex["blue"]], -1).astype(np.uint8)
+        else:  # grey seeds: splatfacto still needs a colour per point
+            rgb = np.full((len(xyz), 3), 128, np.uint8)
+        xyz = (torch.cat([xyz, torch.ones_like(xyz[:, :1])], -1) @ transform.T) * scale
+        return {"points3D_xyz": xyz, "points3D_rgb": torch.from_numpy(rgb)}
+
+    # -- main -----------------------------------------------------------------------------------------
+    def _generate_dataparser_outputs(self, split: str = "train", **kwargs: Any) -> DataparserOutputs:
+        meta, json_path, root = self.load_meta()
+        frames: list[dict] = meta["frames"]
+        w, h = int(meta["w"]), int(meta["h"])
+
+        for i, frame in enumerate(frames):
+            unknown = sorted(set(frame) - FRAME_FIELDS)
+            if unknown:
+                raise _fail(Path(f"{json_path} frames[{i}]"), f"unknown fields {unknown}",
+                            f"Remove or rename them; known frame fields: {sorted(FRAME_FIELDS)}")  # fmt: skip
+            if "transform_matrix" not in frame:
+                raise _fail(Path(f"{json_path} frames[{i}]"), "missing `transform_matrix`",
+                            "Give every frame its camera-to-world at the window centre")  # fmt: skip
+
+        eval_ids = [i for i, f in enumerate(frames) if "gt_path" in f]
+        train_ids = [i for i, f in enumerate(frames) if "gt_path" not in f]
+        if not train_ids:
+            raise _fail(json_path, "every frame has `gt_path`, so there is no train view",
+                        "Train views are the frames without `gt_path`")  # fmt: skip
+        if split == "train":
+            indices = train_ids
+        elif not eval_ids:
+            CONSOLE.print(f"[yellow]{json_path}: no frame has `gt_path`; evaluating on the train views.")
+            indices = train_ids
+        else:
+            indices = eval_ids
+        is_train = indices is train_ids
+
+        centre = [_matrix(f["transform_matrix"], json_path, f"frames[{i}].transform_matrix") for i, f in enumerate(frames)]
+        poses = torch.from_numpy(np.stack(centre).astype(np.float32))
+        poses, transform = camera_utils.auto_orient_and_center_poses(
+            poses, method=self.config.orientation_method, center_method=self.config.center_method
+        )
+        scale = 1.0
+        if self.config.auto_scale_poses:
+            scale /= max(float(torch.max(torch.abs(poses[:, :3, 3]))), 1e-8)
+        scale *= self.config.scale_factor
+        poses[:, :3, 3] *= scale
+
+        def to_dataparser_frame(m: np.ndarray) -> torch.Tensor:
+            """A raw camera-to-world → the same orientation/centre/scale as the centre poses."""
+            out = transform @ torch.from_numpy(m.astype(np.float32))
+            out[:3, 3] *= scale
+            return out
+
+        image_filenames: list[Path] = []
+        metadata: dict[str, Any] = {}
+        camera_meta: dict[str, torch.Tensor] = {}
+        if is_train:
+            views, starts, ends = [], [], []
+            for i in indices:
+                frame = frames[i]
+                view = self._parse_view(frame, i, meta, root, json_path)
+                views.append(view)
+                for key, out in (("transform_matrix_start", starts), ("transform_matrix_end", ends)):
+                    raw = frame.get(key, frame["transform_matrix"])  # no edge pose: static camera in the window
+                    out.append(to_dataparser_frame(_matrix(raw, json_path, f"frames[{i}].{key}"))[:3, :4])
+                image_filenames.append(self._train_image(frame, view, i, root, json_path))
+            metadata["spike_views"] = views
+            # Cameras broadcast metadata over their batch dim with one trailing dim: poses go flattened.
+            camera_meta = {
+                "c2w_start": torch.stack(starts).reshape(len(indices), 12),
+                "c2w_end": torch.stack(ends).reshape(len(indices), 12),
+                "spike_time": torch.tensor([[v.time] for v in views], dtype=torch.float32),
+            }
+        else:
+            image_filenames = [root / frames[i]["gt_path"] for i in indices]
+
+        for i, path in zip(indices, image_filenames, strict=True):
+            if not path.is_file():
+                raise _fail(Path(f"{json_path} frames[{i}]"), f"image {path} does not exist",
+                            "Regenerate the scene or fix the path (relative to the scene folder)")  # fmt: skip
+            size = _image_size(path)
+            if size != (w, h):
+                raise _fail(path, f"image is {size[0]}x{size[1]} but transforms.json says w={w} h={h}",
+                            "Resize the image or fix `w`/`h`")  # fmt: skip
+
+        idx = torch.tensor(indices, dtype=torch.long)
+        distortion = camera_utils.get_distortion_params(
+            **{k: float(meta.get(k, 0.0)) for k in ("k1", "k2", "k3", "k4", "p1", "p2")}
+        )
+        cameras = Cameras(
+            camera_to_worlds=poses[idx, :3, :4],
+            fx=float(meta["fl_x"]),
+            fy=float(meta["fl_y"]),
+            cx=float(meta["cx"]),
+            cy=float(meta["cy"]),
+            width=w,
+            height=h,
+            distortion_params=distortion,
+            camera_type=self._camera_type(meta, json_path),
+            metadata=camera_meta,
+        )
+
+        if self.config.load_3D_points and "ply_file_path" in meta:
+            ply = root / meta["ply_file_path"]
+            if not ply.is_file():
+                raise _fail(json_path, f"ply_file_path {ply} does not exist", "Fix or remove `ply_file_path`")
+            metadata.update(self._load_points(ply, transform, scale))
+
+        a = self.config.scene_scale
+        return DataparserOutputs(
+            image_filenames=image_filenames,
+            cameras=cameras,
+            scene_box=SceneBox(aabb=torch.tensor([[-a, -a, -a], [a, a, a]], dtype=torch.float32)),
+            dataparser_scale=scale,
+            dataparser_transform=transform,
+            metadata=metadata,
+        )

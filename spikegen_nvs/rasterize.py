@@ -1,0 +1,27 @@
+"""Backend switch: gsplat's CUDA rasteriser for CUDA tensors, our CPU rasteriser for CPU tensors.
+
+gsplat is imported only on the CUDA branch: on CPU-only machines calling into gsplat's CUDA wrappers
+tries to JIT-compile its extension and fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from spikegen_nvs import render_cpu
+
+_CPU_ONLY_KEYS = ("compositor",)
+
+
+def rasterization(*args: Any, **kwargs: Any) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """Drop-in for ``gsplat.rasterization`` (same arguments/outputs) that also works on CPU tensors."""
+    means = args[0] if args else kwargs["means"]
+    if means.is_cuda:
+        from gsplat import rasterization as gsplat_rasterization
+
+        for key in _CPU_ONLY_KEYS:
+            kwargs.pop(key, None)
+        return gsplat_rasterization(*args, **kwargs)
+    return render_cpu.rasterization(*args, **kwargs)

@@ -1,0 +1,99 @@
+"""Spike re-synthesis: camera poses inside a spike window, and the losses that compare renders with spikes.
+
+A training view's spike window of ``T`` ticks is cut into ``K`` equal sub-windows; virtual view ``k`` is
+rendered at the pose of sub-window ``k``'s middle and held for its ``T // K`` ticks. The camera model
+(``spikegen_core.spikes.expected_counts``) turns the rendered luminance into expected spike counts, which
+are compared with the observed counts per pixel over the whole window and per sub-window.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.spatial.transform import Rotation, Slerp
+from torch import Tensor
+
+from spikegen_core.spikes.camera import expected_counts, to_grey
+
+LossKind = Literal["l1", "poisson"]
+
+
+def subwindow_times(k: int) -> np.ndarray:
+    """Window-relative times in [0, 1] of the ``k`` sub-window middles (0 = first tick, 1 = last)."""
+    return (np.arange(k) + 0.5) / k
+
+
+def interpolate_c2w(start: Tensor, centre: Tensor, end: Tensor, times: np.ndarray | Tensor) -> Tensor:
+    """Camera-to-world ``(len(times), 3, 4)`` along the window: slerp rotation, lerp translation.
+
+    Piecewise through the three known poses: start at t=0, centre at t=0.5, end at t=1 (each ``(3, 4)``).
+    Poses are data (no gradient flows through them); any camera refinement is applied afterwards.
+    """
+    t = np.clip(np.asarray(times, dtype=np.float64), 0.0, 1.0)
+    keys = torch.stack([start, centre, end]).detach().to("cpu", torch.float64).numpy()
+    rot = Slerp([0.0, 0.5, 1.0], Rotation.from_matrix(keys[:, :3, :3]))(t).as_matrix()
+    trans = np.stack([np.interp(t, [0.0, 0.5, 1.0], keys[:, i, 3]) for i in range(3)], axis=-1)
+    out = np.concatenate([rot, trans[..., None]], axis=-1)
+    return torch.from_numpy(out).to(device=centre.device, dtype=centre.dtype)
+
+
+def subwindow_counts(spikes: Tensor, k: int) -> tuple[Tensor, int]:
+    """Observed counts ``(k, H, W)`` of ``k`` equal sub-windows of ``(T, H, W)`` spikes, and ticks per sub-window.
+
+    The central ``k * (T // k)`` ticks are used, so every sub-window has the same length and sub-window
+    ``k // 2`` stays centred on the window centre.
+    """
+    t = spikes.shape[0]
+    ticks = t // k
+    if ticks < 1:
+        raise ValueError(f"a spike window of {t} ticks cannot be cut into {k} sub-windows; lower num_virtual_views")
+    first = (t - ticks * k) // 2
+    used = spikes[first : first + ticks * k].to(torch.float32)
+    return used.reshape(k, ticks, *spikes.shape[1:]).sum(dim=1), ticks
+
+
+def luminance(rgb: Tensor) -> Tensor:
+    """``(..., H, W, 3)`` renders → ``(..., H, W)`` grey with the camera model's weights."""
+    return to_grey(rgb.movedim(-1, -3))
+
+
+def _count_distance(expected: Tensor, observed: Tensor, ticks: float, kind: LossKind) -> Tensor:
+    """Mean discrepancy between expected and observed counts, on the per-tick rate scale (comparable to intensity)."""
+    if kind == "l1":
+        return (expected - observed).abs().mean() / ticks
+    if kind == "poisson":
+        # Poisson NLL of the observed counts; the constant log(n!) is left out, the scale is per tick.
+        return F.poisson_nll_loss(expected, observed, log_input=False, full=False, eps=1e-3) / ticks
+    raise ValueError(f"unknown spike loss kind {kind!r}; use 'l1' or 'poisson'")
+
+
+def spike_resynthesis_loss(
+    lum: Tensor,
+    counts: Tensor,
+    ticks: int,
+    *,
+    threshold: float,
+    gain: float = 1.0,
+    kind: LossKind = "l1",
+) -> dict[str, Tensor]:
+    """Losses between rendered luminance ``(K, H, W)`` and observed sub-window counts ``(K, H, W)``.
+
+    ``window``: per-pixel counts over the whole window (what TFP sees); ``subwindow``: per sub-window
+    (where motion inside the window shows). Both are on the per-tick rate scale.
+    """
+    if lum.shape != counts.shape:
+        raise ValueError(f"rendered luminance {tuple(lum.shape)} and spike counts {tuple(counts.shape)} differ")
+    expected = expected_counts(lum, ticks, threshold=threshold, gain=gain)
+    k = lum.shape[0]
+    return {
+        "window": _count_distance(expected.sum(0), counts.sum(0), ticks * k, kind),
+        "subwindow": _count_distance(expected, counts, ticks, kind),
+    }
+
+
+def reblur_loss(window_rgb: Tensor, blurred: Tensor) -> Tensor:
+    """L1 between the mean of the virtual views ``(K, H, W, 3)`` and the blurred frame ``(H, W, 3)``."""
+    return (window_rgb.mean(dim=0) - blurred).abs().mean()
