@@ -58,9 +58,11 @@ def commit_hash() -> str:
         return "unknown"
 
 
-def time_iterations(render: Callable, n: int, n_cams: int, repeat: int, **kw) -> dict:
+def time_iterations(
+    render: Callable, n: int, n_cams: int, repeat: int, sh_degree: int | None = None, **kw
+) -> dict:
     """Forward + backward timings (seconds) of ``render`` on a fresh random scene."""
-    scene = random_splat_scene(n, n_cams)
+    scene = random_splat_scene(n, n_cams, sh_degree=sh_degree)
     leaves = [p.clone().requires_grad_(True) for p in scene.params()]
     info: dict = {}
 
@@ -68,7 +70,7 @@ def time_iterations(render: Callable, n: int, n_cams: int, repeat: int, **kw) ->
         c0 = time.process_time()
         t0 = time.perf_counter()
         colors, alphas, meta = render(*leaves, scene.viewmats, scene.Ks, scene.width, scene.height,
-                                      render_mode="RGB+ED", **kw)  # fmt: skip
+                                      render_mode="RGB+ED", sh_degree=sh_degree, **kw)  # fmt: skip
         t1 = time.perf_counter()
         (colors[..., :3].mean() + 0.01 * colors[..., 3].mean() + alphas.mean()).backward()
         t2 = time.perf_counter()
@@ -86,6 +88,7 @@ def time_iterations(render: Callable, n: int, n_cams: int, repeat: int, **kw) ->
     return {
         "gaussians": n,
         "cameras": n_cams,
+        "sh_degree": sh_degree,
         "first_call_s": round(first[0] + first[1], 4),
         "forward_median_s": round(statistics.median(r[0] for r in runs), 4),
         "backward_median_s": round(statistics.median(r[1] for r in runs), 4),
@@ -103,6 +106,7 @@ def main() -> None:
     p.add_argument("--cams", type=int, nargs="+", default=[1, 8])
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--sh-degree", type=int, default=3, help="extra row with SH colours (-1 to skip)")
     p.add_argument("--dense-n", type=int, default=1000, help="Gaussians for the dense comparison (0 to skip)")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "rasterizer")
     p.add_argument("--omp-spin", action="store_true", help="keep OpenMP's default busy-wait policy")
@@ -113,6 +117,7 @@ def main() -> None:
         # the OpenMP runtime starts, so restart this script with it set.
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
     torch.set_num_threads(args.threads)
+    args.sh_degree = None if args.sh_degree < 0 else args.sh_degree
 
     rows = []
     sizes = sorted({*args.sizes, *([args.dense_n] if args.dense_n else [])})
@@ -124,6 +129,13 @@ def main() -> None:
             row["renderer"] = f"tiled ({compositor_name()})"
             rows.append(row)
             print(row, flush=True)
+    if args.sh_degree is not None:  # splatfacto's colours after warm-up: view-dependent SH
+        row = time_iterations(
+            rasterization, args.sizes[0], 1, args.repeat, sh_degree=args.sh_degree, absgrad=True
+        )
+        row["renderer"] = f"tiled ({compositor_name()}), SH degree {args.sh_degree}"
+        rows.append(row)
+        print(row, flush=True)
     if args.dense_n:
         # float32 and tile-free: every Gaussian against every pixel; O(N·H·W) memory, so small N only.
         row = time_iterations(

@@ -66,12 +66,15 @@ def reconstruct(
 def _commands() -> dict:
     from spikegen_core.data.pairs import make_pairs_command, simulate_command
     from spikegen_core.data.scene import make_scene_command
+    from spikegen_core.video import deblur_video_command, restore_video_command
 
     return {
         "simulate": simulate_command,
         "reconstruct": reconstruct,
         "make-pairs": make_pairs_command,
         "make-scene": make_scene_command,
+        "restore-video": restore_video_command,
+        "deblur-video": deblur_video_command,
     }
 
 

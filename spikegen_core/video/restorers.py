@@ -1,0 +1,192 @@
+"""Pluggable restorers: spike windows (and optionally blurred RGB) → images, one batch at a time.
+
+A restorer is any callable ``restorer(spikes, rgb=None) -> images`` with ``spikes`` ``(B, T, H, W)`` 0/1 (uint8 or
+float: windows arrive as uint8, a quarter of the memory, and each restorer converts what it needs),
+``rgb`` ``(B, 3, H, W)`` in [0, 1] or ``None`` and images ``(B, C, H, W)`` (C = 1 grey or 3 RGB) in [0, 1].
+It also carries ``name`` (for file names and reports). Two are built in:
+
+- :class:`TFPRestorer` — texture from playback over the (central part of the) window; with RGB it replaces the
+  blurred frame's luma by the spike luma and keeps its chroma (a training-free deblurring baseline).
+- :class:`ModelRestorer` — the SpikeGen checkpoint (``spikegen_core.train.checkpoint.load_model``), loaded on
+  first use so TFP-only runs never import the model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+
+from spikegen_core.errors import CheckpointError, InputMismatchError
+from spikegen_core.spikes.camera import to_grey
+
+__all__ = ["AdaptiveTFPRestorer", "ModelRestorer", "Restorer", "TFPRestorer", "luma_swap", "make_restorer"]
+
+
+@runtime_checkable
+class Restorer(Protocol):
+    name: str
+
+    def __call__(self, spikes: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor: ...
+
+
+def _check(spikes: torch.Tensor, rgb: torch.Tensor | None) -> None:
+    if spikes.ndim != 4:
+        raise InputMismatchError(f"restorer wants (B, T, H, W) spike windows, got shape {tuple(spikes.shape)}")
+    if rgb is not None and (rgb.ndim != 4 or rgb.shape[1] != 3 or rgb.shape[0] != spikes.shape[0]
+                            or rgb.shape[-2:] != spikes.shape[-2:]):
+        raise InputMismatchError(
+            f"blurred RGB {tuple(rgb.shape)} does not pair with spikes {tuple(spikes.shape)}: want (B, 3, H, W) "
+            "with the spike batch size and resolution; resize the RGB frames to the spike sensor"
+        )
+
+
+def central(spikes: torch.Tensor, window: int | None) -> torch.Tensor:
+    """The central ``window`` frames of ``(B, T, H, W)`` windows (all when ``window`` is None or ≥ T)."""
+    t = spikes.shape[1]
+    if window is None or window >= t:
+        return spikes
+    start = t // 2 - window // 2
+    return spikes[:, start : start + window]
+
+
+def luma_swap(rgb: torch.Tensor, luma: torch.Tensor) -> torch.Tensor:
+    """Replace the BT.601 luma of ``rgb`` ``(B, 3, H, W)`` by ``luma`` ``(B, H, W)``, keeping the chroma offsets."""
+    return (rgb - to_grey(rgb).unsqueeze(1) + luma.unsqueeze(1)).clamp(0, 1)
+
+
+def window_mean(spikes: torch.Tensor) -> torch.Tensor:
+    """Mean over the window axis of ``(B, T, H, W)`` 0/1 spikes, counting in int32 (no float copy of the window)."""
+    if spikes.is_floating_point():
+        return spikes.mean(dim=1)
+    # Frame by frame: a single sum(dtype=int32) would first cast the whole window (4× its bytes).
+    acc = torch.zeros(spikes.shape[0], *spikes.shape[2:], dtype=torch.int32, device=spikes.device)
+    for t in range(spikes.shape[1]):
+        acc += spikes[:, t]
+    return acc.float() / spikes.shape[1]
+
+
+def soft_shrink(x: torch.Tensor, tau: float) -> torch.Tensor:
+    """Shrink toward 0 by ``tau``: changes below the spike quantisation step are treated as noise."""
+    return torch.sign(x) * (x.abs() - tau).clamp_min(0) if tau > 0 else x
+
+
+class TFPRestorer:
+    """Window mean × θ/gain; ``window`` limits it to the central frames (sharper under motion, noisier).
+
+    With blurred RGB (deblurring) the result is the blurred frame plus the spike detail the blur removed:
+    luma ``Y_blur + shrink(TFP_window − TFP_exposure, shrink·θ/window)``, chroma from the blurred frame.
+    Both TFPs come from the same spikes, so in static regions the detail is only quantisation noise
+    (a count is exact to ±1 spike, i.e. ±θ/n), which the shrinkage removes; ``shrink=0`` keeps it.
+    """
+
+    def __init__(self, threshold: float = 2.0, gain: float = 1.0, window: int | None = None,
+                 shrink: float = 1.0) -> None:
+        self.threshold, self.gain, self.window, self.shrink = float(threshold), float(gain), window, float(shrink)
+        self.name = "tfp"
+
+    def __call__(self, spikes: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
+        _check(spikes, rgb)
+        short = central(spikes, self.window)
+        luma = window_mean(short) * (self.threshold / self.gain)
+        if rgb is None:
+            return luma.clamp(0, 1).unsqueeze(1)
+        rgb = rgb.float()
+        full = window_mean(spikes) * (self.threshold / self.gain)
+        tau = self.shrink * self.threshold / (self.gain * short.shape[1])
+        return luma_swap(rgb, to_grey(rgb) + soft_shrink(luma - full, tau))
+
+
+class AdaptiveTFPRestorer:
+    """Motion-adaptive TFP (training-free): the long-window mean where the scene is still, the short one where
+    it moves. A pixel counts as moving when its short- and long-window TFPs differ by more than the short
+    window's quantisation step (``margin · θ/short``); the blend ramps over one more step.
+    Long windows remove flicker on static regions; short windows keep moving edges sharp.
+    """
+
+    def __init__(self, threshold: float = 2.0, gain: float = 1.0, short: int = 41, margin: float = 1.5) -> None:
+        self.threshold, self.gain, self.short, self.margin = float(threshold), float(gain), int(short), float(margin)
+        self.name = "tfp_adaptive"
+
+    def __call__(self, spikes: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
+        _check(spikes, rgb)
+        scale = self.threshold / self.gain
+        short = window_mean(central(spikes, self.short)) * scale
+        long = window_mean(spikes) * scale
+        step = scale / min(self.short, spikes.shape[1])
+        moving = ((short - long).abs() / step - self.margin).clamp(0, 1)
+        luma = long + moving * (short - long)
+        if rgb is None:
+            return luma.clamp(0, 1).unsqueeze(1)
+        return luma_swap(rgb.float(), luma)
+
+
+class ModelRestorer:
+    """The SpikeGen model as a restorer (mean-latent inference, deterministic).
+
+    Without RGB it feeds the TFP image as the pseudo-dense prior (as in fine-tuning) with the checkpoint's
+    ``reconstruct_gamma`` and returns grey; with blurred RGB it uses ``deblur_gamma`` and returns RGB.
+    Frames are padded (replicate) to the latent stride and cropped back; windows longer than the encoder's
+    ``max_spike_frames`` use their central frames.
+    """
+
+    def __init__(self, checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu",
+                 threshold: float | None = None) -> None:
+        self.checkpoint, self.device, self._threshold = checkpoint, torch.device(device), threshold
+        self._model = None
+        self.name = "spikegen"
+
+    def load(self) -> ModelRestorer:
+        if self._model is None:
+            try:
+                from spikegen_core.train.checkpoint import load_model
+            except ImportError as exc:  # the model package is optional in partial installs
+                raise CheckpointError(
+                    f"the SpikeGen model code is not importable ({exc}); use --restorer tfp or install the full package"
+                ) from exc
+            self._model, self.meta = load_model(self.checkpoint, device=self.device)
+        return self
+
+    @property
+    def model(self):  # noqa: ANN201 - SpikeGen, imported lazily
+        return self.load()._model
+
+    @torch.no_grad()
+    def __call__(self, spikes: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
+        _check(spikes, rgb)
+        model = self.model
+        cfg = model.config
+        theta = self._threshold if self._threshold is not None else cfg.threshold
+        x = central(spikes, cfg.max_spike_frames).to(self.device, torch.float32)
+        h, w = x.shape[-2:]
+        s = model.stride
+        pad = (0, (-w) % s, 0, (-h) % s)
+        x = F.pad(x, pad, mode="replicate") if any(pad) else x
+        if rgb is None:
+            prior = (x.mean(dim=1) * theta).clamp(0, 1).unsqueeze(1).expand(-1, 3, -1, -1)
+            inp, gamma = (prior if cfg.tfp_prior else None), (cfg.reconstruct_gamma if cfg.tfp_prior else 1.0)
+        else:
+            inp = rgb.to(self.device, torch.float32)
+            inp = F.pad(inp, pad, mode="replicate") if any(pad) else inp
+            gamma = cfg.deblur_gamma
+        out = model(inp, x, gamma)[..., :h, :w].clamp(0, 1)
+        return to_grey(out).unsqueeze(1) if rgb is None else out
+
+
+def make_restorer(
+    name: str = "tfp", *, checkpoint: str | Path | None = None, threshold: float = 2.0, window: int | None = None,
+    device: str = "cpu",
+) -> Restorer:
+    """``"tfp"``, ``"tfp_adaptive"`` or ``"model"`` (the shipped checkpoint unless ``checkpoint`` names another).
+
+    ``window``: TFP's central window (``tfp``) or the short window (``tfp_adaptive``); None = the whole window.
+    """
+    if name == "tfp":
+        return TFPRestorer(threshold=threshold, window=window)
+    if name == "tfp_adaptive":
+        return AdaptiveTFPRestorer(threshold=threshold, short=window or 41)
+    if name in ("model", "spikegen"):
+        return ModelRestorer(checkpoint, device=device, threshold=threshold).load()
+    raise InputMismatchError(f"unknown restorer {name!r}; use 'tfp', 'tfp_adaptive' or 'model'")

@@ -1,0 +1,373 @@
+"""Video: sliding windows, flat memory over large files, MP4 output, deblurring, consistency, synthetic data."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+import torch
+
+from spikegen_core.errors import InputMismatchError, SpikeFileError
+from spikegen_core.metrics import psnr
+from spikegen_core.spikes import SpikeStream, read_dat, tfp, write_dat
+from spikegen_core.spikes.camera import to_grey
+from spikegen_core.spikes.io import frame_bytes, sidecar_path
+from spikegen_core.video import (
+    SpikeSource,
+    TFPRestorer,
+    iter_window_batches,
+    restore_frames,
+    restore_video,
+    restore_video_command,
+    window_centres,
+)
+from spikegen_core.video.consistency import (
+    consistency_report,
+    flicker,
+    psnr_per_frame,
+    static_mask,
+    temporal_error,
+    warping_error,
+)
+from spikegen_core.video.deblur import deblur_video, deblur_video_command, output_times
+from spikegen_core.video.restorers import AdaptiveTFPRestorer, luma_swap
+from spikegen_core.video.synthetic import make_sequence, sequence_samples, write_sequence
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # 2 shared cores: one intra-op thread is several times faster than two contending ones.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def seq():
+    """A fast-moving sequence: 800 ticks at 48×64, an RGB exposure (160 ticks) every 200 ticks."""
+    return make_sequence((48, 64), 800, rgb_period=200, exposure=160, seed=1, speed_px_per_tick=0.1)
+
+
+def _read_mp4(path: Path) -> list[np.ndarray]:
+    import imageio.v2 as iio
+
+    with iio.get_reader(path, format="FFMPEG") as r:
+        return [np.asarray(f) for f in r]
+
+
+# ------------------------------------------------------------------------------------------- windows
+def test_window_centres_at_output_rate():
+    c = window_centres(2000, 41, clock_hz=20_000, fps=1000)
+    assert np.all(np.diff(c) == 20)
+    assert c[0] == 20 and c[-1] + 21 <= 2000 and c[-1] + 20 + 21 > 2000  # every window fits, none is missed
+    c3 = window_centres(20_000, 41, clock_hz=20_000, fps=3000)  # 6.67 ticks: rounded per frame, exact on average
+    assert abs((c3[-1] - c3[0]) / (len(c3) - 1) - 20_000 / 3000) < 1e-2
+    part = window_centres(2000, 41, fps=1000, start=500, stop=700)
+    assert part[0] == 500 and part[-1] < 700
+    with pytest.raises(InputMismatchError):
+        window_centres(30, 41, fps=1000)
+    with pytest.raises(InputMismatchError):
+        window_centres(100, 5, fps=1000, step=3)
+
+
+def test_window_batches_match_direct_slices_from_dat(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    spikes = (torch.rand(300, 12, 20, generator=g) < 0.3).to(torch.uint8)
+    path = write_dat(tmp_path / "s.dat", SpikeStream(spikes, threshold=2.0))
+    src = SpikeSource.open(path)
+    assert (src.num_frames, src.height, src.width, src.threshold) == (300, 12, 20, 2.0)
+    centres = window_centres(300, 21, step=13)
+    got = torch.cat([b.spikes for b in iter_window_batches(src, centres, 21, batch_size=4)])
+    want = torch.stack([spikes[c - 10 : c + 11] for c in centres])
+    assert torch.equal(got, want)
+    # .npy (time last) is memory-mapped too and reads the same frames.
+    np.save(tmp_path / "s.npy", np.transpose(spikes.numpy(), (1, 2, 0)))
+    npy = SpikeSource.open(tmp_path / "s.npy", axes="HWT")
+    assert npy.num_frames == 300 and torch.equal(npy.read(17, 30), spikes[17:47])
+    # The built-in restorer is TFP exactly as spikegen_core.spikes.tfp computes it.
+    out = TFPRestorer(2.0)(got.float())
+    ref = torch.stack([tfp(spikes, center=int(c), window=21, threshold=2.0) for c in centres])
+    assert torch.allclose(out[:, 0], ref.clamp(0, 1))
+
+
+def test_source_errors(tmp_path):
+    with pytest.raises(SpikeFileError):
+        SpikeSource.open(tmp_path / "missing.dat")
+    src = SpikeSource.from_stream(SpikeStream(torch.zeros(50, 4, 4, dtype=torch.uint8)))
+    with pytest.raises(InputMismatchError):
+        src.read(40, 20)
+
+
+# ------------------------------------------------------------------------------------ dense video
+def test_restore_video_writes_mp4_and_frames(tmp_path):
+    # A bright square drifting right, 2 px per 20 ticks, on a mid-grey background.
+    intensity = torch.full((400, 32, 48), 0.4)
+    for k in range(400):
+        x = 4 + k // 10
+        intensity[k, 10:22, x : x + 10] = 0.9
+    from spikegen_core.spikes import simulate
+
+    stream = simulate(intensity, threshold=2.0, seed=0)
+    src = SpikeSource.from_stream(stream)
+    res = restore_video(src, tmp_path, fps=1000, window=21, batch_size=3, frames=True, progress=False, name="v")
+    centres = window_centres(400, 21, fps=1000)
+    assert res.frames == len(centres) == 19
+    frames = _read_mp4(Path(res.mp4))
+    assert len(frames) == res.frames and frames[0].shape == (32, 48, 3)
+    pngs = sorted(Path(res.frames_dir).glob("*.png"))
+    assert len(pngs) == res.frames
+    from spikegen_core.image import load_image
+
+    want = tfp(stream.spikes, center=int(centres[5]), window=21, threshold=2.0).clamp(0, 1)
+    assert (load_image(pngs[5], mode="grey") - want).abs().max() <= 1 / 255 + 1e-6
+    # The square moves right in the video: its brightest column advances.
+    cols = [f[..., 0].astype(float)[10:22].mean(0).argmax() for f in frames]
+    assert cols[-1] - cols[0] >= 25 and np.mean(np.diff(cols)) > 0
+    meta = json.loads((tmp_path / "v.json").read_text())
+    assert meta["frames"] == 19 and meta["step_ticks"] == 20
+
+
+@pytest.fixture
+def _live_rss():
+    """Make RSS track live memory: glibc keeps freed multi-MB blocks in its heap once its adaptive mmap
+    threshold has grown, which looks like growth but is reuse. A fixed 1 MiB threshold returns them to the OS."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        pytest.skip("needs glibc to pin the malloc mmap threshold")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 20)
+    libc.mallopt(m_trim_threshold, 1 << 20)
+    yield
+    libc.mallopt(m_mmap_threshold, 128 << 10)  # glibc's defaults (the threshold stays fixed from now on)
+    libc.mallopt(m_trim_threshold, 128 << 10)
+
+
+def test_restore_video_memory_stays_flat_on_large_dat(tmp_path, _live_rss):
+    """A 477 MB (sparse) .dat: windows spread over the whole file; memory does not grow with the stream."""
+    h, w, n = 250, 400, 40_000
+    fb = frame_bytes(h, w)
+    path = tmp_path / "long.dat"
+    with open(path, "wb") as f:
+        f.truncate(fb * n)  # sparse zeros: instant to write, 477 MB to read (3.8 GB once decoded)
+        f.seek(fb * (n - 400))
+        f.write(b"\xff" * fb * 400)  # the last 400 frames fire everywhere
+    sidecar_path(path).write_text(json.dumps({"height": h, "width": w, "threshold": 2.0}))
+    src = SpikeSource.open(path)
+    centres = window_centres(src.num_frames, 41, clock_hz=src.clock_hz, fps=50)  # one every 400 ticks
+    proc = psutil.Process()
+    before = proc.memory_info().rss
+    peak, stop = [before], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.002)
+
+    t = threading.Thread(target=watch)
+    t.start()
+    means = []
+    try:
+        # Warm-up on the first 10 windows: the working set of one batch.
+        restore_frames(src, centres[:10], 41, TFPRestorer(2.0), batch_size=2, progress=False)
+        time.sleep(0.01)
+        warm_peak = peak[0]
+        restore_frames(src, centres, 41, TFPRestorer(2.0), batch_size=2, progress=False,
+                       sink=lambda c, f: means.extend(f.mean(dim=(1, 2, 3)).tolist()))
+        res = restore_video(path, tmp_path / "out", fps=50, window=41, batch_size=2, mp4=False, progress=False)
+        time.sleep(0.01)
+    finally:
+        stop.set()
+        t.join()
+    assert res.frames == len(means) == 100
+    assert means[0] == 0.0 and means[-1] == 1.0  # the windows came from the right places in the file
+    growth_mb = (peak[0] - warm_peak) / 2**20
+    total_mb = (peak[0] - before) / 2**20
+    assert growth_mb < 10, f"peak RSS grew {growth_mb:.0f} MB more over the whole stream than over 10 windows"
+    assert total_mb < 60, f"RSS grew {total_mb:.0f} MB in all on a {fb * n / 2**20:.0f} MB stream"
+
+
+def test_restore_video_command_on_npz(tmp_path, capsys):
+    spikes = (torch.rand(120, 16, 24) < 0.4).to(torch.uint8).numpy()
+    np.savez_compressed(tmp_path / "rec.npz", arr_0=np.transpose(spikes, (1, 2, 0)))  # (H, W, T) like SpikingSIM
+    restore_video_command(tmp_path / "rec.npz", out=tmp_path / "o", fps=2000, window=21, axes="HWT")
+    mp4 = tmp_path / "o" / "rec_tfp_2000fps.mp4"
+    assert len(_read_mp4(mp4)) == len(window_centres(120, 21, fps=2000)) == 10
+    assert "10 frames" in capsys.readouterr().out
+
+
+def test_adaptive_tfp_flickers_less_than_short_tfp(seq):
+    src = SpikeSource.from_stream(seq.spikes)
+    centres = window_centres(src.num_frames, 161, fps=1000)
+    gt = to_grey(seq.sharp_at(centres))
+    out = {}
+    for name, r, win in (("short", TFPRestorer(2.0, window=41), 161), ("adaptive", AdaptiveTFPRestorer(2.0), 161)):
+        frames = []
+        restore_frames(src, centres, win, r, progress=False, sink=lambda c, f, frames=frames: frames.append(f))
+        out[name] = consistency_report(torch.cat(frames)[:, 0], gt)
+    assert out["adaptive"]["flicker_static"] < 0.6 * out["short"]["flicker_static"]
+    assert out["adaptive"]["psnr_mean"] > out["short"]["psnr_mean"] + 1.0
+
+
+# --------------------------------------------------------------------------------------- synthetic
+def test_sequence_is_continuous_with_rgb_at_lower_rate(seq, tmp_path):
+    assert seq.spikes.spikes.shape == (800, 48, 64)
+    assert seq.exposures.tolist() == [[20, 180], [220, 380], [420, 580], [620, 780]]
+    # Blurred frame = mean of the sharp views over its exposure.
+    a, b = seq.exposures[1].tolist()
+    assert torch.allclose(seq.blurred[1], seq.sharp_at(np.arange(a, b)).mean(0), atol=1e-5)
+    # Continuous motion: neighbouring ticks barely differ, far-apart ticks differ a lot.
+    v = seq.sharp_at([100, 101, 700])
+    assert (v[1] - v[0]).abs().mean() < 0.2 * (v[2] - v[0]).abs().mean()
+    # Spikes follow the intensity: long-window TFP on static pixels ≈ grey ground truth.
+    gt = to_grey(seq.sharp_at(np.arange(0, 800, 20)))
+    mask = static_mask(gt)
+    est = tfp(seq.spikes.spikes, threshold=2.0)
+    assert mask.float().mean() > 0.3
+    assert (est - gt[0])[mask].abs().mean() < 0.01
+    # Training samples: one per exposure, the keys of SyntheticPairs, sharp target at the exposure centre.
+    samples = sequence_samples(seq)
+    assert len(samples) == 4 and set(samples[0]) == {"sharp", "blurred", "spikes", "tfp"}
+    assert samples[2]["spikes"].shape == (160, 48, 64)
+    assert torch.allclose(samples[2]["sharp"], seq.sharp_at([500])[0])
+    assert (samples[2]["tfp"] - to_grey(samples[2]["blurred"])).abs().mean() < 0.02  # same integration window
+    # Streaming to .dat gives the same spikes.
+    kw = {"rgb_period": 100, "exposure": 80, "seed": 2}
+    mem, disk = make_sequence((24, 32), 300, **kw), make_sequence((24, 32), 300, spikes_path=tmp_path / "s.dat", **kw)
+    assert disk.spikes is None and torch.equal(read_dat(disk.spikes_path).spikes, mem.spikes.spikes)
+
+
+# ---------------------------------------------------------------------------------------- deblur
+def test_output_times_upsample():
+    ex = torch.tensor([[0, 100], [200, 300], [400, 500]])
+    t, nearest = output_times(ex, 4)
+    assert t.tolist() == [50, 100, 150, 200, 250, 300, 350, 400, 450]
+    assert nearest.tolist() == [0, 0, 0, 1, 1, 1, 1, 2, 2]  # ties go to the earlier RGB frame
+    assert len(output_times(ex, 1)[0]) == 3
+    with pytest.raises(InputMismatchError):
+        output_times(ex, 0)
+
+
+def test_read_exposures_in_seconds(tmp_path):
+    from spikegen_core.errors import SpikeGenError
+    from spikegen_core.video.deblur import read_exposures
+
+    (tmp_path / "e.json").write_text(json.dumps({"unit": "seconds", "exposures": [[0.001, 0.009], [0.011, 0.019]]}))
+    ex, _ = read_exposures(tmp_path / "e.json", clock_hz=20_000)
+    assert ex.tolist() == [[20, 180], [220, 380]]
+    (tmp_path / "bad.json").write_text(json.dumps({"exposure": []}))
+    with pytest.raises(SpikeGenError, match="bad.json"):
+        read_exposures(tmp_path / "bad.json", clock_hz=20_000)
+
+
+def test_deblur_beats_blur_and_upsampling_beats_holding(seq):
+    src = SpikeSource.from_stream(seq.spikes)
+    res = deblur_video(seq.blurred, seq.exposures, src, TFPRestorer(2.0, window=41), upsample=4)
+    centres = seq.exposures.double().mean(1).round().long()
+    sharp_gt = seq.sharp_at(centres)
+    assert res.frames.shape == (13, 3, 48, 64) and res.times.tolist()[::4] == centres.tolist()
+    assert psnr(res.sharp, sharp_gt) > psnr(seq.blurred, sharp_gt) + 0.5
+    gt = seq.sharp_at(res.times)
+    nearest = np.abs(res.times[:, None] - centres.numpy()[None]).argmin(1)
+    between = np.arange(len(res.times)) % 4 != 0
+    ours = psnr_per_frame(res.frames[between], gt[between])
+    held = psnr_per_frame(res.sharp[nearest][between], gt[between])
+    assert float((ours - held).mean()) > 1.0  # the spikes carry the motion between RGB frames
+    # At exposure centres the output is the deblurred frame itself.
+    assert torch.allclose(res.frames[::4], res.sharp, atol=1e-6)
+
+
+def test_deblur_rejects_mismatched_inputs(seq):
+    src = SpikeSource.from_stream(seq.spikes)
+    with pytest.raises(InputMismatchError):
+        deblur_video(seq.blurred[:, :, :40], seq.exposures, src)  # RGB not at the spike resolution
+    with pytest.raises(InputMismatchError):
+        deblur_video(seq.blurred, seq.exposures + 700, src)  # exposures past the stream
+    with pytest.raises(InputMismatchError):
+        deblur_video(seq.blurred[:3], seq.exposures, src)
+
+
+def test_deblur_video_command_end_to_end(seq, tmp_path):
+    exposures = write_sequence(seq, tmp_path / "capture")
+    deblur_video_command(tmp_path / "capture" / "blurred", exposures, out=tmp_path / "out", upsample=2, png=True)
+    mp4 = tmp_path / "out" / "deblurred_tfp_x2.mp4"
+    frames = _read_mp4(mp4)
+    assert len(frames) == 7 and frames[0].shape == (48, 64, 3)
+    from spikegen_core.image import load_image
+
+    first = load_image(tmp_path / "out" / "deblurred_tfp_x2" / "frame_000000.png")
+    assert psnr(first, seq.sharp_at([100])[0]) > psnr(seq.blurred[0], seq.sharp_at([100])[0])
+
+
+def test_luma_swap_keeps_chroma():
+    rgb = torch.rand(2, 3, 5, 5) * 0.5 + 0.25
+    luma = torch.full((2, 5, 5), 0.5)
+    out = luma_swap(rgb, luma)
+    assert torch.allclose(to_grey(out), luma, atol=1e-5)
+    assert torch.allclose(out - to_grey(out)[:, None], rgb - to_grey(rgb)[:, None], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ consistency
+def test_consistency_measures_known_values():
+    gt = torch.rand(1, 1, 16, 16).expand(6, 1, 16, 16).clone()
+    gt[:, :, :4] = torch.rand(6, 1, 4, 16)  # top rows change every frame, the rest is static
+    mask = static_mask(gt)
+    assert not mask[:4].any() and mask[4:].all()
+    e = 0.02
+    sign = torch.tensor([1.0, -1.0] * 3).view(6, 1, 1, 1)
+    pred = gt + e * sign  # alternating offset: flicker exactly 2e on static pixels, MSE e²
+    assert flicker(pred, mask) == pytest.approx(2 * e, rel=1e-4)
+    assert flicker(gt, mask) == 0.0
+    assert temporal_error(pred, gt) == pytest.approx(2 * e, rel=1e-4)
+    assert temporal_error(gt, gt) == 0.0
+    assert psnr_per_frame(pred, gt).mean().item() == pytest.approx(-10 * np.log10(e * e), abs=0.01)
+    assert warping_error(gt, gt) < warping_error(pred, gt)
+    rep = consistency_report(pred, gt)
+    assert rep["static_fraction"] == pytest.approx(0.75) and rep["psnr_std"] < 0.01
+
+
+# -------------------------------------------------------------------------------------- real data
+@pytest.mark.parametrize("name,axes", [("uhsr_helicopter.npz", "THW"), ("outdoor_trees.npz", "HWT")])
+def test_real_recordings_to_mp4(shared_data, tmp_path, name, axes):
+    path = shared_data / "spike" / "real" / name
+    src = SpikeSource.open(path, axes=axes)
+    res = restore_video(src, tmp_path, fps=1000, window=41, stop=min(src.num_frames, 300), progress=False,
+                        normalize=True)  # the helicopter fires at 3 %: TFP alone is nearly black
+    frames = np.stack(_read_mp4(Path(res.mp4))).astype(np.float32) / 255
+    assert len(frames) == res.frames >= 5 and np.isfinite(frames).all()
+    assert frames.std() > 0.05  # textured, not constant
+    # Each frame resembles the long-window TFP (no ground truth: a no-reference sanity check).
+    full = src.read(0, min(src.num_frames, 300))
+    long_tfp = tfp(full, threshold=2.0).clamp(0, 1).numpy()
+    corr = np.corrcoef(frames[len(frames) // 2, ..., 0].ravel(), long_tfp.ravel())[0, 1]
+    assert corr > 0.5
+
+
+# ------------------------------------------------------------------------------------------ model hook
+def test_model_restorer_runs_a_checkpoint(tmp_path):
+    """The SpikeGen hook: a (randomly initialised) tiny checkpoint restores padded, odd-sized windows."""
+    pytest.importorskip("diffusers")
+    from spikegen_core.errors import CheckpointError
+    from spikegen_core.models.presets import tiny
+    from spikegen_core.models.spikegen import SpikeGen
+    from spikegen_core.train.checkpoint import save_weights
+    from spikegen_core.video.restorers import ModelRestorer
+
+    cfg = tiny()
+    ckpt = save_weights(tmp_path / "m.safetensors", SpikeGen(cfg).state_dict(), {"model": cfg.to_dict()})
+    rest = ModelRestorer(ckpt).load()
+    spikes = (torch.rand(2, 80, 18, 30) < 0.3).to(torch.uint8)  # 18×30 is not a multiple of the stride
+    grey = rest(spikes)
+    colour = rest(spikes, torch.rand(2, 3, 18, 30))
+    assert grey.shape == (2, 1, 18, 30) and colour.shape == (2, 3, 18, 30)
+    assert torch.isfinite(colour).all() and 0 <= float(grey.min()) and float(grey.max()) <= 1
+    with pytest.raises(CheckpointError):
+        ModelRestorer(tmp_path / "missing.safetensors").load()
