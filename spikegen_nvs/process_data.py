@@ -104,8 +104,9 @@ class ProcessDataConfig:
     """auto: sequential for streams/windows, exhaustive for photos."""
     sequential_overlap: int = 10
     """Sequential matching: how many following views each view is matched with."""
-    camera_model: CameraModelName = "SIMPLE_RADIAL"
-    """COLMAP camera model (one focal length is steadier on few views; OPENCV for strong distortion)."""
+    camera_model: CameraModelName = "SIMPLE_PINHOLE"
+    """COLMAP camera model. Pinhole by default: spikegen-splat cannot yet undistort spike windows (a scene with
+    k1 != 0 fails in training); SIMPLE_RADIAL/OPENCV give better poses through a distorting lens."""
     min_registered_fraction: float = 0.5
     """Fail when fewer than this fraction of the views register."""
     max_num_features: int = 8192
@@ -316,6 +317,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         return frame.detach().float().clamp(0, 1)
 
     out = cfg.output_dir
+    # A failed run must not leave an earlier run's transforms.json looking like its result.
+    (out / "transforms.json").unlink(missing_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     kind = _detect_kind(cfg)
@@ -374,11 +377,16 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
             progress.update(tasks[stage], completed=done, total=total)
 
         matcher = cfg.matcher if cfg.matcher != "auto" else ("sequential" if loaded.ordered else "exhaustive")
-        sfm = run_sfm(out / "dense", [f"{v.name}.png" for v in loaded.views], out / "colmap", matcher=matcher,
-                      camera_model=cfg.camera_model, shared_intrinsics=True,
-                      num_threads=cfg.num_threads, sequential_overlap=cfg.sequential_overlap,
-                      max_num_features=cfg.max_num_features, min_registered=min_registered, on_stage=on_stage,
-                      verbose=cfg.verbose)
+        try:
+            sfm = run_sfm(out / "dense", [f"{v.name}.png" for v in loaded.views], out / "colmap",
+                          matcher=matcher, camera_model=cfg.camera_model, shared_intrinsics=True,
+                          num_threads=cfg.num_threads, sequential_overlap=cfg.sequential_overlap,
+                          max_num_features=cfg.max_num_features, min_registered=min_registered,
+                          on_stage=on_stage, verbose=cfg.verbose)
+        except RegistrationError:
+            for w in warnings:  # skipped inputs may be why too few views registered: list them too
+                console.print(f"[yellow]warning:[/yellow] {w}")
+            raise
         seconds["colmap"] = time.perf_counter() - t0
 
     frames = _frame_entries(loaded, sfm, cfg, spike_paths, image_paths, sharp_paths)

@@ -84,6 +84,13 @@ class StreamReader:
         if not self.path.is_file():
             raise SpikeFileError(f"{self.path}: no such spike file; check the path")
         if self.path.suffix == ".dat":
+            sidecars = (spike_io.sidecar_path(self.path), self.path.with_suffix(".json"))
+            if (height is None or width is None) and not any(p.is_file() for p in sidecars):
+                raise SpikeFileError(
+                    f"{self.path}: a .dat stream has no header and there is no sidecar ({sidecars[0].name}) "
+                    "giving its frame size; pass --height and --width (e.g. --height 250 --width 400 for "
+                    "REDS-style captures)"
+                )
             first = spike_io.read_dat(self.path, height, width, start=0, count=1)
             self.height, self.width = first.height, first.width
             self.num_frames = spike_io.dat_num_frames(self.path, self.height, self.width)

@@ -158,6 +158,20 @@ def test_stream_shorter_than_a_window_is_a_clear_error(tmp_path) -> None:
         process(cfg, quiet=True)
 
 
+def test_dat_stream_without_size_names_the_flags_and_a_failed_run_leaves_no_stale_scene(tmp_path) -> None:
+    (tmp_path / "bare.dat").write_bytes(bytes(64 * 16 * 24 // 8))  # 64 frames of 16×24, no sidecar
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "transforms.json").write_text('{"frames": []}')  # an earlier run's result
+    with pytest.raises(SpikeFileError, match="bare.dat.*--height and --width"):
+        process(ProcessDataConfig(data=tmp_path / "bare.dat", output_dir=out), quiet=True)
+    assert not (out / "transforms.json").exists()
+    # With the size given, the same file reads (and fails later, for being shorter than a window).
+    with pytest.raises(SpikeFileError, match="64 frames, shorter than one window of 128"):
+        process(ProcessDataConfig(data=tmp_path / "bare.dat", output_dir=out, height=16, width=24, window=128),
+                quiet=True)
+
+
 def test_rgb_frames_attach_to_the_nearest_window_at_spike_resolution(tmp_path) -> None:
     rgb_dir = tmp_path / "rgb"
     rgb_dir.mkdir()

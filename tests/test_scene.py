@@ -221,3 +221,81 @@ def test_spike_data_dataparser_reads_the_generated_scene(scene: Path) -> None:
     test = dataparser.SpikeDataParserConfig(data=scene).setup().get_dataparser_outputs(split="test")
     assert (len(train.image_filenames), len(test.image_filenames)) == (3, 2)
     assert int(train.cameras.width[0]) == TINY["width"] and int(train.cameras.height[0]) == TINY["height"]
+
+
+# ------------------------------------------------------------------------------------- long raw stream
+LONG = dict(ticks=161, key_every=8, width=40, height=30, texture_size=64, supersample=1, orbit_deg_per_s=600.0)
+
+
+@pytest.fixture(scope="module")
+def long_stream(tmp_path_factory: pytest.TempPathFactory):
+    from spikegen_core.data.scene_stream import make_long_stream
+
+    return make_long_stream(tmp_path_factory.mktemp("long") / "cap", seed=2, **LONG)
+
+
+def test_long_stream_is_one_readable_stream_with_poses_at_its_key_ticks(long_stream) -> None:
+    from spikegen_core.data.scene import Trajectory
+    from spikegen_core.data.scene_stream import load_long_stream
+
+    stream = read_dat(long_stream.stream_path)  # size, clock and θ from the sidecar
+    assert stream.spikes.shape == (161, 30, 40) and stream.clock_hz == 20_000.0 and stream.threshold == 2.0
+    assert 0.05 < stream.spikes.float().mean().item() < 0.5
+    again = load_long_stream(long_stream.stream_path.parent.parent)
+    np.testing.assert_array_equal(again.ticks, np.arange(0, 161, 8))  # first and last tick are key ticks
+    traj = Trajectory(omega=math.radians(600.0))
+    for i in (0, 7, 20):
+        expected = traj.pose(again.ticks[i] / 20_000.0).double().numpy()
+        np.testing.assert_allclose(again.poses[i], expected, atol=1e-7)
+        np.testing.assert_allclose(again.pose_at(again.ticks[i]), expected, atol=1e-7)
+    mid = again.pose_at(12.0)  # halfway between key ticks 8 and 16
+    np.testing.assert_allclose(mid[:3, 3], (again.poses[1, :3, 3] + again.poses[2, :3, 3]) / 2, atol=1e-9)
+    np.testing.assert_allclose(mid[:3, :3] @ mid[:3, :3].T, np.eye(3), atol=1e-9)
+    # The camera really moves: ~2.4° of orbit plus the look-at wobble over 161 ticks.
+    turn = np.degrees(np.arccos((np.trace(again.poses[0, :3, :3].T @ again.poses[-1, :3, :3]) - 1) / 2))
+    assert turn > 2.0
+    with pytest.raises(SceneFormatError, match="outside the stream"):
+        again.pose_at(161.0)
+
+
+def test_long_stream_tfp_shows_the_view_at_its_pose(long_stream) -> None:
+    from spikegen_core.data.raycast import render
+    from spikegen_core.data.scene import build_world
+    from spikegen_core.spikes.camera import to_grey
+    from spikegen_core.spikes.reconstruct import tfp
+
+    cfg = resolve_config("sample", **{k: v for k, v in LONG.items() if k not in ("ticks", "key_every")})
+    world, k = build_world(cfg, 2), Intrinsics.from_fov(40, 30, cfg.fov_deg)
+    spikes = read_dat(long_stream.stream_path).spikes
+    here = tfp(spikes, center=80, window=64).clamp(0, 1)
+
+    def err(tick: float) -> float:
+        view = to_grey(render(world, torch.from_numpy(long_stream.pose_at(tick)).float(), k, supersample=1))
+        return float((here - view).abs().mean())
+
+    assert err(80.0) < 0.06  # TFP noise and ~1 px blur only
+    assert err(0.0) > 1.5 * err(80.0)  # 80 ticks earlier the view has moved
+
+
+def test_long_stream_is_deterministic_and_refuses_bad_input(tmp_path: Path, long_stream) -> None:
+    from spikegen_core.data.scene_stream import load_long_stream, make_long_stream
+
+    again = make_long_stream(tmp_path / "again", seed=2, **LONG)
+    assert file_digest(again.stream_path) == file_digest(long_stream.stream_path)
+    assert file_digest(again.poses_path) == file_digest(long_stream.poses_path)
+    with pytest.raises(SceneFormatError, match="ticks >= 2"):
+        make_long_stream(tmp_path / "bad", ticks=1, width=16, height=12)
+    (tmp_path / "poses.json").write_text('{"frames": []}')
+    with pytest.raises(SceneFormatError, match="not a long-stream poses file"):
+        load_long_stream(tmp_path / "poses.json")
+
+
+def test_command_long_stream_writes_the_raw_capture_and_the_next_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = make_scene_command(out=tmp_path / "cap", long_stream=True, ticks=33, width=24, height=16, supersample=1)
+    assert path == tmp_path / "cap" / "raw" / "stream.dat"
+    assert read_dat(path).spikes.shape == (33, 16, 24)
+    assert (tmp_path / "cap" / "raw" / "poses.json").is_file() and not (tmp_path / "cap" / "transforms.json").exists()
+    printed = capsys.readouterr().out.replace("\n", "")
+    assert f"spikegen-process-data --data {path} --output-dir {tmp_path / 'cap' / 'scene'}" in printed

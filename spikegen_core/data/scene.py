@@ -421,8 +421,12 @@ def make_scene_command(
     orbit_deg_per_s: float | None = None,
     seed_points: int | None = None,
     overwrite: bool = False,
+    long_stream: bool = False,
+    ticks: int | None = None,
+    supersample: int | None = None,
 ) -> Path:
-    """Generate a procedural high-speed 3-D scene (spike windows + blurred RGB + test views) for spikegen-splat.
+    """Generate a procedural high-speed 3-D scene (spike windows + blurred RGB + test views) for spikegen-splat,
+    or with --long-stream only the raw capture: one continuous spike stream along the trajectory.
 
     Args:
         out: folder to write the scene into (created if needed).
@@ -438,6 +442,10 @@ def make_scene_command(
         orbit_deg_per_s: camera orbit speed; higher means more motion blur per window.
         seed_points: seed points in sparse_pc.ply (0: write no PLY).
         overwrite: allow writing over a folder holding a transforms.json not made by this command.
+        long_stream: write only raw/stream.dat (one spike stream, a frame per tick) and raw/poses.json (its
+            ground-truth poses) instead of a scene, as input for spikegen-process-data.
+        ticks: long-stream length in ticks (None: the time to cover the preset's orbit arc).
+        supersample: render samples per pixel side (None: the preset's).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -445,10 +453,12 @@ def make_scene_command(
     given = {
         "width": width, "height": height, "num_train": num_train, "num_test": num_test, "window": window,
         "subframes": subframes, "threshold": threshold, "orbit_deg_per_s": orbit_deg_per_s,
-        "seed_points": seed_points,
+        "seed_points": seed_points, "supersample": supersample,
     }
     overrides = {key: v for key, v in given.items() if v is not None}
     console = Console()
+    if long_stream:
+        return _long_stream_command(out, preset, seed, ticks, overrides, console)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
@@ -470,3 +480,33 @@ def make_scene_command(
     )
     console.print(f"next: [bold]ns-train spikegen-splat --data {path}[/bold]", soft_wrap=True)
     return path
+
+
+def _long_stream_command(out: Path, preset: str, seed: int, ticks: int | None, overrides: dict, console) -> Path:
+    """``make-scene --long-stream``: the raw capture only, with the command that turns it into a scene."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from spikegen_core.data.scene_stream import make_long_stream
+
+    overrides.pop("seed_points", None)  # a raw capture has no seed points: process-data makes them
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        stream = make_long_stream(out, preset=preset, seed=seed, ticks=ticks, progress=report, **overrides)
+    console.print(
+        f"[green]wrote[/green] {stream.stream_path}: {stream.num_ticks} ticks "
+        f"({1e3 * stream.num_ticks / stream.clock_hz:.0f} ms), {int(stream.intrinsics['w'])}x"
+        f"{int(stream.intrinsics['h'])} px; ground-truth poses in {stream.poses_path}",
+        soft_wrap=True,
+    )
+    console.print(f"next: [bold]spikegen-process-data --data {stream.stream_path} --output-dir {out / 'scene'}"
+                  "[/bold]", soft_wrap=True)
+    return stream.stream_path
