@@ -8,6 +8,8 @@
 - LPIPS (torchmetrics) downloads AlexNet weights on construction: :func:`lpips_weights_available` tells
   whether they are already on disk, so the model can build LPIPS only then (and say so once otherwise).
 - ``absgrad`` and gsplat's CUDA-only paths: :func:`cuda_usable` is the one switch our code consults.
+- Checkpoints: :func:`apply_torch_load_shim` also applies :func:`spikegen_nvs.checkpoints.apply_checkpoint_safety`
+  (atomic writes, no NaN checkpoint, fall back past a corrupt newest one, run state for exact resume).
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ def apply_torch_load_shim() -> None:
     (used by ``eval_setup``) and ``Trainer._load_checkpoint`` when their modules are loaded; it never
     imports them (importing eval_utils pulls in every method config, tens of seconds on a slow CPU).
     """
+    from spikegen_nvs.checkpoints import apply_checkpoint_safety
+
+    apply_checkpoint_safety()  # atomic, NaN-free checkpoints; resume/eval fall back past a corrupt newest one
     eval_utils = sys.modules.get("nerfstudio.utils.eval_utils")
     if eval_utils is not None and hasattr(eval_utils, "eval_load_checkpoint"):
         eval_utils.eval_load_checkpoint = _with_full_pickle(eval_utils.eval_load_checkpoint)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from spikegen_core.errors import SceneFormatError
+from spikegen_nvs import scene_fields as fields
 
 SUPPORTED_FORMAT = 1
 DEFAULT_SPIKE = {"clock_hz": 20_000.0, "threshold": 2.0, "gain": 1.0}
@@ -69,7 +69,9 @@ class SpikeView:
         """The window's frames, upright ``(T, H, W)`` uint8; only these frames are read from disk."""
         from spikegen_core.spikes.io import load_spikes
 
-        size = {"height": self.height, "width": self.width} if self.spike_path.suffix == ".dat" else {}
+        size = {}
+        if self.spike_path.suffix == ".dat" and not _sidecar_size(self.spike_path):
+            size = {"height": self.height, "width": self.width}  # else the sidecar's size (and crop) apply
         stream = load_spikes(self.spike_path, start=self.start, count=self.num_frames, **size)
         stream.threshold = self.threshold
         stream.clock_hz = self.clock_hz
@@ -100,8 +102,8 @@ class SpikeDataParserConfig(DataParserConfig):
     """Where derived images (TFP) are written; default `<scene>/.spikegen_cache`."""
 
 
-def _fail(where: Path, problem: str, fix: str) -> SceneFormatError:
-    return SceneFormatError(f"{where}: {problem}. {fix}")
+def _fail(where: Path | str, problem: str, fix: str) -> SceneFormatError:
+    return fields.fail(where, problem, fix)
 
 
 def _matrix(value: Any, where: Path, what: str) -> np.ndarray:
@@ -121,8 +123,18 @@ def _image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the image header, without decoding the pixels."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        return im.size
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        raise _fail(path, f"not a readable image ({err})", "Point the field at a PNG/JPEG file") from err
+
+
+def _sidecar_size(path: Path) -> bool:
+    """True when the ``.dat`` sidecar gives the readout size (then it, with its crop, decides how to read)."""
+    from spikegen_core.spikes.io import read_sidecar
+
+    return {"height", "width"} <= read_sidecar(path).keys()
 
 
 def _spike_file_frames(path: Path, height: int, width: int) -> int:
@@ -130,7 +142,20 @@ def _spike_file_frames(path: Path, height: int, width: int) -> int:
     from spikegen_core.spikes import io as spike_io
 
     if path.suffix == ".dat":
-        return int(spike_io.dat_num_frames(path, height, width))
+        if not _sidecar_size(path):
+            return int(spike_io.dat_num_frames(path, height, width))
+        # The file's own sidecar knows its size: reading it with the scene's h×w instead would silently
+        # decode garbage whenever the byte count happens to divide (e.g. 24×24 frames read as 16×16).
+        first = spike_io.read_dat(path, start=0, count=1)  # validates size, crop and whole frames
+        if (first.height, first.width) != (height, width):
+            raise _fail(
+                path,
+                f"its sidecar {spike_io.sidecar_path(path).name} says the frames are {first.height}x{first.width} "
+                f"but the scene says {height}x{width}",
+                "Regenerate the spike file at the scene's size, or fix the sidecar or transforms.json `w`/`h`",
+            )
+        meta = spike_io.read_sidecar(path)
+        return int(spike_io.dat_num_frames(path, int(meta["height"]), int(meta["width"])))
     stream = spike_io.load_spikes(path)
     if (stream.height, stream.width) != (height, width):
         raise _fail(
@@ -192,15 +217,31 @@ class SpikeDataParser(DataParser):
         if fmt != SUPPORTED_FORMAT:
             raise _fail(json_path, f"spikegen_format {fmt} is not supported (this reader knows {SUPPORTED_FORMAT})",
                         "Upgrade spikegen or regenerate the scene")  # fmt: skip
-        spike = meta.get("spike", {})
-        if not isinstance(spike, dict) or set(spike) - SPIKE_FIELDS:
+        spike = fields.obj(meta.get("spike", {}), json_path, "spike")
+        if set(spike) - SPIKE_FIELDS:
             raise _fail(json_path, f"`spike` has unknown fields {sorted(set(spike) - SPIKE_FIELDS)}",
                         f"Use only {sorted(SPIKE_FIELDS)}")  # fmt: skip
-        if not isinstance(meta["frames"], list) or not meta["frames"]:
-            raise _fail(json_path, "`frames` is empty", "A scene needs at least one train view")
+        # Typed once here, so later code may use plain int()/float() on these fields.
+        for key in ("clock_hz", "threshold", "gain"):
+            if key in spike:
+                fields.number(spike[key], json_path, f"spike.{key}", positive=True)
+        for key in ("height", "width"):
+            if key in spike:
+                fields.integer(spike[key], json_path, f"spike.{key}", minimum=1)
+        for key in ("fl_x", "fl_y"):
+            fields.number(meta[key], json_path, key, positive=True)
+        for key in ("cx", "cy", *(k for k in ("k1", "k2", "k3", "k4", "p1", "p2") if k in meta)):
+            fields.number(meta[key], json_path, key)
         for key in ("w", "h"):
-            if int(meta[key]) <= 0:
-                raise _fail(json_path, f"`{key}` = {meta[key]} is not a positive size", "Fix the image size")
+            fields.integer(meta[key], json_path, key, minimum=1)
+        for centre, size in (("cx", "w"), ("cy", "h")):  # a principal point far off the image is a unit mix-up
+            if not -meta[size] <= meta[centre] <= 2 * meta[size]:
+                raise _fail(json_path, f"`{centre}` = {meta[centre]} is far outside the image ({size} = {meta[size]})",
+                            f"Give `{centre}` in pixels, about {size}/2 for a centred lens")  # fmt: skip
+        if not isinstance(meta["frames"], list) or not meta["frames"]:
+            raise _fail(json_path, "`frames` is empty or not a list", "A scene needs at least one train view")
+        for i, frame in enumerate(meta["frames"]):
+            fields.obj(frame, json_path, f"frames[{i}]")
 
     def _parse_view(self, frame: dict, idx: int, meta: dict, root: Path, json_path: Path) -> SpikeView:
         """Validate the spike fields of train frame ``idx`` and resolve them to a :class:`SpikeView`."""
@@ -210,7 +251,7 @@ class SpikeDataParser(DataParser):
         if "spike_path" not in frame:
             raise _fail(where, "train view has no `spike_path`",
                         "Add the view's spike window, or give it a `gt_path` to make it a test view")  # fmt: skip
-        spike_path = root / frame["spike_path"]
+        spike_path = fields.relative_path(frame["spike_path"], root, where, "spike_path", must_exist=False)
         if spike_path.suffix not in SPIKE_SUFFIXES:
             raise _fail(where, f"spike_path {spike_path.name} has suffix {spike_path.suffix!r}",
                         f"Use one of {sorted(SPIKE_SUFFIXES)}")  # fmt: skip
@@ -218,26 +259,22 @@ class SpikeDataParser(DataParser):
             raise _fail(where, f"spike file {spike_path} does not exist",
                         "Regenerate the scene or fix `spike_path` (relative to the scene folder)")  # fmt: skip
         hw = frame.get("spike_hw", [spike.get("height", h), spike.get("width", w)])
-        if len(hw) != 2 or (int(hw[0]), int(hw[1])) != (h, w):
+        if fields.integer_pair(hw, where, "spike_hw", minimum=1) != (h, w):
             raise _fail(where, f"spike size {hw} differs from the image size [h, w] = [{h}, {w}]",
                         "Spike resolution must equal image resolution: resample the images or the spikes")  # fmt: skip
         total = _spike_file_frames(spike_path, h, w)
         rng = frame.get("spike_range", [0, total])
-        if len(rng) != 2 or not (0 <= int(rng[0]) < int(rng[1]) <= total):
+        start, end = fields.integer_pair(rng, where, "spike_range")
+        if not 0 <= start < end <= total:
             raise _fail(where, f"spike_range {rng} is not a non-empty [start, end) inside the file's {total} frames",
                         "Fix `spike_range` or regenerate the spike file")  # fmt: skip
-        start, end = int(rng[0]), int(rng[1])
-        clock_hz = float(spike["clock_hz"])
-        time = float(frame.get("time", (start + end) / 2 / clock_hz))
+        clock_hz = float(spike["clock_hz"])  # checked positive and finite in _validate_top_level
+        time = fields.number(frame["time"], where, "time") if "time" in frame else (start + end) / 2 / clock_hz
         extras = {}
         for key in ("blur_path", "sharp_path"):
             if key in frame:
-                extras[key] = root / frame[key]
-                if not extras[key].is_file():
-                    raise _fail(where, f"{key} {extras[key]} does not exist", f"Fix or remove `{key}`")
-        threshold = float(frame.get("spike_threshold", spike["threshold"]))
-        if not (threshold > 0 and math.isfinite(threshold)):
-            raise _fail(where, f"spike threshold {threshold} is not positive", "Fix `spike_threshold`")
+                extras[key] = fields.relative_path(frame[key], root, where, key)
+        threshold = fields.number(frame.get("spike_threshold", spike["threshold"]), where, "spike_threshold", positive=True)
         return SpikeView(spike_path, start, end, h, w, threshold, float(spike["gain"]), clock_hz, time, **extras)
 
     # -- images for train views -----------------------------------------------------------------------
@@ -271,7 +308,7 @@ class SpikeDataParser(DataParser):
         if mode == "file":
             if "file_path" not in frame:
                 raise _fail(where, "missing `file_path`", "Every frame needs an image (`file_path`)")
-            return root / frame["file_path"]
+            return fields.relative_path(frame["file_path"], root, where, "file_path", must_exist=False)
         path = view.blur_path if mode == "blur" else view.sharp_path
         if path is None:
             raise _fail(where, f"--train-images {mode} needs `{mode}_path` in every train view",
@@ -280,7 +317,7 @@ class SpikeDataParser(DataParser):
 
     @staticmethod
     def _camera_type(meta: dict, json_path: Path) -> CameraType:
-        model = meta.get("camera_model", "OPENCV")
+        model = fields.text(meta.get("camera_model", "OPENCV"), json_path, "camera_model")
         if model not in CAMERA_MODEL_TO_TYPE:
             raise _fail(json_path, f"camera_model {model!r} is unknown",
                         f"Use one of {sorted(CAMERA_MODEL_TO_TYPE)}")  # fmt: skip
@@ -369,7 +406,10 @@ class SpikeDataParser(DataParser):
                 "spike_time": torch.tensor([[v.time] for v in views], dtype=torch.float32),
             }
         else:
-            image_filenames = [root / frames[i]["gt_path"] for i in indices]
+            image_filenames = [
+                fields.relative_path(frames[i]["gt_path"], root, f"{json_path} frames[{i}]", "gt_path", must_exist=False)
+                for i in indices
+            ]
 
         for i, path in zip(indices, image_filenames, strict=True):
             if not path.is_file():
@@ -398,10 +438,14 @@ class SpikeDataParser(DataParser):
         )
 
         if self.config.load_3D_points and "ply_file_path" in meta:
-            ply = root / meta["ply_file_path"]
-            if not ply.is_file():
-                raise _fail(json_path, f"ply_file_path {ply} does not exist", "Fix or remove `ply_file_path`")
-            metadata.update(self._load_points(ply, transform, scale))
+            ply = fields.relative_path(meta["ply_file_path"], root, json_path, "ply_file_path")
+            from plyfile import PlyParseError
+
+            try:
+                metadata.update(self._load_points(ply, transform, scale))
+            except (PlyParseError, OSError, ValueError, KeyError) as err:  # a damaged PLY or one without vertices
+                raise _fail(ply, f"cannot read seed points ({type(err).__name__}: {err})",
+                            "Write a PLY with a `vertex` element holding x y z, or remove `ply_file_path`") from err
 
         a = self.config.scene_scale
         return DataparserOutputs(

@@ -97,25 +97,37 @@ def test_dat_of_another_resolution_than_the_scene(tmp_path: Path) -> None:
     root = _scene(tmp_path)
     meta = json.loads((root / "transforms.json").read_text())
     train = next(f for f in meta["frames"] if "spike_path" in f)
-    write_dat(root / train["spike_path"], torch.zeros(8, 20, 20, dtype=torch.uint8))  # 400 B: 12.5 scene frames
+    # 400 B = 12.5 scene frames; the scene's own 16×16 sidecar stays, so the size check is the reader's
+    write_dat(root / train["spike_path"], torch.zeros(8, 20, 20, dtype=torch.uint8), sidecar=False)
     with pytest.raises(SpikeFileError) as err:
         _parse(root)
     msg = str(err.value)
     assert Path(train["spike_path"]).name in msg and "16×16" in msg and "height=/width=" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spikegen_nvs/dataparser.py reads .dat windows with the scene's h×w and ignores the file's own "
-    "sidecar: a 24×24 recording (576 B = 18 frames of 16×16) is silently read as 16×16 garbage",
-)
 def test_dat_whose_sidecar_disagrees_with_the_scene(tmp_path: Path) -> None:
     root = _scene(tmp_path)
     meta = json.loads((root / "transforms.json").read_text())
     train = next(f for f in meta["frames"] if "spike_path" in f)
     write_dat(root / train["spike_path"], torch.zeros(8, 24, 24, dtype=torch.uint8))  # sidecar says 24×24
-    with pytest.raises(SpikeGenError, match=r"24.*16|16.*24"):
-        _parse(root)
+    with pytest.raises(SpikeGenError, match=r"24.*16|16.*24") as err:
+        _parse(root)  # 576 B = 18 frames of 16×16: it divides, so only the sidecar tells
+    msg = str(err.value)
+    assert Path(train["spike_path"]).name in msg and ".dat.json" in msg and "24x24" in msg and "16x16" in msg
+
+
+def test_dat_with_a_cropping_sidecar_is_read_with_its_own_size(tmp_path: Path) -> None:
+    """A 16×20 readout whose sidecar crops 4 left columns fits a 16×16 scene and is read through the sidecar."""
+    root = _scene(tmp_path)
+    meta = json.loads((root / "transforms.json").read_text())
+    train = next(f for f in meta["frames"] if "spike_path" in f)
+    spikes = (torch.rand(8, 16, 20, generator=torch.Generator().manual_seed(0)) < 0.3).to(torch.uint8)
+    path = write_dat(root / train["spike_path"], spikes)
+    side = path.with_name(path.name + ".json")
+    side.write_text(json.dumps({**json.loads(side.read_text()), "crop": [4, 0]}))
+    view = _parse(root).metadata["spike_views"][0]
+    assert (view.height, view.width) == (16, 16)
+    assert torch.equal(view.read().spikes, spikes[:, :, 4:])
 
 
 def test_scene_whose_views_have_no_spike_windows(tmp_path: Path) -> None:

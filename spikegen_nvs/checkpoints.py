@@ -1,0 +1,298 @@
+"""Safe nerfstudio checkpoints for ``ns-train spikegen-splat`` (patched into nerfstudio's Trainer, not forked).
+
+nerfstudio 1.1.5 writes ``step-XXXXXXXXX.ckpt`` with a plain ``torch.save`` (a kill mid-write leaves a torn file),
+keeps only the newest by default (nothing to fall back to), saves whatever the weights hold (NaN included), and
+picks the checkpoint to resume from by parsing every name in the folder (one stray file breaks it). It also
+leaves out run state that a resumed run needs to continue like an uninterrupted one: the global RNGs, the
+datamanager's camera order, and the densification strategy's running statistics.
+
+:func:`apply_checkpoint_safety` replaces ``Trainer.save_checkpoint`` / ``Trainer._load_checkpoint`` and wraps
+``eval_utils.eval_load_checkpoint`` so that:
+
+- checkpoints are written to a temp file in the run folder (outside ``nerfstudio_models/``, whose names
+  nerfstudio parses) and renamed into place;
+- a checkpoint whose pipeline holds NaN/Inf is refused (``CheckpointError``), the previous ones stay;
+- with ``save_only_latest_checkpoint`` (nerfstudio's default) the newest :data:`KEEP_LATEST` are kept;
+- resuming (``--load-dir``) and ``ns-eval``/``ns-render`` skip a corrupt or truncated newest checkpoint, say
+  so, and use the previous good one;
+- the checkpoint carries :data:`RUN_STATE_KEY` (RNG states, camera order, strategy statistics), restored on
+  resume; older checkpoints without it still load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import functools
+import os
+import random
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from spikegen_core.errors import CheckpointError
+
+KEEP_LATEST = 2
+"""Checkpoints kept when nerfstudio would keep only the latest: the newest plus one to fall back to."""
+RUN_STATE_KEY = "spikegen_run_state"
+CHECKPOINT_NAME = re.compile(r"^step-(\d{9})\.ckpt$")
+_PATCH_FLAG = "__spikegen_checkpoint_safety__"
+_REQUIRED_KEYS = ("step", "pipeline", "optimizers", "scalers")
+
+
+def _console_print(message: str) -> None:
+    from nerfstudio.utils.rich_utils import CONSOLE
+
+    CONSOLE.print(message)
+
+
+def checkpoint_path(folder: Path, step: int) -> Path:
+    """nerfstudio's name for the checkpoint of ``step``."""
+    return Path(folder) / f"step-{step:09d}.ckpt"
+
+
+def checkpoint_steps(folder: Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the checkpoints in ``folder``, oldest first; other names (temp files, notes) ignored."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), folder / m.group(0)) for m in map(CHECKPOINT_NAME.match, os.listdir(folder)) if m]
+    return sorted(found)
+
+
+def non_finite_tensors(state: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Names of the floating-point tensors in a (nested) state dict that hold NaN or Inf."""
+    bad: list[str] = []
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                bad.append(name)
+        elif isinstance(value, Mapping):
+            bad += non_finite_tensors(value, f"{name}.")
+    return bad
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Load and check a nerfstudio checkpoint; ``CheckpointError`` names the file and what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint does not exist. Check --load-dir / --load-step / --load-checkpoint")
+    try:
+        # Full pickle: nerfstudio checkpoints hold optimizer/scheduler state (a file the user trained).
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - whatever torch/zip/pickle raise, the file cannot be used
+        raise CheckpointError(
+            f"{path}: checkpoint is corrupt or truncated ({type(err).__name__}: {err}). "
+            "Delete it to resume from the previous checkpoint, or train from scratch"
+        ) from err
+    missing = [k for k in _REQUIRED_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a nerfstudio checkpoint (missing {missing}). Point at a step-*.ckpt file")
+    bad = non_finite_tensors(state["pipeline"])
+    if bad:
+        raise CheckpointError(f"{path}: checkpoint weights hold NaN/Inf in {bad[:5]}. Resume from an earlier step")
+    return state
+
+
+def newest_good_checkpoint(folder: Path, report: Callable[[str], None] = _console_print) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint in ``folder`` that loads and checks, with its state; bad newer ones are reported."""
+    problems: list[str] = []
+    for _, path in reversed(checkpoint_steps(folder)):
+        try:
+            state = read_checkpoint(path)
+        except CheckpointError as err:
+            problems.append(str(err))
+            report(f"[yellow]Skipping {path.name}: {err}")
+            continue
+        if problems:
+            report(f"[yellow]Resuming from the previous good checkpoint {path}")
+        return path, state
+    detail = "; ".join(problems) if problems else "it holds no step-XXXXXXXXX.ckpt file"
+    raise CheckpointError(
+        f"{folder}: no usable checkpoint ({detail}). Point --load-dir at a nerfstudio_models folder of a run "
+        "that saved at least once, or omit it to train from scratch"
+    )
+
+
+@contextlib.contextmanager
+def _temp_beside_folder(path: Path) -> Iterator[Path]:
+    """A temp file in the parent of ``path``'s folder, renamed to ``path`` when the block succeeds.
+
+    Not in ``path``'s own folder: nerfstudio's loaders parse every name there as ``step-N.ckpt``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        with contextlib.suppress(OSError):  # make the rename durable where the filesystem allows it
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` atomically; refuse (``CheckpointError``) when its pipeline weights hold NaN/Inf."""
+    bad = non_finite_tensors(state["pipeline"])
+    if bad:
+        raise CheckpointError(
+            f"{path}: refusing to save step {state['step']}: weights hold NaN/Inf in {bad[:5]}. The previous "
+            "checkpoints are kept; resume from them with --load-dir and a lower learning rate"
+        )
+    with _temp_beside_folder(Path(path)) as tmp:
+        torch.save(state, tmp)
+
+
+def prune_checkpoints(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints in ``folder``; returns the deleted paths."""
+    old = [path for _, path in checkpoint_steps(folder)][:-keep] if keep > 0 else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
+# -- run state nerfstudio does not save -----------------------------------------------------------------
+def _unwrap(pipeline: Any) -> Any:
+    return getattr(pipeline, "module", pipeline)  # DDP wraps the pipeline
+
+
+def capture_run_state(trainer: Any) -> dict[str, Any]:
+    """RNG states, the datamanager's camera order and the strategy's statistics, as plain CPU objects."""
+    pipeline = _unwrap(trainer.pipeline)
+    dm, model = pipeline.datamanager, pipeline.model
+    state: dict[str, Any] = {
+        "python_random": random.getstate(),
+        "numpy_random": np.random.get_state(),
+        "torch_random": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda_random"] = torch.cuda.get_rng_state_all()
+    for name in ("train_unseen_cameras", "eval_unseen_cameras"):
+        if isinstance(getattr(dm, name, None), list):
+            state[name] = list(getattr(dm, name))
+    if isinstance(getattr(dm, "random_generator", None), random.Random):
+        state["camera_sampler"] = dm.random_generator.getstate()
+    strategy = getattr(model, "strategy_state", None)
+    if isinstance(strategy, dict):
+        state["strategy_state"] = {
+            k: v.detach().cpu().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v) for k, v in strategy.items()
+        }
+    return state
+
+
+def restore_run_state(trainer: Any, state: Mapping[str, Any] | None) -> None:
+    """Put back what :func:`capture_run_state` saved (a checkpoint without it resumes as nerfstudio does)."""
+    if not state:
+        return
+    pipeline = _unwrap(trainer.pipeline)
+    dm, model = pipeline.datamanager, pipeline.model
+    random.setstate(state["python_random"])
+    np.random.set_state(state["numpy_random"])
+    torch.set_rng_state(state["torch_random"])
+    if "cuda_random" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_random"])
+    for name in ("train_unseen_cameras", "eval_unseen_cameras"):
+        if name in state and hasattr(dm, name):
+            setattr(dm, name, list(state[name]))
+    if "camera_sampler" in state and isinstance(getattr(dm, "random_generator", None), random.Random):
+        dm.random_generator.setstate(state["camera_sampler"])
+    if "strategy_state" in state and isinstance(getattr(model, "strategy_state", None), dict):
+        device = next(model.parameters()).device
+        model.strategy_state.update(
+            {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in state["strategy_state"].items()}
+        )
+
+
+# -- the Trainer / eval patches -------------------------------------------------------------------------
+def save_checkpoint(self: Any, step: int) -> None:
+    """``Trainer.save_checkpoint``: same contents as nerfstudio's plus the run state; atomic; keeps a fallback."""
+    from nerfstudio.utils import comms
+
+    if not comms.is_main_process():
+        return
+    pipeline = _unwrap(self.pipeline)
+    state = {
+        "step": step,
+        "pipeline": pipeline.state_dict(),
+        "optimizers": {k: v.state_dict() for (k, v) in self.optimizers.optimizers.items()},
+        "schedulers": {k: v.state_dict() for (k, v) in self.optimizers.schedulers.items()},
+        "scalers": self.grad_scaler.state_dict(),
+        RUN_STATE_KEY: capture_run_state(self),
+    }
+    write_checkpoint(state, checkpoint_path(self.checkpoint_dir, step))
+    if self.config.save_only_latest_checkpoint:
+        prune_checkpoints(self.checkpoint_dir, KEEP_LATEST)
+
+
+def load_checkpoint(self: Any) -> None:
+    """``Trainer._load_checkpoint``: nerfstudio's loading, past corrupt newest checkpoints, plus the run state."""
+    config = self.config
+    if config.load_dir is not None and config.load_step is None:
+        path, state = newest_good_checkpoint(Path(config.load_dir))
+    elif config.load_dir is not None:
+        path = checkpoint_path(Path(config.load_dir), config.load_step)
+        state = read_checkpoint(path)
+    elif config.load_checkpoint is not None:
+        path = Path(config.load_checkpoint)
+        state = read_checkpoint(path)
+    else:
+        _console_print("No Nerfstudio checkpoint to load, so training from scratch.")
+        return
+    self._start_step = state["step"] + 1
+    self.pipeline.load_pipeline(state["pipeline"], state["step"])
+    # Splatfacto's load_state_dict replaces every Gaussian parameter with a new tensor of the saved size, so
+    # the optimisers built in setup() hold orphans: nerfstudio's resume then leaves the model frozen until the
+    # next densification swaps them. Build the optimisers (and schedulers) on the loaded parameters.
+    self.optimizers = self.setup_optimizers()
+    self.optimizers.load_optimizers(state["optimizers"])
+    if "schedulers" in state and config.load_scheduler:
+        self.optimizers.load_schedulers(state["schedulers"])
+    self.grad_scaler.load_state_dict(state["scalers"])
+    restore_run_state(self, state.get(RUN_STATE_KEY))
+    _console_print(f"Done loading Nerfstudio checkpoint from {path}")
+
+
+def _eval_load_newest_good(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def eval_load_checkpoint(config: Any, pipeline: Any) -> Any:
+        if config.load_dir is not None and config.load_step is None:
+            path, _ = newest_good_checkpoint(Path(config.load_dir))
+            config = dataclasses.replace(config, load_step=int(CHECKPOINT_NAME.match(path.name).group(1)))
+        return original(config, pipeline)
+
+    setattr(eval_load_checkpoint, _PATCH_FLAG, True)
+    return eval_load_checkpoint
+
+
+def apply_checkpoint_safety() -> None:
+    """Patch nerfstudio's Trainer (and eval loader, when loaded) as the module docstring says. Idempotent.
+
+    Like :func:`spikegen_nvs.compat.apply_torch_load_shim` (which calls this), it only patches modules that
+    are already imported.
+    """
+    import sys
+
+    trainer = sys.modules.get("nerfstudio.engine.trainer")
+    if trainer is not None and not getattr(trainer.Trainer._load_checkpoint, _PATCH_FLAG, False):
+        setattr(load_checkpoint, _PATCH_FLAG, True)
+        trainer.Trainer._load_checkpoint = load_checkpoint  # type: ignore[method-assign]
+        trainer.Trainer.save_checkpoint = save_checkpoint  # type: ignore[method-assign]
+    eval_utils = sys.modules.get("nerfstudio.utils.eval_utils")
+    if eval_utils is not None and not getattr(eval_utils.eval_load_checkpoint, _PATCH_FLAG, False):
+        eval_utils.eval_load_checkpoint = _eval_load_newest_good(eval_utils.eval_load_checkpoint)
