@@ -1,0 +1,262 @@
+"""SpikeGen: RGB latents and spike tokens fused with modality dropout, a transformer, a per-token diffusion head.
+
+Pipeline: RGB → VAE latent → 1×1 projection to tokens; spikes → S3 encoder → tokens on the same grid;
+z = (1−γ)·z_rgb + γ·z_spike (+ an embedding of γ so the model knows how much to trust each); the transformer
+turns every token into a condition; the diffusion head samples a latent per token (or, for fast deterministic
+restoration, a linear "mean head" predicts the latent's conditional mean); the VAE decodes, and a small
+pixel-space refiner (our addition, see refiner.py) adds back detail from the input that the latent lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Literal
+
+import torch
+from torch import nn
+
+from spikegen_core.errors import InputMismatchError
+from spikegen_core.models.backbone import TokenTransformer
+from spikegen_core.models.diffusion_head import DiffusionHead
+from spikegen_core.models.fusion import fuse
+from spikegen_core.models.refiner import FidelityRefiner
+from spikegen_core.models.spike_encoder import S3SpikeEncoder
+from spikegen_core.models.vae import LatentVAE, VAEConfig
+
+Sampler = Literal["mean", "ddim"]
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and inference defaults of a SpikeGen model (saved as JSON beside every checkpoint)."""
+
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    """The KL autoencoder."""
+    width: int = 128
+    """Token width of the transformer."""
+    depth: int = 4
+    """Transformer blocks."""
+    heads: int = 4
+    """Attention heads."""
+    mlp_ratio: float = 4.0
+    """Hidden size of the transformer MLPs relative to the width."""
+    dropout: float = 0.0
+    """Dropout in the transformer."""
+    spike_widths: tuple[int, ...] = (16, 32, 64)
+    """Channels of the S3 encoder's 3-D conv stages (one more than log2(stride))."""
+    min_spike_frames: int = 8
+    """Shortest spike window the encoder accepts."""
+    max_spike_frames: int = 64
+    """Longest spike window used in training (longer windows still run)."""
+    head_width: int = 256
+    """Width of the diffusion head MLP."""
+    head_depth: int = 3
+    """AdaLN residual blocks in the diffusion head."""
+    diffusion_train_steps: int = 1000
+    """Diffusion timesteps in training (cosine schedule)."""
+    sampler: str = "mean"
+    """Default latent predictor at inference: "mean" (one pass, deterministic) or "ddim"."""
+    sample_steps: int = 50
+    """DDIM steps when sampling."""
+    temperature: float = 0.5
+    """Scale of the starting noise when sampling (0 = deterministic)."""
+    threshold: float = 2.0
+    """Spike-camera threshold θ the model was trained with (TFP prior = mean rate × θ)."""
+    deblur_gamma: float = 0.5
+    """γ used for deblurring (blurred RGB + spikes)."""
+    reconstruct_gamma: float = 0.5
+    """γ used for dense reconstruction (spikes + the TFP image as pseudo-dense prior in the RGB slot)."""
+    tfp_prior: bool = True
+    """Feed a TFP image as the pseudo-dense RGB input when only spikes are given."""
+    refiner_width: int = 32
+    """Channels of the pixel-space fidelity refiner after the decoder (0: none, the paper's pipeline)."""
+    refiner_depth: int = 5
+    """Convolutions in the refiner."""
+    prior_window: int | None = 21
+    """Frames of that TFP image, centred in the window (None: all). Shorter = less motion blur, more noise
+    (on the REDS samples TFP-21 scores 25.4 dB against 23.6 dB for TFP-41)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}
+        vae_known = {f.name for f in fields(VAEConfig)}
+        vae = VAEConfig(**{k: v for k, v in dict(d.pop("vae", {})).items() if k in vae_known})
+        vae.block_out_channels = tuple(vae.block_out_channels)
+        if "spike_widths" in d:
+            d["spike_widths"] = tuple(d["spike_widths"])
+        return cls(vae=vae, **d)
+
+
+class SpikeGen(nn.Module):
+    """The core model. Images are (B, 3, H, W) in [0, 1]; spikes (B, T, H, W) 0/1; γ is (B,) or a float."""
+
+    def __init__(self, config: ModelConfig, vae: LatentVAE | None = None) -> None:
+        super().__init__()
+        self.config = config
+        if vae is None:
+            vae = LatentVAE.from_folder(config.vae.folder) if config.vae.folder else LatentVAE(config.vae)
+        self.vae = vae
+        c, d = vae.latent_channels, config.width
+        self.rgb_in = nn.Conv2d(c, d, kernel_size=1)
+        self.spike_encoder = S3SpikeEncoder(
+            d, vae.stride, config.spike_widths, config.min_spike_frames, config.max_spike_frames
+        )
+        self.gamma_embed = nn.Sequential(nn.Linear(1, d), nn.SiLU(), nn.Linear(d, d))
+        self.backbone = TokenTransformer(d, config.depth, config.heads, config.mlp_ratio, config.dropout)
+        self.mean_head = nn.Linear(d, c)
+        self.head = DiffusionHead(c, d, config.head_width, config.head_depth, config.diffusion_train_steps)
+        self.refiner = FidelityRefiner(config.refiner_width, config.refiner_depth) if config.refiner_width else None
+
+    @property
+    def stride(self) -> int:
+        return self.vae.stride
+
+    # --- inputs -------------------------------------------------------------------------------------------
+    def check_inputs(
+        self, rgb: torch.Tensor | None, spikes: torch.Tensor | None, gamma: torch.Tensor
+    ) -> tuple[int, int, int]:
+        """Validate shapes; returns (B, H, W). Raises InputMismatchError with what to fix."""
+        if rgb is None and spikes is None:
+            raise InputMismatchError("SpikeGen needs an RGB image, a spike window, or both; got neither")
+        if rgb is not None and (rgb.ndim != 4 or rgb.shape[1] != 3):
+            raise InputMismatchError(f"RGB input must be (B, 3, H, W), got {tuple(rgb.shape)}")
+        if spikes is not None:
+            self.spike_encoder.check(spikes)
+        if rgb is not None and spikes is not None:
+            if rgb.shape[0] != spikes.shape[0]:
+                raise InputMismatchError(
+                    f"batch sizes differ: RGB {rgb.shape[0]} vs spikes {spikes.shape[0]}; pair them one to one"
+                )
+            if rgb.shape[-2:] != spikes.shape[-2:]:
+                raise InputMismatchError(
+                    f"spike resolution {tuple(spikes.shape[-2:])} differs from RGB resolution "
+                    f"{tuple(rgb.shape[-2:])}; resize or crop the RGB frame to the spike sensor's size"
+                )
+        ref = rgb if rgb is not None else spikes
+        b, h, w = ref.shape[0], ref.shape[-2], ref.shape[-1]
+        if h % self.stride or w % self.stride:
+            raise InputMismatchError(
+                f"image size {h}×{w} is not divisible by the latent stride {self.stride}; pad it first"
+            )
+        if rgb is None and bool((gamma < 1).any()):
+            raise InputMismatchError("no RGB input was given, so γ must be 1 (spikes only)")
+        if spikes is None and bool((gamma > 0).any()):
+            raise InputMismatchError("no spikes were given, so γ must be 0 (RGB only)")
+        return b, h, w
+
+    def _gamma(self, gamma: torch.Tensor | float, batch: int, device: torch.device) -> torch.Tensor:
+        g = torch.as_tensor(gamma, dtype=torch.float32, device=device)
+        return g.expand(batch).clone() if g.ndim == 0 else g
+
+    # --- model --------------------------------------------------------------------------------------------
+    def encode_rgb(self, rgb: torch.Tensor) -> torch.Tensor:
+        """VAE latent of an image; without gradient when the VAE encoder is frozen (saves memory)."""
+        if any(p.requires_grad for p in self.vae.autoencoder.encoder.parameters()):
+            return self.vae.encode(rgb)
+        with torch.no_grad():
+            return self.vae.encode(rgb)
+
+    def condition(
+        self, rgb: torch.Tensor | None, spikes: torch.Tensor | None, gamma: torch.Tensor | float
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Per-token conditions (B, N, D) on the (h, w) latent grid."""
+        ref = rgb if rgb is not None else spikes
+        if ref is None:
+            raise InputMismatchError("SpikeGen needs an RGB image, a spike window, or both; got neither")
+        g = self._gamma(gamma, ref.shape[0], ref.device)
+        b, h, w = self.check_inputs(rgb, spikes, g)
+        grid = (h // self.stride, w // self.stride)
+        d = self.config.width
+        zeros = torch.zeros(b, d, *grid, device=ref.device)
+        z_rgb = self.rgb_in(self.encode_rgb(rgb)) if rgb is not None else zeros
+        z_spk = self.spike_encoder(spikes) if spikes is not None else zeros
+        z = fuse(z_rgb, z_spk, g).flatten(2).transpose(1, 2)  # (B, N, D)
+        z = z + self.gamma_embed(g.view(-1, 1, 1))
+        return self.backbone(z, grid), grid
+
+    def mean_latent(self, cond: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Deterministic latent: the mean head's prediction (B, C, h, w)."""
+        return self._to_map(self.mean_head(cond), grid)
+
+    def sample_latent(
+        self,
+        cond: torch.Tensor,
+        grid: tuple[int, int],
+        steps: int | None = None,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Diffusion sample of every token in one pass (B, C, h, w)."""
+        b, n, d = cond.shape
+        x = self.head.sample(
+            cond.reshape(b * n, d),
+            steps if steps is not None else self.config.sample_steps,
+            self.config.temperature if temperature is None else temperature,
+            generator,
+        )
+        return self._to_map(x.view(b, n, -1), grid)
+
+    def decode(
+        self, latents: torch.Tensor, rgb: torch.Tensor | None, spikes: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """VAE decode, then the fidelity refiner guided by the RGB-slot input and the spike rate of the central
+        ``prior_window`` frames (zeros for an absent modality)."""
+        image = self.vae.decode(latents)
+        if self.refiner is None:
+            return image
+        b, _, h, w = image.shape
+        rgb_guide = rgb if rgb is not None else image.new_zeros(b, 3, h, w)
+        if spikes is not None:
+            t = spikes.shape[1]
+            n = t if self.config.prior_window is None else min(self.config.prior_window, t)
+            start = (t - n) // 2
+            # rate × the default θ: about intensity units; the exact θ is not known in here
+            rate = spikes[:, start : start + n].float().mean(1, keepdim=True) * 2.0
+        else:
+            rate = image.new_zeros(b, 1, h, w)
+        return self.refiner(image, torch.cat([rgb_guide, rate.to(image.dtype)], dim=1))
+
+    @staticmethod
+    def _to_map(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid)
+
+    def forward(
+        self,
+        rgb: torch.Tensor | None,
+        spikes: torch.Tensor | None,
+        gamma: torch.Tensor | float,
+        sampler: Sampler | None = None,
+        steps: int | None = None,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Restore an image (B, 3, H, W), unclamped."""
+        cond, grid = self.condition(rgb, spikes, gamma)
+        if (sampler or self.config.sampler) == "ddim":
+            lat = self.sample_latent(cond, grid, steps, temperature, generator)
+        else:
+            lat = self.mean_latent(cond, grid)
+        return self.decode(lat, rgb, spikes)
+
+    def losses(
+        self,
+        rgb: torch.Tensor | None,
+        spikes: torch.Tensor | None,
+        gamma: torch.Tensor | float,
+        target_latent: torch.Tensor,
+        diffusion_repeats: int = 4,
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Training terms: diffusion ε-MSE and the mean head's latent MSE; also the predicted mean latent."""
+        cond, grid = self.condition(rgb, spikes, gamma)
+        b, n, d = cond.shape
+        x0 = target_latent.flatten(2).transpose(1, 2).reshape(b * n, -1)
+        mean = self.mean_latent(cond, grid)
+        terms = {
+            "diffusion": self.head.loss(x0, cond.reshape(b * n, d), diffusion_repeats),
+            "latent": torch.nn.functional.mse_loss(mean, target_latent),
+        }
+        return terms, mean

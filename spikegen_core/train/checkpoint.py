@@ -1,0 +1,130 @@
+"""Checkpoints: safetensors weights + a JSON config beside them, written atomically, loaded strictly.
+
+Layout of a training folder::
+
+    model.safetensors / model.json        EMA weights + ModelConfig (what restore/eval/finetune load)
+    last.safetensors / last.json          live weights of the newest step
+    last.ema.safetensors                  EMA weights of the newest step
+    last.train.pt                         optimiser, LR schedule, step, RNG (for --resume)
+
+A tensor that is not finite is never written: saving raises CheckpointError instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from spikegen_core.errors import CheckpointError
+from spikegen_core.models.spikegen import ModelConfig, SpikeGen
+from spikegen_core.utils import atomic_path, atomic_write
+
+FORMAT = "spikegen-checkpoint"
+VERSION = 1
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "spikegen_tiny.safetensors"
+
+
+def config_path(weights: str | Path) -> Path:
+    """``x.safetensors`` → ``x.json``."""
+    return Path(weights).with_suffix(".json")
+
+
+def _check_finite(state: dict[str, torch.Tensor], path: Path) -> None:
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(
+            f"{path}: refusing to write non-finite weights ({', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}); "
+            "lower the learning rate or enable --nonfinite skip"
+        )
+
+
+def save_weights(
+    path: str | Path,
+    state: dict[str, torch.Tensor],
+    meta: dict[str, Any] | None = None,
+    *,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``state`` as safetensors (optionally cast, e.g. float16 for shipping) and ``meta`` as JSON beside."""
+    path = Path(path)
+    _check_finite(state, path)
+    out = {}
+    for k, v in state.items():
+        v = v.detach().to("cpu")
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        out[k] = v.contiguous()
+    with atomic_path(path) as tmp:
+        save_file(out, str(tmp), metadata={"format": FORMAT, "version": str(VERSION)})
+    if meta is not None:
+        with atomic_write(config_path(path), "w") as f:
+            json.dump({"format": FORMAT, "version": VERSION, **meta}, f, indent=2, default=str)
+    return path
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The JSON beside a checkpoint."""
+    cfg = config_path(path)
+    if not cfg.is_file():
+        raise CheckpointError(f"{path}: no config {cfg.name} beside the weights; copy it along with the weights")
+    try:
+        meta = json.loads(cfg.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg}: not valid JSON ({e}); restore the file from the training folder") from e
+    if meta.get("format") != FORMAT or "model" not in meta:
+        raise CheckpointError(f"{cfg}: not a SpikeGen checkpoint config (format/model fields missing)")
+    return meta
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read safetensors weights ({e}); the file is corrupt or truncated") from e
+
+
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load with every key accounted for; CheckpointError names missing/unexpected/mis-shaped keys."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    shapes = [k for k in set(own) & set(state) if own[k].shape != state[k].shape]
+    if missing or extra or shapes:
+
+        def show(keys: list[str]) -> str:
+            return ", ".join(keys[:6]) + (f" … (+{len(keys) - 6})" if len(keys) > 6 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {show(missing)}")
+        if extra:
+            parts.append(f"unexpected keys: {show(extra)}")
+        if shapes:
+            parts.append(f"shape mismatch: {show(sorted(shapes))}")
+        raise CheckpointError(
+            f"{path}: weights do not fit the model ({'; '.join(parts)}); "
+            "check that the .json beside it belongs to these weights"
+        )
+    dtype_state = {k: v.to(own[k].dtype) for k, v in state.items()}
+    module.load_state_dict(dtype_state, strict=True)
+
+
+def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> tuple[SpikeGen, dict]:
+    """Build the model from ``<path>.json`` and load ``path`` (default: the shipped tiny checkpoint)."""
+    path = Path(path) if path is not None else SHIPPED
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")
+    meta = read_meta(path)
+    cfg = ModelConfig.from_dict(meta["model"])
+    cfg.vae.folder = None  # the VAE's weights are inside the checkpoint; the folder need not exist any more
+    model = SpikeGen(cfg)
+    load_state_strict(model, read_weights(path), path)
+    return model.to(device).eval(), meta

@@ -1,0 +1,153 @@
+"""Training configurations (tyro reads the field docstrings as ``--help`` text) and their presets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass
+class TrainConfig:
+    """Settings shared by pretraining and fine-tuning."""
+
+    out_dir: Path = Path("runs/spikegen")
+    """Folder for checkpoints (``last.*``, ``model.*``) and the log."""
+    preset: Literal["tiny", "base"] = "tiny"
+    """Model size (see spikegen_core.models.presets)."""
+    steps: int = 2000
+    """Optimiser steps of this stage."""
+    batch_size: int = 8
+    """Samples per step (per process under torchrun)."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate."""
+    weight_decay: float = 0.02
+    """AdamW weight decay."""
+    warmup_steps: int = 100
+    """Linear warm-up, then cosine decay to 5% of the peak."""
+    grad_clip: float = 3.0
+    """Gradient-norm clip."""
+    ema_decay: float = 0.995
+    """EMA of the weights; the EMA weights are what ``model.safetensors`` holds."""
+    image_size: int = 64
+    """Square training crops."""
+    spike_frames: tuple[int, int] = (16, 41)
+    """Range of spike-window lengths drawn per batch (the encoder accepts 8–64)."""
+    threshold_range: tuple[float, float] = (1.5, 3.0)
+    """Spike threshold θ drawn per sample, so the model copes with cameras of other sensitivity."""
+    motion_range: tuple[float, float] = (0.0, 4.0)
+    """Range of the camera-motion scale drawn per sample (1 = data.motion's default magnitudes)."""
+    seed: int = 0
+    """Seed of the synthetic data and the initialisation."""
+    log_every: int = 25
+    """Steps between log lines in ``train.log``."""
+    ckpt_every: int = 500
+    """Steps between ``last.*`` checkpoints (always written at the end)."""
+    resume: bool = False
+    """Continue from ``out_dir/last.*`` if present."""
+    nonfinite: Literal["raise", "skip"] = "raise"
+    """On a NaN/Inf loss term: raise NonFiniteLossError, or skip the step (at most 10 in a row)."""
+    device: str = "auto"
+    """"auto" (CUDA if present), "cpu", "cuda", ... Under torchrun each process takes its local rank's GPU."""
+    amp: bool = False
+    """bfloat16 autocast on CUDA."""
+    threads: int | None = None
+    """torch CPU threads (None: torch's default)."""
+    progress: bool = True
+    """Show a rich progress bar."""
+    prefetch: bool = True
+    """Make the synthetic batches in a background thread while the model trains."""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+@dataclass
+class PretrainConfig(TrainConfig):
+    """Self-supervised pretraining: target = the clean image's latent, γ drawn per sample (modality dropout)."""
+
+    vae_folder: Path | None = None
+    """A local diffusers VAE folder to use (frozen) instead of training our own."""
+    vae_steps: int = 1500
+    """Steps of autoencoder training before pretraining (ignored with ``vae_folder``; 0 to skip)."""
+    vae_lr: float = 2e-3
+    """Peak learning rate of the autoencoder stage."""
+    vae_kl_weight: float = 1e-6
+    """KL weight of the autoencoder (small: we want sharp reconstructions, not a pretty prior)."""
+    endpoint_prob: float = 0.25
+    """Share of samples with γ exactly 0 or 1 (single-modality cases)."""
+    diffusion_repeats: int = 1
+    """Noise levels drawn per token per step for the diffusion head (MAR uses 4 on a GPU)."""
+
+
+@dataclass
+class FinetuneConfig(TrainConfig):
+    """Fine-tuning for deblurring (blurred RGB + spikes → sharp) and dense reconstruction (spikes → frame)."""
+
+    init: Path | None = None
+    """Checkpoint to start from (``model.safetensors`` of pretraining); None: the shipped checkpoint."""
+    task: Literal["deblur", "reconstruct", "both"] = "both"
+    """Which task(s); "both" splits every batch half and half."""
+    deblur_gamma: float = 0.5
+    """γ for deblurring samples."""
+    reconstruct_gamma: float = 0.5
+    """γ for reconstruction samples (the TFP image fills the RGB slot as pseudo-dense prior)."""
+    image_weight: float = 1.0
+    """MSE between the decoded prediction and the target image."""
+    latent_weight: float = 1.0
+    """MSE between the mean head's latent and the target latent."""
+    diffusion_weight: float = 1.0
+    """Diffusion ε-loss on the target latent."""
+    spike_weight: float = 0.1
+    """Spike-stream loss: expected counts of the prediction vs the observed spikes."""
+    spike_window: int = 9
+    """Central frames the spike-stream loss compares (the prediction is the centre frame)."""
+    train_decoder: bool = True
+    """Also train the VAE decoder on the image loss (the encoder stays frozen)."""
+    diffusion_repeats: int = 1
+    """Noise levels drawn per token per step for the diffusion head."""
+
+
+def _tiny_pretrain() -> PretrainConfig:
+    return PretrainConfig(out_dir=Path("runs/pretrain-tiny"))
+
+
+def _base_pretrain() -> PretrainConfig:
+    return PretrainConfig(
+        out_dir=Path("runs/pretrain-base"), preset="base", steps=200_000, batch_size=64, lr=1e-4,
+        warmup_steps=5000, image_size=256, spike_frames=(8, 8), ema_decay=0.9999, vae_steps=50_000,
+        vae_lr=1e-4, amp=True, ckpt_every=5000, diffusion_repeats=4,
+    )
+
+
+def _tiny_finetune() -> FinetuneConfig:
+    return FinetuneConfig(out_dir=Path("runs/finetune-tiny"), lr=5e-4, warmup_steps=50, image_weight=10.0,
+                          spike_weight=1.0)
+
+
+def _base_finetune() -> FinetuneConfig:
+    return FinetuneConfig(
+        out_dir=Path("runs/finetune-base"), preset="base", steps=50_000, batch_size=32, lr=5e-5,
+        warmup_steps=1000, image_size=256, spike_frames=(32, 64), ema_decay=0.9999, amp=True, ckpt_every=5000,
+        diffusion_repeats=4,
+    )
+
+
+PRETRAIN_PRESETS: dict[str, PretrainConfig] = {"tiny": _tiny_pretrain(), "base": _base_pretrain()}
+FINETUNE_PRESETS: dict[str, FinetuneConfig] = {"tiny": _tiny_finetune(), "base": _base_finetune()}
+
+
+def with_overrides(cfg: TrainConfig, **changes) -> TrainConfig:
+    """A copy of ``cfg`` with some fields changed (tests and scripts)."""
+    return replace(cfg, **changes)
+
+
+__all__ = [
+    "FINETUNE_PRESETS",
+    "PRETRAIN_PRESETS",
+    "FinetuneConfig",
+    "PretrainConfig",
+    "TrainConfig",
+    "with_overrides",
+]

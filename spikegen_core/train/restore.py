@@ -1,0 +1,183 @@
+"""``spikegen restore``: a spike window (+ optional blurred RGB frame) in, a restored image out.
+
+Large frames are processed in overlapping tiles of the training size (the model saw 64×64 crops; rotary
+positions would let it run on the whole frame, but tiles keep the context it was trained on and bound the
+memory), blended with a feathered window. Sizes not divisible by the latent stride are padded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+from spikegen_core.errors import InputMismatchError
+from spikegen_core.image import load_image, save_image
+from spikegen_core.models.spikegen import SpikeGen
+from spikegen_core.spikes.io import load_spikes
+from spikegen_core.spikes.stream import SpikeStream
+from spikegen_core.train.checkpoint import load_model
+from spikegen_core.train.objectives import tfp_prior
+
+Mode = Literal["auto", "deblur", "reconstruct"]
+DEFAULT_WINDOW = 41  # the field's benchmark window
+
+
+def _feather(size: int, overlap: int, device: torch.device) -> torch.Tensor:
+    """1-D blending weights: ramps of ``overlap`` pixels at both ends, 1 in between (never 0)."""
+    w = torch.ones(size, device=device)
+    if overlap > 0:
+        ramp = (torch.arange(overlap, device=device, dtype=torch.float32) + 0.5) / overlap
+        w[:overlap] = ramp
+        w[-overlap:] = torch.minimum(w[-overlap:], ramp.flip(0))
+    return w
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    step = tile - overlap
+    starts = list(range(0, length - tile, step))
+    return [*starts, length - tile]
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Pad the last two axes at the bottom/right to (h, w), replicating the border."""
+    ph, pw = h - x.shape[-2], w - x.shape[-1]
+    if ph == 0 and pw == 0:
+        return x
+    lead = x.shape[:-2]
+    y = F.pad(x.reshape(1, -1, *x.shape[-2:]).float(), (0, pw, 0, ph), mode="replicate")
+    return y.reshape(*lead, h, w).to(x.dtype)
+
+
+@torch.no_grad()
+def run_model(
+    model: SpikeGen,
+    rgb: torch.Tensor | None,
+    spikes: torch.Tensor | None,
+    gamma: float,
+    *,
+    tile: int | None = 64,
+    overlap: int = 16,
+    batch: int = 16,
+    **sample_kw: Any,
+) -> torch.Tensor:
+    """Model output for one frame: ``rgb`` (3, H, W) and/or ``spikes`` (T, H, W) → (3, H, W), any H, W."""
+    ref = rgb if rgb is not None else spikes
+    if ref is None:
+        raise InputMismatchError("restore needs spikes, an RGB frame, or both; got neither")
+    if rgb is not None and spikes is not None and rgb.shape[-2:] != spikes.shape[-2:]:
+        raise InputMismatchError(
+            f"spike resolution {tuple(spikes.shape[-2:])} differs from RGB resolution {tuple(rgb.shape[-2:])}; "
+            "resize or crop the RGB frame to the spike sensor's size"
+        )
+    h, w = ref.shape[-2:]
+    s = model.stride
+    if not tile:
+        tile_h, tile_w = -(-h // s) * s, -(-w // s) * s
+    else:
+        tile = -(-tile // s) * s
+        tile_h, tile_w = max(tile, -(-min(h, tile) // s) * s), max(tile, -(-min(w, tile) // s) * s)
+    ph, pw = max(h, tile_h), max(w, tile_w)
+    rgb_p = _pad_to(rgb, ph, pw) if rgb is not None else None
+    spk_p = _pad_to(spikes, ph, pw) if spikes is not None else None
+    ov = min(overlap, tile_h // 2, tile_w // 2)
+    boxes = [(y, x) for y in _starts(ph, tile_h, ov) for x in _starts(pw, tile_w, ov)]
+    dev = next(model.parameters()).device
+    acc = torch.zeros(3, ph, pw, device=dev)
+    norm = torch.zeros(1, ph, pw, device=dev)
+    wt = _feather(tile_h, ov, dev)[:, None] * _feather(tile_w, ov, dev)[None, :]
+    for i in range(0, len(boxes), batch):
+        chunk = boxes[i : i + batch]
+        r = torch.stack([rgb_p[:, y : y + tile_h, x : x + tile_w] for y, x in chunk]).to(dev) if rgb_p is not None else None
+        k = torch.stack([spk_p[:, y : y + tile_h, x : x + tile_w] for y, x in chunk]).to(dev) if spk_p is not None else None
+        out = model(r, k, gamma, **sample_kw).float()
+        for (y, x), o in zip(chunk, out, strict=True):
+            acc[:, y : y + tile_h, x : x + tile_w] += o * wt
+            norm[:, y : y + tile_h, x : x + tile_w] += wt
+    return (acc / norm)[:, :h, :w].clamp(0, 1)
+
+
+def restore_tensors(
+    model: SpikeGen,
+    spikes: torch.Tensor | None,
+    rgb: torch.Tensor | None = None,
+    *,
+    threshold: float | None = None,
+    mode: Mode = "auto",
+    tile: int | None = 64,
+    overlap: int = 16,
+    **sample_kw: Any,
+) -> torch.Tensor:
+    """Deblur (``rgb`` + ``spikes``) or reconstruct (``spikes`` only) one frame → (3, H, W) in [0, 1].
+
+    Reconstruction returns a grey image in three equal channels (spikes carry no colour).
+    """
+    cfg = model.config
+    if mode == "auto":
+        mode = "deblur" if rgb is not None else "reconstruct"
+    if mode == "deblur":
+        if rgb is None:
+            raise InputMismatchError("deblurring needs the blurred RGB frame; pass rgb=... or use mode='reconstruct'")
+        gamma = cfg.deblur_gamma if spikes is not None else 0.0
+        return run_model(model, rgb, spikes, gamma, tile=tile, overlap=overlap, **sample_kw)
+    if spikes is None:
+        raise InputMismatchError("reconstruction needs a spike window; pass spikes=...")
+    theta = float(threshold if threshold is not None else cfg.threshold)
+    if cfg.tfp_prior:
+        prior = tfp_prior(spikes[None], theta, cfg.prior_window)[0]
+        out = run_model(model, prior, spikes, cfg.reconstruct_gamma, tile=tile, overlap=overlap, **sample_kw)
+    else:
+        out = run_model(model, None, spikes, 1.0, tile=tile, overlap=overlap, **sample_kw)
+    return out.mean(0, keepdim=True).expand(3, -1, -1).contiguous()
+
+
+def spike_window(stream: SpikeStream, window: int | None, center: int | None) -> torch.Tensor:
+    """The (T, H, W) window of ``window`` frames around ``center`` (default: the middle; whole if shorter)."""
+    n = stream.num_frames
+    window = min(window or DEFAULT_WINDOW, n)
+    center = n // 2 if center is None else center
+    return stream.window(center, window).spikes
+
+
+def restore_image(
+    spikes: str | Path,
+    *,
+    rgb: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    window: int = DEFAULT_WINDOW,
+    center: int | None = None,
+    threshold: float | None = None,
+    mode: Mode = "auto",
+    sampler: Literal["mean", "ddim"] | None = None,
+    steps: int | None = None,
+    temperature: float | None = None,
+    tile: int | None = 64,
+    height: int | None = None,
+    width: int | None = None,
+    axes: str = "THW",
+    device: str = "cpu",
+) -> torch.Tensor:
+    """Restore one frame from a ``.dat``/``.npz``/``.npy`` spike file (+ optional blurred RGB image file).
+
+    ``window`` frames around ``center`` (default: the middle of the stream) are used. ``threshold``: the
+    camera's θ (default: the file's sidecar, else the model's). ``height``/``width`` for a ``.dat`` without
+    sidecar; ``axes`` for arrays (``"HWT"`` when time is last). Returns (3, H, W) in [0, 1].
+    """
+    stream = load_spikes(spikes, height=height, width=width, axes=axes)
+    theta = threshold if threshold is not None else stream.threshold
+    win = spike_window(stream, window, center)
+    model, _ = load_model(checkpoint, device=device)
+    image = load_image(rgb) if rgb is not None else None
+    return restore_tensors(
+        model, win, image, threshold=theta, mode=mode, tile=tile, sampler=sampler, steps=steps,
+        temperature=temperature,
+    )
+
+
+def restore(spikes: str | Path, out: str | Path = Path("restored.png"), **kwargs: Any) -> Path:
+    """:func:`restore_image`, written to ``out`` (PNG or any format imageio knows); returns ``out``."""
+    return save_image(out, restore_image(spikes, **kwargs))
