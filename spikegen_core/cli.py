@@ -7,7 +7,7 @@ diffusers) are imported by the subcommand that needs them, so ``spikegen --help`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import tyro
 
@@ -63,11 +63,101 @@ def reconstruct(
         print(f"wrote {p}")
 
 
+def restore(
+    spikes: tyro.conf.Positional[Path],
+    out: Path = Path("outputs/restored.png"),
+    rgb: Path | None = None,
+    checkpoint: Path | None = None,
+    window: int = 41,
+    center: int | None = None,
+    threshold: float | None = None,
+    mode: Literal["auto", "deblur", "reconstruct"] = "auto",
+    sampler: Literal["mean", "ddim"] | None = None,
+    steps: int | None = None,
+    temperature: float | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    axes: str = "THW",
+    device: str = "cpu",
+) -> None:
+    """Restore a sharp frame with the SpikeGen model: a spike window (+ optional blurred RGB) in, an image out.
+
+    Args:
+        spikes: spike file (.dat/.npz/.npy).
+        out: output image.
+        rgb: blurred RGB frame of the same exposure (deblurring); without it: dense reconstruction.
+        checkpoint: SpikeGen checkpoint (default: the shipped tiny one).
+        window: spike frames around the centre.
+        center: key frame (default: the middle of the stream).
+        threshold: camera θ (default: the file's sidecar, else the model's).
+        mode: auto (deblur when --rgb is given), deblur or reconstruct.
+        sampler: mean (one deterministic pass) or ddim (diffusion sampling).
+        steps: DDIM steps.
+        temperature: sampling temperature.
+        height: frame height of a .dat without sidecar.
+        width: frame width of a .dat without sidecar.
+        axes: axis order of .npz/.npy arrays (THW or HWT).
+        device: cpu or cuda.
+    """
+    from spikegen_core.image import save_image
+    from spikegen_core.train import restore_image
+
+    image = restore_image(
+        spikes, rgb=rgb, checkpoint=checkpoint, window=window, center=center, threshold=threshold, mode=mode,
+        sampler=sampler, steps=steps, temperature=temperature, height=height, width=width, axes=axes,
+        device=device,
+    )
+    print(f"wrote {save_image(out, image)}")
+
+
+def evaluate(
+    data: tyro.conf.Positional[str],
+    checkpoint: Path | None = None,
+    window: int = 41,
+    out_json: Path | None = None,
+    device: str = "cpu",
+) -> None:
+    """PSNR/SSIM table of the model vs TFP and TFI (and the blurred input for deblurring).
+
+    Args:
+        data: a REDS-layout folder (spike/ + gt/, e.g. ../shared/data/spike/reds_synthetic), a folder written
+            by `spikegen make-pairs`, or "held-out" for the built-in synthetic deblurring set.
+        checkpoint: SpikeGen checkpoint (default: the shipped tiny one).
+        window: spike frames around the key frame (the field's protocol: 41).
+        out_json: also write the table as JSON here.
+        device: cpu or cuda.
+    """
+    from spikegen_core.train import evaluate as run_evaluate
+
+    run_evaluate(data, checkpoint, window=window, out_json=out_json, device=device)
+    if out_json is not None:
+        print(f"wrote {out_json}")
+
+
 def _commands() -> dict:
     from spikegen_core.data.pairs import make_pairs_command, simulate_command
     from spikegen_core.data.scene import make_scene_command
+    from spikegen_core.train.config import FINETUNE_PRESETS, PRETRAIN_PRESETS
     from spikegen_core.video import deblur_video_command, restore_video_command
 
+    pretrain_cfg = tyro.extras.subcommand_type_from_defaults(PRETRAIN_PRESETS, prefix_names=False)
+    finetune_cfg = tyro.extras.subcommand_type_from_defaults(FINETUNE_PRESETS, prefix_names=False)
+
+    def pretrain(cfg) -> None:  # noqa: ANN001 (annotated below: the preset type is built at run time)
+        """Self-supervised pretraining (presets: tiny for a CPU, base for a GPU; torchrun for several GPUs)."""
+        from spikegen_core.train import pretrain as run
+
+        print(f"wrote {run(cfg)}")
+
+    def finetune(cfg) -> None:  # noqa: ANN001
+        """Fine-tune for spike-guided deblurring and dense reconstruction (with the spike-stream loss)."""
+        from spikegen_core.train import finetune as run
+
+        print(f"wrote {run(cfg)}")
+
+    # `spikegen pretrain tiny --steps 100`: the preset is a subcommand, its fields are flags.
+    pretrain.__annotations__ = {"cfg": Annotated[pretrain_cfg, tyro.conf.arg(name="")], "return": None}
+    finetune.__annotations__ = {"cfg": Annotated[finetune_cfg, tyro.conf.arg(name="")], "return": None}
     return {
         "simulate": simulate_command,
         "reconstruct": reconstruct,
@@ -75,6 +165,10 @@ def _commands() -> dict:
         "make-scene": make_scene_command,
         "restore-video": restore_video_command,
         "deblur-video": deblur_video_command,
+        "pretrain": pretrain,
+        "finetune": finetune,
+        "restore": restore,
+        "eval": evaluate,
     }
 
 
