@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# The README's main job: set up .venv, then simulate a spike stream from the bundled image with a fast random
-# motion and reconstruct it (TFP and TFI), printing where everything was written.
+# The README's main job on a fresh machine: set up .venv (scripts/setup.sh), then generate the built-in sample
+# high-speed spike scene, train spikegen-splat on it on the CPU, print the test-view PSNR/SSIM and render the
+# test views (scripts/quickstart_nvs.sh says where everything is).   usage: bash scripts/quickstart.sh [OUT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-. "${SPIKEGEN_VENV:-.venv}/bin/activate"
-out=${1:-outputs/quickstart}
-spikegen simulate --out "$out/sample.dat" --frames 400 --motion 1.0
-spikegen reconstruct "$out/sample.dat" --out "$out" --method both
+bash scripts/quickstart_nvs.sh "$@"

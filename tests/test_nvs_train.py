@@ -20,7 +20,7 @@ from test_dataparser import write_tiny_scene
 
 from spikegen_core.spikes.camera import expected_counts
 from spikegen_nvs import spike_loss
-from spikegen_nvs.config import make_trainer_config
+from spikegen_nvs.config import make_baseline_config, make_trainer_config
 from spikegen_nvs.datamanager import SpikeDatamanagerConfig, TFPRestorer
 from spikegen_nvs.dataparser import SpikeDataParserConfig
 
@@ -101,6 +101,25 @@ def test_datamanager_batches_and_dense_cache(scene: Path, tmp_path: Path) -> Non
     # A second datamanager (a second run) reads the cache instead of restoring again.
     config.setup(device="cpu").next_train(0)
     assert len(CALLS) == 4
+
+
+@pytest.mark.parametrize("images", ["sharp", "tfp"])
+def test_baseline_trains_on_the_chosen_frames_without_spike_losses(scene: Path, tmp_path: Path, images: str) -> None:
+    config = make_baseline_config(images, max_steps=2)
+    config.pipeline.datamanager.data = scene
+    config.pipeline.datamanager.dataparser.cache_dir = tmp_path / "cache"
+    model_cfg = config.pipeline.model
+    assert model_cfg.spike_window_weight == model_cfg.spike_subwindow_weight == model_cfg.reblur_weight == 0.0
+    dm = config.pipeline.datamanager.setup(device="cpu")
+    camera, batch = dm.next_train(0)
+    view = dm.spike_views[int(camera.metadata["cam_idx"])]
+    image = batch["image"].float() / 255.0 if batch["image"].dtype == torch.uint8 else batch["image"]
+    assert not batch["dense_is_grey"]  # the dataparser's 3-channel image is the target as it is
+    if images == "sharp":
+        expected = dm._read_rgb(view.sharp_path).permute(1, 2, 0)
+    else:  # the TFP of the whole window, 8-bit, grey in all three channels
+        expected = TFPRestorer()(view.read(), view, None)[..., None].expand(-1, -1, 3)
+    assert torch.allclose(image, expected, atol=1 / 255 + 1e-6)
 
 
 def _trainer(scene: Path, out: Path, steps: int, **model_overrides):
