@@ -234,6 +234,13 @@ class SpikeDataParser(DataParser):
             fields.number(meta[key], json_path, key)
         for key in ("w", "h"):
             fields.integer(meta[key], json_path, key, minimum=1)
+        # nerfstudio undistorts (and crops) the images, but spike windows cannot be resampled the same way
+        # without mixing neighbouring pixels' counts: the frames and the spikes would disagree in size.
+        lens = {k: meta[k] for k in ("k1", "k2", "k3", "k4", "p1", "p2") if meta.get(k)}
+        if lens:
+            raise _fail(json_path, f"lens distortion {lens} is not supported for spike scenes",
+                        "Use undistorted pinhole frames: rerun spikegen-process-data with "
+                        "--camera-model SIMPLE_PINHOLE (its default) or PINHOLE")  # fmt: skip
         for centre, size in (("cx", "w"), ("cy", "h")):  # a principal point far off the image is a unit mix-up
             if not -meta[size] <= meta[centre] <= 2 * meta[size]:
                 raise _fail(json_path, f"`{centre}` = {meta[centre]} is far outside the image ({size} = {meta[size]})",

@@ -106,7 +106,8 @@ class ProcessDataConfig:
     """Sequential matching: how many following views each view is matched with."""
     camera_model: CameraModelName = "SIMPLE_PINHOLE"
     """COLMAP camera model. Pinhole by default: spikegen-splat cannot yet undistort spike windows (a scene with
-    k1 != 0 fails in training); SIMPLE_RADIAL/OPENCV give better poses through a distorting lens."""
+    k1 != 0 is refused by the spike-data dataparser); SIMPLE_RADIAL/OPENCV give better poses through a
+    distorting lens, for pose studies."""
     min_registered_fraction: float = 0.5
     """Fail when fewer than this fraction of the views register."""
     max_num_features: int = 8192
@@ -394,6 +395,9 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     if missing:
         warnings.append(f"{len(missing)} views not registered by COLMAP, left out: {', '.join(missing)}")
     intr = dict(sfm.intrinsics)
+    if any(intr.get(k) for k in ("k1", "k2", "p1", "p2")):
+        warnings.append(f"camera model {cfg.camera_model} found lens distortion: ns-train spikegen-splat refuses "
+                        "such scenes; rerun with --camera-model SIMPLE_PINHOLE to train on it")
     transforms = {
         "camera_model": "OPENCV",
         **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},

@@ -142,3 +142,12 @@ def test_empty_spike_window(tmp_path: Path) -> None:
     root = _scene(tmp_path, spike_range=[4, 4])
     with pytest.raises(SceneFormatError, match=r"spike_range \[4, 4\].*Fix `spike_range`"):
         _parse(root)
+
+
+def test_scene_with_lens_distortion_says_to_use_pinhole(tmp_path: Path) -> None:
+    root = _scene(tmp_path)
+    meta = json.loads((root / "transforms.json").read_text())
+    meta.update(camera_model="OPENCV", k1=-0.05)  # what process-data wrote with --camera-model SIMPLE_RADIAL
+    (root / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(SceneFormatError, match=r"distortion \{'k1': -0.05\}.*SIMPLE_PINHOLE"):
+        _parse(root)
