@@ -16,12 +16,14 @@ start=$SECONDS
 
 # 1. The sample scene: 24 training views (64-tick spike windows + motion-blurred RGB), 6 sharp test views.
 if [ ! -f "$scene/transforms.json" ]; then
-    spikegen make-scene --out "$scene"
+    # shellcheck disable=SC2086  # extra flags (tests use a smaller scene)
+    spikegen make-scene --out "$scene" ${SPIKEGEN_SCENE_ARGS:-}
 fi
 
 # 2. Train. --vis tensorboard: no viewer during training (run ns-viewer afterwards, see below).
+# shellcheck disable=SC2086
 ns-train spikegen-splat --data "$scene" --vis tensorboard --output-dir "$out" \
-    --experiment-name sample --timestamp quickstart
+    --experiment-name sample --timestamp quickstart ${SPIKEGEN_TRAIN_ARGS:-}
 
 # 3. Test-view PSNR/SSIM against the sharp ground truth, as JSON.
 ns-eval --load-config "$run/config.yml" --output-path "$run/eval.json"
