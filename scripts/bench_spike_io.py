@@ -72,6 +72,20 @@ def best_times(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, 
     return best
 
 
+def write_bandwidth(nbytes: int = 200_000_000, repeats: int = 5) -> float:
+    """Bytes/s this thread can write into memory (best ``fill`` of a large buffer).
+
+    Decoding writes one byte per pixel, 8 per packed input byte, so this / 8 bounds any decoder's input rate.
+    """
+    buf = np.empty(nbytes, np.uint8)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        buf.fill(1)
+        best = min(best, time.perf_counter() - t)
+    return nbytes / best
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -151,6 +165,7 @@ def main() -> None:
 
     mbps_ours, mbps_ref = mbps("ours", args.frames, 0), mbps("reference", args.reference_frames, 0)
     cpu_ours, cpu_ref = mbps("ours", args.frames, 1), mbps("reference", args.reference_frames, 1)
+    ceiling = write_bandwidth() / 8 / 1e6
     data_root = Path(os.environ.get("SPIKEGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
     result = {
         "commit": commit_hash(),
@@ -177,6 +192,8 @@ def main() -> None:
         "reference_cpu_mb_per_s": round(cpu_ref, 1),
         "speedup_cpu": round(cpu_ours / cpu_ref, 1),
         "window41_ms": round(best["window"][0] * 1e3, 3),
+        "memory_write_gb_per_s": round(ceiling * 8 / 1e3, 2),
+        "decode_ceiling_mb_per_s": round(ceiling, 1),
         "reds_41_frame_window": reds_quality(data_root) if data_root.is_dir() else "shared data not found",
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -198,6 +215,8 @@ def main() -> None:
         f"| `read_dat` (memmap + `np.unpackbits`, flip on packed rows) | {mbps_ours:,.0f} | {cpu_ours:,.0f} |",
         f"| per-frame byte gather + `1 << (p % 8)` comparator + `flipud` | {mbps_ref:,.0f} | {cpu_ref:,.0f} |",
         f"| **speed-up** | **{result['speedup']}×** | **{result['speedup_cpu']}×** |",
+        f"| ceiling: memory write bandwidth ({ceiling * 8 / 1e3:.1f} GB/s, one thread) / 8 output bytes per "
+        f"input byte | {ceiling:,.0f} | — |",
         "",
         f"A 41-frame window from the middle of the file (partial read): {result['window41_ms']} ms.",
         "",
