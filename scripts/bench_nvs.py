@@ -17,8 +17,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _bench_meta import commit_hash, cpu_model  # noqa: E402
 from nerfstudio.engine.callbacks import TrainingCallbackLocation  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
@@ -134,25 +133,6 @@ def side_by_side(render_dirs: dict[str, Path], out: Path, views: list[int], scal
     return written
 
 
-def _commit() -> str:
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-        return rev.stdout.strip() + ("-dirty" if dirty.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def write_report(report: dict[str, Any], md_path: Path, json_path: Path) -> None:
     with atomic_write(json_path, "w") as f:
         json.dump(report, f, indent=2)
@@ -204,8 +184,8 @@ def main() -> None:
     default_steps = make_trainer_config().max_num_iterations
     steps = args.steps or default_steps
     report: dict[str, Any] = {
-        "commit": _commit(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "device": args.device, "cpu": _cpu_model(), "threads": args.threads,
+        "commit": commit_hash(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "device": args.device, "cpu": cpu_model(), "threads": args.threads,
         "load_avg": " ".join(f"{x:.2f}" for x in os.getloadavg()), "steps": steps, "seed": 42,
         "scenes": {k: SCENES[k] for k in args.scenes}, "results": {}, "time_ratio_cpu": {}, "gap_closed": {},
         "figures": [],

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -32,6 +31,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _bench_meta import commit_hash, cpu_model  # noqa: E402
 
 from spikegen_core.data.scene_stream import LongStream, make_long_stream  # noqa: E402
 from spikegen_nvs.colmap_run import CameraModelName  # noqa: E402
@@ -67,24 +68,12 @@ class Args:
 
 
 def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-        return out + (" (+ uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f", {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """This benchmark's spelling of ``commit_hash()``: short hash, ``(+ uncommitted changes)`` for ``-dirty``."""
+    commit = commit_hash()
+    if commit == "unknown":
+        return commit
+    dirty = " (+ uncommitted changes)" if commit.endswith("-dirty") else ""
+    return commit.removesuffix("-dirty")[:7] + dirty
 
 
 def judge_poses(transforms: dict, truth: LongStream) -> dict:
@@ -157,7 +146,7 @@ def run(args: Args, work: Path) -> dict:
     transforms = json.loads((scene / "transforms.json").read_text())
     result = {
         "commit": _git_commit(),
-        "cpu": _cpu_name(),
+        "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
         "settings": {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()
                         if k not in ("work_dir", "results")},
                      "preset": "sample", "dense": "TFP", "matcher": "sequential"},

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from _bench_meta import commit_hash, cpu_model  # noqa: E402
 
 from spikegen_core.image import load_image  # noqa: E402
 from spikegen_core.metrics import psnr, ssim  # noqa: E402
@@ -86,31 +87,6 @@ def write_bandwidth(nbytes: int = 200_000_000, repeats: int = 5) -> float:
     return nbytes / best
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def commit_hash() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
-        )
-        if out.returncode == 0:
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, timeout=10
-            ).stdout.strip()
-            return out.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "uncommitted"
-
-
 def reds_quality(data_root: Path) -> list[dict]:
     rows = []
     for spike_file in sorted((data_root / "spike" / "reds_synthetic" / "spike").glob("*.dat")):
@@ -167,8 +143,9 @@ def main() -> None:
     cpu_ours, cpu_ref = mbps("ours", args.frames, 1), mbps("reference", args.reference_frames, 1)
     ceiling = write_bandwidth() / 8 / 1e6
     data_root = Path(os.environ.get("SPIKEGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+    commit = commit_hash()
     result = {
-        "commit": commit_hash(),
+        "commit": "uncommitted" if commit == "unknown" else commit,  # this benchmark's word for "no git"
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "load_average_1m": round(os.getloadavg()[0], 2),

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from _bench_meta import commit_hash, cpu_model  # noqa: E402
+
 from spikegen_core.spikes import SpikeStream, write_dat  # noqa: E402
 from spikegen_core.spikes.camera import to_grey  # noqa: E402
 from spikegen_core.video import SpikeSource, TFPRestorer, restore_frames, restore_video, window_centres  # noqa: E402
@@ -40,24 +40,6 @@ from spikegen_core.video.restorers import AdaptiveTFPRestorer, ModelRestorer  # 
 from spikegen_core.video.synthetic import make_sequence  # noqa: E402
 
 SHIPPED = REPO / "spikegen_core" / "assets" / "spikegen_tiny.safetensors"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
-        return out.stdout.strip() or "uncommitted"
-    except OSError:
-        return "unknown"
 
 
 def frames_per_s(src: SpikeSource, centres: np.ndarray, window: int, restorer, batch: int, device: str,
@@ -216,8 +198,10 @@ def main() -> None:
     model = ModelRestorer(ckpt, device=args.device).load() if ckpt else None
     with tempfile.TemporaryDirectory() as tmp:
         sp = speed(args, Path(tmp), model)
+    commit = commit_hash()  # video.json has always held the short hash, without a -dirty mark
+    commit = "uncommitted" if commit == "unknown" else commit.removesuffix("-dirty")[:7]
     result = {
-        "commit": commit(), "cpu": cpu_model(), "load": os.getloadavg()[0], "threads": args.threads,
+        "commit": commit, "cpu": cpu_model(), "load": os.getloadavg()[0], "threads": args.threads,
         "model": str(ckpt) if ckpt else "no checkpoint yet: TFP restorers only",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
         "speed": sp, "quality": quality(args, model),

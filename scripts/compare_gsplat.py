@@ -18,12 +18,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from _bench_meta import commit_hash
 
 from spikegen_core.utils import atomic_write
 from spikegen_nvs.render_cpu import compositor_name
@@ -36,16 +36,6 @@ PARAMS = ("means", "quats", "scales", "opacities", "colors")
 # at 1/255 or a pixel whose T sits at 1e-4 may flip between them, so a handful of pixels may differ
 # more: the image check is on the mean and on the 99.9th percentile of |difference|.
 TOL = {"image_mean": 1e-4, "image_p999": 5e-3, "depth_p999": 5e-2, "grad_rel_l2": 2e-2}
-
-
-def commit_hash() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def render(fn, scene, device: str, weights: torch.Tensor, kw: dict) -> dict:
@@ -163,7 +153,7 @@ def main() -> None:
         print(row, flush=True)
 
     result = {
-        "commit": commit_hash(),
+        "commit": commit_hash().removesuffix("-dirty"),  # this file has always recorded the bare hash
         "gpu": torch.cuda.get_device_name(0),
         "cpu_threads": args.threads,
         "cpu_count": os.cpu_count(),
