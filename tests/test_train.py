@@ -246,8 +246,10 @@ def test_shipped_checkpoint_restores_real_recordings(shared_data: Path) -> None:
     path = shared_data / "spike" / "real" / "uhsr_helicopter.npz"
     out = restore_image(path, window=41)
     grey = out[0]
-    long_tfp = tfp(torch.from_numpy(__import__("numpy").load(path)["spk"]), threshold=2.0)
-    assert torch.isfinite(grey).all() and grey.std() > 0.03  # textured, not constant
+    spk = torch.from_numpy(__import__("numpy").load(path)["spk"])
+    long_tfp = tfp(spk, threshold=2.0)
+    assert torch.isfinite(grey).all()
+    assert grey.std() > 0.5 * long_tfp.std()  # textured (this recording is dark: TFP std ≈ 0.03), not constant
     corr = torch.corrcoef(torch.stack([grey.flatten(), long_tfp.flatten()]))[0, 1]
     assert corr > 0.6, corr
 
