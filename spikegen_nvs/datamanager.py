@@ -60,12 +60,40 @@ class TFPRestorer:
         return tfp(spikes, window=window, threshold=view.threshold, gain=view.gain).clamp(0.0, 1.0)
 
 
+class SpikeGenRestorer:
+    """The core SpikeGen model: deblurs the view's blurred RGB with its spikes (colour), or reconstructs a grey
+    frame from the spikes alone when the view has no RGB. ``checkpoint=None`` is the shipped tiny model."""
+
+    def __init__(self, checkpoint: Path | None = None) -> None:
+        from spikegen_core.train import load_model
+        from spikegen_core.train.checkpoint import SHIPPED
+
+        self.model, _ = load_model(checkpoint, device="cpu")
+        self.model.eval()
+        # The shipped weights may change between releases: their hash keeps the cache honest too.
+        self.restorer_id = "spikegen" if checkpoint is not None else f"spikegen-{file_digest(SHIPPED)[:16]}"
+
+    @torch.no_grad()
+    def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
+        from spikegen_core.train import restore_tensors
+
+        out = restore_tensors(self.model, spikes.spikes.float(), blurred, threshold=view.threshold / view.gain)
+        return out if blurred is not None else out[0]
+
+
 def build_restorer(spec: str, checkpoint: Path | None = None, tfp_window: int | None = None) -> Restorer:
-    """``"tfp"``, or ``"package.module:factory"`` where ``factory(checkpoint) -> Restorer``."""
+    """``"tfp"``, ``"spikegen"`` (the core model; default weights: the shipped checkpoint), or
+    ``"package.module:factory"`` where ``factory(checkpoint) -> Restorer``."""
     if spec == "tfp":
         return TFPRestorer(tfp_window)
+    if spec == "spikegen":
+        if checkpoint is not None and not Path(checkpoint).is_file():
+            raise CheckpointError(f"{checkpoint}: SpikeGen checkpoint not found; pass an existing file or omit it")
+        return SpikeGenRestorer(checkpoint)
     if ":" not in spec:
-        raise CheckpointError(f"restorer {spec!r} is neither 'tfp' nor 'package.module:factory'; pass one of those")
+        raise CheckpointError(
+            f"restorer {spec!r} is neither 'tfp', 'spikegen' nor 'package.module:factory'; pass one of those"
+        )
     module, _, name = spec.partition(":")
     try:
         factory = getattr(importlib.import_module(module), name)
