@@ -23,7 +23,7 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.models.splatfacto import RGB2SH, SplatfactoModel, SplatfactoModelConfig, resize_image
 from nerfstudio.utils import poses as pose_utils
 
-from spikegen_core.errors import NonFiniteLossError
+from spikegen_core.errors import InputMismatchError, NonFiniteLossError
 from spikegen_nvs import compat, spike_loss
 from spikegen_nvs.rasterize import rasterization
 
@@ -71,6 +71,13 @@ class SpikeGenSplatModel(SplatfactoModel):
         # Here, not at import: this module is imported while nerfstudio's eval_utils is half-initialised,
         # and eval_setup/Trainer load the checkpoint only after the model exists.
         compat.apply_torch_load_shim()
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+            # nerfstudio 1.1.5's splatfacto under DDP silently drifts (densification replaces the parameters DDP
+            # registered; views are not split across ranks): refuse rather than train something wrong.
+            raise InputMismatchError(
+                "spikegen-splat trains on one GPU (nerfstudio 1.1.5 splatfacto has no multi-GPU support); "
+                "use --machine.num-devices 1 and train several scenes in parallel instead"
+            )
         seeds = self.seed_points
         if seeds is not None and seeds[1].shape[0] > 0 and not self.config.random_init:
             # splatfacto builds seed colours with a hard-coded .cuda(); let it take only the points and

@@ -80,6 +80,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
         torch.manual_seed(cfg.seed)
         out = Path(cfg.out_dir)
         model = build_model(cfg).to(rt.device)
+        # Identical weights everywhere (seeded above), but each rank draws its own γ, timesteps and noise.
+        torch.manual_seed(cfg.seed * 1000 + rt.rank)
         data = training_batches(
             cfg.batch_size, cfg.image_size, cfg.spike_frames, cfg.threshold_range,
             seed=cfg.seed * 1000 + rt.rank, motion_range=cfg.motion_range,

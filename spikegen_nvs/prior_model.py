@@ -1,0 +1,160 @@
+"""``SpikeGenSplatPriorModel``: spikegen-splat plus the core SpikeGen diffusion model as a prior (prior.py).
+
+Every ``prior_every`` training steps one extra view is scored by the prior: the current training view (its
+render is already there, and its spike window conditions the model), a pose between it and another training
+view, or an orbit-jittered pose around it (``prior_poses``). The prior's render does not touch the
+densification statistics: ``self.info`` of the training render is put back afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from nerfstudio.cameras.cameras import Cameras
+
+from spikegen_core.errors import NonFiniteLossError
+from spikegen_nvs import prior as prior_lib
+from spikegen_nvs.model import SpikeGenSplatModel, SpikeGenSplatModelConfig
+
+
+@dataclass
+class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
+    """spikegen-splat + a diffusion prior from the core model. ``prior_weight`` 0 switches it off."""
+
+    _target: type = field(default_factory=lambda: SpikeGenSplatPriorModel)
+    prior_weight: float = 0.5
+    """Weight of the prior loss at its strongest (before annealing)."""
+    prior_kind: prior_lib.PriorKind = "restore"
+    """"restore": MSE to the decoded denoised render (stop-gradient); "sds": score distillation."""
+    prior_schedule: prior_lib.Schedule = "linear"
+    """How the weight (and the top noise level) falls from ``prior_start`` to ``prior_end``."""
+    prior_start: int = 0
+    """First step with the prior."""
+    prior_end: float = 1.0
+    """Step where annealing reaches 0; a value ≤ 1 is a fraction of ``resolution_schedule`` (the run length in
+    our configs)."""
+    prior_every: int = 2
+    """Apply the prior every N training steps (its cost is one encode + a few head passes + one decode)."""
+    prior_poses: tuple[prior_lib.PoseKind, ...] = ("train", "between", "around")
+    """Pose kinds drawn in turn: the training view (with its spikes), between two views, jittered around one."""
+    prior_jitter_deg: float = 10.0
+    """Largest orbit rotation of ``around`` poses, in degrees."""
+    prior_noise_level: tuple[float, float] = (0.1, 0.5)
+    """Range of the diffusion timestep as a fraction of the schedule; the top falls to the bottom over training."""
+    prior_residual: bool = True
+    """"restore" target = render + (decoded denoised latent − decoded clean latent): the VAE's reconstruction
+    error stays out of the target."""
+    prior_denoise_steps: int = 3
+    """DDIM steps from the drawn timestep back to 0."""
+    prior_checkpoint: Path | None = None
+    """SpikeGen checkpoint (None: the shipped spikegen_core/assets/spikegen_tiny.safetensors)."""
+    prior_seed: int = 0
+    """Seed of the prior's own random draws (poses, timesteps, noise)."""
+
+
+class SpikeGenSplatPriorModel(SpikeGenSplatModel):
+    """See the module docstring."""
+
+    config: SpikeGenSplatPriorModelConfig
+
+    def populate_modules(self) -> None:
+        super().populate_modules()
+        self._prior: prior_lib.DiffusionPrior | None = None  # loaded on first use (plain attribute, not a module)
+        self._seen_c2w: dict[int, torch.Tensor] = {}
+        self._train_camera: Cameras | None = None
+        self._rendering_prior = False
+        self._prior_gen = torch.Generator().manual_seed(self.config.prior_seed)
+
+    # -- bookkeeping ----------------------------------------------------------------------------------
+    def get_outputs(self, camera: Cameras) -> dict:
+        if self.training and not self._rendering_prior and isinstance(camera, Cameras):
+            self._train_camera = camera
+            idx = int((camera.metadata or {}).get("cam_idx", -1))
+            if idx >= 0:
+                self._seen_c2w[idx] = camera.camera_to_worlds.reshape(3, 4).detach().cpu()
+        return super().get_outputs(camera)
+
+    @property
+    def prior(self) -> prior_lib.DiffusionPrior:
+        if self._prior is None:
+            self._prior = prior_lib.DiffusionPrior.load(
+                self.config.prior_checkpoint, device=self.device, kind=self.config.prior_kind,
+                denoise_steps=self.config.prior_denoise_steps, residual=self.config.prior_residual,
+            )
+        return self._prior
+
+    def set_prior(self, prior: prior_lib.DiffusionPrior) -> None:
+        """Use an already built prior (tests, or to share one model between runs)."""
+        self._prior = prior
+
+    def _anneal_end(self) -> int:
+        end = self.config.prior_end
+        return int(end * self.config.resolution_schedule) if end <= 1 else int(end)
+
+    def current_prior_weight(self) -> float:
+        cfg = self.config
+        if cfg.prior_weight <= 0 or self.step % max(cfg.prior_every, 1):
+            return 0.0
+        return prior_lib.prior_weight(self.step, cfg.prior_weight, cfg.prior_schedule, cfg.prior_start, self._anneal_end())
+
+    # -- the prior term -------------------------------------------------------------------------------
+    def _render_at(self, c2w: torch.Tensor) -> torch.Tensor:
+        """Render ``(H, W, 3)`` at a pose with the training camera's intrinsics, leaving the training render's
+        densification info in place."""
+        cam = self._train_camera
+        assert cam is not None
+        view = Cameras(
+            camera_to_worlds=c2w.reshape(1, 3, 4).to(cam.camera_to_worlds), fx=cam.fx, fy=cam.fy, cx=cam.cx,
+            cy=cam.cy, width=cam.width, height=cam.height, camera_type=cam.camera_type,
+        )
+        info, size = self.info, getattr(self, "last_size", None)
+        self._rendering_prior = True
+        # the render draws a random background from the global RNG: fork it so that the training's own random
+        # stream is the same with and without the prior (clean A/B comparisons at one seed)
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                rgb = super().get_outputs(view)["rgb"]
+        finally:
+            self._rendering_prior = False
+            self.info = info
+            if size is not None:
+                self.last_size = size
+        return rgb
+
+    def prior_loss(self, outputs: dict, batch: dict) -> torch.Tensor:
+        """The unweighted prior loss for this step (pose kind drawn from ``prior_poses``)."""
+        cfg = self.config
+        kinds = cfg.prior_poses or ("train",)
+        kind = kinds[int(torch.randint(len(kinds), (1,), generator=self._prior_gen))]
+        spikes = None
+        if kind == "train" or self._train_camera is None:
+            render = outputs["rgb"]
+            if "spikes" in batch:
+                spikes = batch["spikes"][None]
+        else:
+            current = self._train_camera.camera_to_worlds.reshape(3, 4).detach()
+            cur_idx = int((self._train_camera.metadata or {}).get("cam_idx", -1))
+            others = [c for i, c in self._seen_c2w.items() if i != cur_idx]
+            pose = prior_lib.sample_pose(kind, current, others, self._prior_gen, cfg.prior_jitter_deg)
+            render = self._render_at(pose)
+        t = prior_lib.noise_timestep(
+            self.step, cfg.prior_noise_level, cfg.prior_start, self._anneal_end(), self.prior.num_train_steps,
+            self._prior_gen,
+        )
+        return self.prior.loss(render.permute(2, 0, 1)[None], spikes, t, self._prior_gen)
+
+    def get_loss_dict(self, outputs: dict, batch: dict, metrics_dict: dict | None = None) -> dict[str, torch.Tensor]:
+        loss = super().get_loss_dict(outputs, batch, metrics_dict)
+        weight = self.current_prior_weight() if self.training else 0.0
+        if weight > 0:
+            value = weight * self.prior_loss(outputs, batch)
+            if not torch.isfinite(value):
+                raise NonFiniteLossError(
+                    f"loss term 'prior_loss' is {value.item()} at step {self.step}; lower prior_weight or check "
+                    f"the prior checkpoint {self.config.prior_checkpoint or 'spikegen_core/assets/spikegen_tiny'}"
+                )
+            loss["prior_loss"] = value
+        return loss
