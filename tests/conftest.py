@@ -28,3 +28,13 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One intra-op torch thread: on a shared 2-core machine two OpenMP threads spin-wait on each other (a
+    training step ran ~10x slower); subprocesses (ns-train, torchrun) keep their own settings."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

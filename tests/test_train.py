@@ -32,16 +32,6 @@ from spikegen_core.train.loop import Stage, run_stage
 from spikegen_core.train.objectives import FinetuneObjective
 from spikegen_core.train.restore import restore, restore_image, restore_tensors
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two OpenMP threads spin-wait on each other (10× slower)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 CPU = Runtime(rank=0, world=1, device=torch.device("cpu"))
 
 

@@ -39,15 +39,6 @@ from spikegen_core.video.restorers import AdaptiveTFPRestorer, luma_swap
 from spikegen_core.video.synthetic import make_sequence, sequence_samples, write_sequence
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # 2 shared cores: one intra-op thread is several times faster than two contending ones.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def seq():
     """A fast-moving sequence: 800 ticks at 48×64, an RGB exposure (160 ticks) every 200 ticks."""
