@@ -15,7 +15,6 @@ the 1-minute load average is recorded with each row.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,9 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _bench_meta import commit_hash, cpu_model
+from _bench_meta import commit_hash, cpu_model, write_results
 
-from spikegen_core.utils import atomic_write
 from spikegen_nvs.render_cpu import compositor_name, rasterization
 from spikegen_nvs.render_cpu_reference import reference_rasterization
 from spikegen_nvs.render_cpu_scenes import random_splat_scene
@@ -168,10 +166,7 @@ def main() -> None:
         f"Reproduce: `python scripts/bench_rasterizer.py --threads {args.threads} --repeat {args.repeat}`",
         "",
     ]
-    with atomic_write(args.out.with_suffix(".json"), "w") as f:
-        json.dump(result, f, indent=1)
-    with atomic_write(args.out.with_suffix(".md"), "w") as f:
-        f.write("\n".join(lines))
+    write_results(args.out, result, lines)
     print("\n".join(lines))
 
 

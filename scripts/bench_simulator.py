@@ -12,17 +12,15 @@ counted, not kept: the whole second would be 2 GB of uint8. Target: under 10 s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import torch
-from _bench_meta import commit_hash, cpu_model
+from _bench_meta import commit_hash, cpu_model, write_results
 
 from spikegen_core.data.pairs import SyntheticPairs
 from spikegen_core.spikes.camera import CameraModel
-from spikegen_core.utils import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,11 +123,7 @@ def main() -> None:
         lines += ["", f"Synthetic pairs (`SyntheticPairs`, 64×64, T=32): {pr['ms_per_sample']} ms wall, "
                   f"{pr['cpu_ms_per_sample']} ms CPU per sample (mean of {pr['samples']})."]
     lines += ["", f"Reproduce: `python scripts/bench_simulator.py --ticks {args.ticks} --threads {args.threads}`", ""]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(args.out.with_suffix(".json"), "w") as f:
-        json.dump(result, f, indent=1)
-    with atomic_write(args.out.with_suffix(".md"), "w") as f:
-        f.write("\n".join(lines))
+    write_results(args.out, result, lines)
     print("\n".join(lines))
 
 

@@ -15,7 +15,6 @@ its extension (minutes) and is excluded from timings.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -23,9 +22,8 @@ import time
 from pathlib import Path
 
 import torch
-from _bench_meta import commit_hash
+from _bench_meta import commit_hash, write_results
 
-from spikegen_core.utils import atomic_write
 from spikegen_nvs.render_cpu import compositor_name
 from spikegen_nvs.render_cpu import rasterization as cpu_rasterization
 from spikegen_nvs.render_cpu_scenes import random_splat_scene
@@ -188,10 +186,7 @@ def main() -> None:
         f"Reproduce: `python scripts/compare_gsplat.py --repeat {args.repeat} --threads {args.threads}`",
         "",
     ]
-    with atomic_write(args.out.with_suffix(".json"), "w") as f:
-        json.dump(result, f, indent=1)
-    with atomic_write(args.out.with_suffix(".md"), "w") as f:
-        f.write("\n".join(lines))
+    write_results(args.out, result, lines)
     print("\n".join(lines))
 
 
