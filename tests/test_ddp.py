@@ -32,11 +32,11 @@ def _worker(rank: int, cfg, port: int, record: Path) -> None:
                       WORLD_SIZE=str(WORLD))  # fmt: skip
     torch.set_num_threads(1)
     # the package re-exports the function ``pretrain``, so fetch the module itself
-    loop = importlib.import_module("spikegen_core.train.loop")
+    state_mod = importlib.import_module("spikegen_core.train.training_state")
     pretrain_mod = importlib.import_module("spikegen_core.train.pretrain")
 
     log: dict = {"saved": [], "seeds": [], "stages": {}}
-    save, run_stage, batches = loop.save_weights, pretrain_mod.run_stage, pretrain_mod.training_batches
+    save, run_stage, stream = state_mod.save_weights, pretrain_mod.run_stage, pretrain_mod.batch_stream
 
     def saving(path, *args, **kwargs):
         log["saved"].append(Path(path).name)
@@ -50,10 +50,10 @@ def _worker(rank: int, cfg, port: int, record: Path) -> None:
 
     def data(*args, **kwargs):
         log["seeds"].append(kwargs.get("seed"))
-        return batches(*args, **kwargs)
+        return stream(*args, **kwargs)
 
-    loop.save_weights = pretrain_mod.save_weights = saving
-    pretrain_mod.run_stage, pretrain_mod.training_batches = running, data
+    state_mod.save_weights = pretrain_mod.save_weights = saving
+    pretrain_mod.run_stage, pretrain_mod.batch_stream = running, data
     pretrain_mod.pretrain(cfg)
     (record / f"log_rank{rank}.json").write_text(json.dumps(log))
 
@@ -92,7 +92,8 @@ def test_pretrain_ddp_gloo_two_processes(tmp_path: Path) -> None:
     assert len({s for log in logs for s in log["seeds"]}) == WORLD
     # checkpoints come from rank 0 only
     assert logs[1]["saved"] == []
-    assert {"last.safetensors", "model.safetensors", "vae.safetensors"} <= set(logs[0]["saved"])
+    # (training state is written as last.next.* and renamed into last.*: training_state.py)
+    assert {"last.next.safetensors", "model.safetensors", "vae.safetensors"} <= set(logs[0]["saved"])
     out = cfg.out_dir
     assert read_meta(out / "model.safetensors")["step"] == 3
 

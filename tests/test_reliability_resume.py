@@ -101,15 +101,9 @@ def test_pretrain_sigkilled_after_first_checkpoint_resumes_from_it(killed_and_re
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="resume restores weights, optimiser, schedule and the global RNG, but not the data stream: "
-    "spikegen_core/train/pretrain.py restarts training_batches() from its seed (and skips the 4 batches "
-    "latent_scale() drew), so the resumed steps train on other batches than the uninterrupted run",
-)
 def test_pretrain_resumed_run_matches_the_uninterrupted_one(killed_and_resumed: dict) -> None:
-    # Same seed and steps: an exact resume lands within float noise of the uninterrupted run (measured
-    # today: 2e-3 max weight difference, the size of a whole step's update; 1e-5 is float noise).
+    # Same seed and steps: an exact resume lands within float noise of the uninterrupted run (weights,
+    # optimiser, schedule, RNG and the data stream position are all restored; one step's update is ~2e-3).
     assert killed_and_resumed["diff"] < 1e-5, f"resumed run differs by {killed_and_resumed['diff']:.3g}"
 
 
@@ -132,23 +126,20 @@ def _copy_run(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_corrupt_checkpoint_is_detected_and_named(trained: Path, tmp_path: Path, damage: str) -> None:
+def test_corrupt_checkpoints_without_a_good_one_are_detected_and_named(
+    trained: Path, tmp_path: Path, damage: str
+) -> None:
     from spikegen_core.train.pretrain import pretrain
 
     out = _copy_run(trained, tmp_path / "run")
-    last = out / "last.safetensors"
-    data = last.read_bytes()
-    last.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00" * 64 + data[64:])
-    with pytest.raises(CheckpointError, match=r"last\.safetensors.*(corrupt|truncated)"):
+    for name in ("last.safetensors", "last.prev.safetensors"):  # the newest and the previous one
+        data = (out / name).read_bytes()
+        (out / name).write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00" * 64 + data[64:])
+    with pytest.raises(CheckpointError, match=r"last\.safetensors.*(corrupt|truncated).*last\.prev\.safetensors"):
         pretrain(_tiny_cfg(out, steps=6, resume=True))
+    assert _step_of(out) == 4  # nothing was overwritten
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the trainer keeps a single last.* checkpoint (spikegen_core/train/loop.py save_training_state "
-    "overwrites it), so a corrupt one stops the resume with CheckpointError instead of falling back to the "
-    "previous good checkpoint",
-)
 def test_corrupt_checkpoint_falls_back_to_the_previous_good_one(trained: Path, tmp_path: Path) -> None:
     from spikegen_core.train.pretrain import pretrain
 

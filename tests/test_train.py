@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def test_loss_falls_over_a_few_dozen_steps(tmp_path: Path) -> None:
     before = total()
     cfg = quick_cfg(tmp_path, steps=36, ckpt_every=1000)
     run_stage(Stage("finetune", objective, model, weights, cfg.steps, cfg.lr, "last",
-                    lambda: {"model": model.config.to_dict()}), cfg, CPU, fixed)
+                    lambda: {"model": model.config.to_dict()}), cfg, CPU, lambda start: fixed)
     after = total()
     assert after < 0.7 * before, (before, after)
     log = (cfg.out_dir / "train.log").read_text().splitlines()
@@ -92,8 +93,11 @@ def _toy_stage(model: SpikeGen, bad_step: int, steps: int) -> Stage:
 
 
 def _batches():
-    while True:
-        yield {"spikes": torch.zeros(2, 8, 4, 4)}
+    def at(start: int):
+        while True:
+            yield {"spikes": torch.zeros(2, 8, 4, 4)}
+
+    return at
 
 
 def test_non_finite_loss_raises_naming_step_and_term(tmp_path: Path) -> None:
@@ -274,6 +278,29 @@ def test_prefetch_yields_the_same_batches_and_passes_errors_on() -> None:
     next(it)
     with pytest.raises(RuntimeError, match="texture generator failed"):
         next(it)
+
+
+def test_the_stream_from_a_step_continues_the_uninterrupted_one_and_closing_stops_prefetch() -> None:
+    import threading
+
+    from spikegen_core.train.data import prefetch
+
+    whole = training_batches(2, 16, (8, 12), (1.5, 3.0), seed=9)
+    batches = [next(whole) for _ in range(4)]
+    resumed = training_batches(2, 16, (8, 12), (1.5, 3.0), seed=9, start=2)
+    for ref in batches[2:]:
+        got = next(resumed)
+        assert all(torch.equal(got[k], ref[k]) for k in ref)
+    other = next(training_batches(2, 16, (8, 12), (1.5, 3.0), seed=10))
+    assert not torch.equal(other["sharp"], batches[0]["sharp"])
+    before = threading.active_count()
+    it = prefetch(training_batches(2, 16, (8, 8), (2.0, 2.0), seed=1))
+    next(it)
+    it.close()
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before, "the prefetch thread outlived its closed generator"
 
 
 def test_evaluate_on_the_reds_samples_follows_the_protocol(shared_data: Path, tmp_path: Path) -> None:

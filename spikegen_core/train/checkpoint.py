@@ -6,6 +6,7 @@ Layout of a training folder::
     last.safetensors / last.json          live weights of the newest step
     last.ema.safetensors                  EMA weights of the newest step
     last.train.pt                         optimiser, LR schedule, step, RNG (for --resume)
+    last.prev.*                           the checkpoint before (used when last.* is corrupt; training_state.py)
 
 A tensor that is not finite is never written: saving raises CheckpointError instead.
 """
@@ -49,8 +50,10 @@ def save_weights(
     meta: dict[str, Any] | None = None,
     *,
     dtype: torch.dtype | None = None,
+    header: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``state`` as safetensors (optionally cast, e.g. float16 for shipping) and ``meta`` as JSON beside."""
+    """Write ``state`` as safetensors (optionally cast, e.g. float16 for shipping) and ``meta`` as JSON beside;
+    ``header`` adds string fields to the safetensors metadata."""
     path = Path(path)
     _check_finite(state, path)
     out = {}
@@ -60,7 +63,7 @@ def save_weights(
             v = v.to(dtype)
         out[k] = v.contiguous()
     with atomic_path(path) as tmp:
-        save_file(out, str(tmp), metadata={"format": FORMAT, "version": str(VERSION)})
+        save_file(out, str(tmp), metadata={"format": FORMAT, "version": str(VERSION), **(header or {})})
     if meta is not None:
         with atomic_write(config_path(path), "w") as f:
             json.dump({"format": FORMAT, "version": VERSION, **meta}, f, indent=2, default=str)

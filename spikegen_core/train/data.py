@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 
 from spikegen_core.data.pairs import make_motion_sample
+from spikegen_core.train.config import TrainConfig
 
 
 def motion_sample(
@@ -33,6 +35,15 @@ def motion_sample(
     }
 
 
+def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=g))
+
+
+def batch_seed(seed: int, index: int) -> int:
+    """The generator seed of batch ``index`` of stream ``seed`` (well mixed, so neighbours are unrelated)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]) >> 1
+
+
 def training_batches(
     batch_size: int,
     size: int,
@@ -40,38 +51,70 @@ def training_batches(
     threshold_range: tuple[float, float],
     seed: int = 0,
     motion_range: tuple[float, float] = (0.0, 2.0),
+    start: int = 0,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Endless stacked batches; different ``seed`` (e.g. per DDP rank) → different data.
+    """Endless stacked batches ``start, start + 1, ...``; different ``seed`` (e.g. per DDP rank) → different data.
 
-    θ and the motion scale are drawn uniformly per sample from their ranges."""
-
-    def uniform(lo: float, hi: float) -> float:
-        return lo + (hi - lo) * float(torch.rand((), generator=g))
-
-    g = torch.Generator().manual_seed(seed)
+    Batch ``i`` depends only on ``(seed, i)``, so a resumed run continues the exact stream of an uninterrupted
+    one by starting at its step. θ and the motion scale are drawn uniformly per sample from their ranges."""
     lo, hi = spike_frames
+    index = start
     while True:
+        g = torch.Generator().manual_seed(batch_seed(seed, index))
+
         t = int(torch.randint(lo, hi + 1, (1,), generator=g))
-        samples = []
-        for _ in range(batch_size):
-            samples.append(motion_sample(g, size, t, uniform(*threshold_range), uniform(*motion_range)))
+        samples = [
+            motion_sample(g, size, t, _uniform(g, *threshold_range), _uniform(g, *motion_range))
+            for _ in range(batch_size)
+        ]
         yield {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        index += 1
 
 
 def prefetch(batches: Iterator[dict[str, torch.Tensor]], depth: int = 2) -> Iterator[dict[str, torch.Tensor]]:
-    """Build the next batches in a background thread (torch releases the GIL), overlapping data and compute."""
+    """Build the next batches in a background thread (torch releases the GIL), overlapping data and compute.
+
+    Closing the returned generator stops the thread (it would otherwise sit on ``depth`` finished batches)."""
     q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def work() -> None:
         try:
             for b in batches:
-                q.put(b)
+                if stop.is_set():
+                    return
+                put(b)
         except BaseException as e:  # hand the failure to the training thread instead of hanging it
-            q.put(e)
+            put(e)
 
     threading.Thread(target=work, daemon=True).start()
-    while True:
-        item = q.get()
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    try:
+        while True:
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def batch_stream(cfg: TrainConfig, seed: int) -> Callable[[int], Iterator[dict[str, torch.Tensor]]]:
+    """``start → batches start, start + 1, ...`` of ``cfg``'s synthetic data (prefetched if ``cfg.prefetch``);
+    what the training loop calls once it knows the step it starts (or resumes) at."""
+
+    def at(start: int) -> Iterator[dict[str, torch.Tensor]]:
+        it = training_batches(
+            cfg.batch_size, cfg.image_size, cfg.spike_frames, cfg.threshold_range,
+            seed=seed, motion_range=cfg.motion_range, start=start,
+        )
+        return prefetch(it) if cfg.prefetch else it
+
+    return at

@@ -7,13 +7,14 @@ from pathlib import Path
 import torch
 
 from spikegen_core.models.spikegen import ModelConfig, SpikeGen
-from spikegen_core.train.checkpoint import load_model, read_meta, save_weights
+from spikegen_core.train.checkpoint import load_model, save_weights
 from spikegen_core.train.config import FinetuneConfig
-from spikegen_core.train.data import prefetch, training_batches
+from spikegen_core.train.data import batch_stream
 from spikegen_core.train.distributed import setup, teardown
 from spikegen_core.train.loop import Stage, run_stage
 from spikegen_core.train.objectives import FinetuneObjective
 from spikegen_core.train.pretrain import set_trainable
+from spikegen_core.train.training_state import newest_meta
 
 
 def finetune(cfg: FinetuneConfig) -> Path:
@@ -24,9 +25,9 @@ def finetune(cfg: FinetuneConfig) -> Path:
     try:
         torch.manual_seed(cfg.seed)
         out = Path(cfg.out_dir)
-        last = out / "last.safetensors"
-        if cfg.resume and last.is_file():
-            mcfg = ModelConfig.from_dict(read_meta(last)["model"])
+        meta_of_last = newest_meta(out, "last") if cfg.resume else None
+        if meta_of_last is not None:
+            mcfg = ModelConfig.from_dict(meta_of_last["model"])
             mcfg.vae.folder = None
             model = SpikeGen(mcfg)  # weights come from last.* inside run_stage
         else:
@@ -36,12 +37,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
         model.config.tfp_prior = True
         model = model.to(rt.device)
         set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True)
-        data = training_batches(
-            cfg.batch_size, cfg.image_size, cfg.spike_frames, cfg.threshold_range,
-            seed=cfg.seed * 1000 + 7 + rt.rank, motion_range=cfg.motion_range,
-        )
-        if cfg.prefetch:
-            data = prefetch(data)
+        data = batch_stream(cfg, seed=cfg.seed * 1000 + 7 + rt.rank)
 
         def meta() -> dict:
             return {"model": model.config.to_dict(), "train": cfg.to_dict(), "stage": f"finetune-{cfg.task}",

@@ -28,10 +28,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from spikegen_core.errors import NonFiniteLossError
 from spikegen_core.models.spikegen import SpikeGen
-from spikegen_core.train.checkpoint import load_state_strict, read_meta, read_weights, save_weights
+from spikegen_core.train.checkpoint import load_state_strict
 from spikegen_core.train.config import TrainConfig
 from spikegen_core.train.distributed import Runtime, barrier
 from spikegen_core.train.ema import make_ema
+from spikegen_core.train.training_state import has_state, load_state, save_state
 
 MAX_SKIPS_IN_A_ROW = 10
 
@@ -68,22 +69,19 @@ def _log(path: Path, line: str) -> None:
 def save_training_state(
     out_dir: Path, prefix: str, model: nn.Module, ema: nn.Module, opt, sched, step: int, meta: dict
 ) -> None:
-    """``<prefix>.safetensors`` + ``.json``, ``<prefix>.ema.safetensors``, ``<prefix>.train.pt`` (all atomic)."""
-    from spikegen_core.utils import atomic_path
-
-    save_weights(out_dir / f"{prefix}.ema.safetensors", ema.module.state_dict())
-    with atomic_path(out_dir / f"{prefix}.train.pt") as tmp:
-        torch.save(
-            {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
-             "rng": torch.get_rng_state()},
-            tmp,
-        )
-    # the live weights + JSON go last: their presence marks a complete checkpoint
-    save_weights(out_dir / f"{prefix}.safetensors", model.state_dict(), {**meta, "step": step})
+    """One rotating checkpoint slot ``<prefix>.*`` (training_state.py: written atomically, previous one kept)."""
+    train = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
+             "rng": torch.get_rng_state(), "ema_updates": ema.n_averaged.detach().cpu()}  # fmt: skip
+    save_state(out_dir, prefix, model.state_dict(), ema.module.state_dict(), train, meta)
 
 
-def run_stage(stage: Stage, cfg: TrainConfig, rt: Runtime, data: Iterator[dict]) -> nn.Module:
-    """Train ``stage`` for ``stage.steps`` steps; returns the EMA model (an AveragedModel)."""
+def run_stage(
+    stage: Stage, cfg: TrainConfig, rt: Runtime, data: Callable[[int], Iterator[dict]]
+) -> nn.Module:
+    """Train ``stage`` for ``stage.steps`` steps; returns the EMA model (an AveragedModel).
+
+    ``data(start)`` gives the batches from step ``start`` on: a resumed run sees the batches the uninterrupted
+    run would have seen."""
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "train.log"
@@ -93,19 +91,21 @@ def run_stage(stage: Stage, cfg: TrainConfig, rt: Runtime, data: Iterator[dict])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, stage.steps))
     ema = make_ema(model, cfg.ema_decay)
     start = 0
-    last = out_dir / f"{stage.prefix}.safetensors"
-    if cfg.resume and last.is_file():
-        read_meta(last)
-        load_state_strict(model, read_weights(last), last)
-        ema_path = out_dir / f"{stage.prefix}.ema.safetensors"
-        load_state_strict(ema.module, read_weights(ema_path), ema_path)
-        state = torch.load(out_dir / f"{stage.prefix}.train.pt", weights_only=True)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        start = int(state["step"])
+    if cfg.resume and has_state(out_dir, stage.prefix):
+        state = load_state(out_dir, stage.prefix)
+        load_state_strict(model, state.weights, state.path)
+        load_state_strict(ema.module, state.ema_weights, state.path.with_suffix(".ema.safetensors"))
+        opt.load_state_dict(state.train["optimizer"])
+        sched.load_state_dict(state.train["scheduler"])
+        torch.set_rng_state(state.train["rng"])
+        if "ema_updates" in state.train:  # AveragedModel copies instead of averaging while this is 0
+            ema.n_averaged.copy_(state.train["ema_updates"])
+        start = state.step
         if rt.is_main:
-            _log(log_path, f"[{stage.name}] resumed from {last} at step {start}")
+            for problem in state.problems:
+                _log(log_path, f"[{stage.name}] skipped a checkpoint: {problem}")
+            _log(log_path, f"[{stage.name}] resumed from {state.path} at step {start}")
+    batches = data(start)
     objective = stage.objective
     if rt.distributed:
         objective = DistributedDataParallel(
@@ -124,7 +124,7 @@ def run_stage(stage: Stage, cfg: TrainConfig, rt: Runtime, data: Iterator[dict])
     with progress:
         task = progress.add_task(stage.name, total=stage.steps, completed=start, loss=float("nan"), sps=0.0)
         for step in range(start, stage.steps):
-            batch = {k: v.to(rt.device) if isinstance(v, torch.Tensor) else v for k, v in next(data).items()}
+            batch = {k: v.to(rt.device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
             with torch.autocast(rt.device.type, dtype=torch.bfloat16, enabled=amp):
                 terms = objective(batch)
             bad = [k for k, v in terms.items() if not torch.isfinite(v.detach()).all()]
@@ -164,4 +164,6 @@ def run_stage(stage: Stage, cfg: TrainConfig, rt: Runtime, data: Iterator[dict])
             if rt.is_main and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == stage.steps):
                 save_training_state(out_dir, stage.prefix, model, ema, opt, sched, step + 1, stage.meta())
             barrier(rt)
+    if hasattr(batches, "close"):
+        batches.close()  # stops a prefetch thread
     return ema

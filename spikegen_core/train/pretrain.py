@@ -9,12 +9,13 @@ import torch
 from spikegen_core.models.presets import preset
 from spikegen_core.models.spikegen import ModelConfig, SpikeGen
 from spikegen_core.models.vae import LatentVAE
-from spikegen_core.train.checkpoint import read_meta, save_weights
+from spikegen_core.train.checkpoint import save_weights
 from spikegen_core.train.config import PretrainConfig
-from spikegen_core.train.data import prefetch, training_batches
+from spikegen_core.train.data import batch_stream
 from spikegen_core.train.distributed import Runtime, setup, teardown
 from spikegen_core.train.loop import Stage, run_stage
 from spikegen_core.train.objectives import AutoencoderObjective, PretrainObjective
+from spikegen_core.train.training_state import has_state, newest_meta
 
 
 def set_trainable(
@@ -33,6 +34,10 @@ def set_trainable(
     for m, flag in flags:
         for p in m.parameters():
             p.requires_grad_(flag)
+
+
+# batches of the stream far past any training step: the latent-scale estimate uses its own data
+LATENT_SCALE_BATCHES = 1 << 40
 
 
 @torch.no_grad()
@@ -59,10 +64,10 @@ def _threads(cfg: PretrainConfig) -> None:
 
 def build_model(cfg: PretrainConfig) -> SpikeGen:
     mcfg: ModelConfig = preset(cfg.preset)
-    last = Path(cfg.out_dir) / "last.safetensors"
-    if cfg.resume and last.is_file():
+    meta = newest_meta(cfg.out_dir, "last") if cfg.resume else None
+    if meta is not None:
         # resuming the fusion stage: the VAE's latent scale was calibrated before and lives in the JSON
-        mcfg = ModelConfig.from_dict(read_meta(last)["model"])
+        mcfg = ModelConfig.from_dict(meta["model"])
         mcfg.vae.folder = None
         return SpikeGen(mcfg)
     if cfg.vae_folder is not None:
@@ -82,28 +87,23 @@ def pretrain(cfg: PretrainConfig) -> Path:
         model = build_model(cfg).to(rt.device)
         # Identical weights everywhere (seeded above), but each rank draws its own γ, timesteps and noise.
         torch.manual_seed(cfg.seed * 1000 + rt.rank)
-        data = training_batches(
-            cfg.batch_size, cfg.image_size, cfg.spike_frames, cfg.threshold_range,
-            seed=cfg.seed * 1000 + rt.rank, motion_range=cfg.motion_range,
-        )
-        if cfg.prefetch:
-            data = prefetch(data)
+        data = batch_stream(cfg, seed=cfg.seed * 1000 + rt.rank)
 
         def meta(stage: str):
             return lambda: {"model": model.config.to_dict(), "train": cfg.to_dict(), "stage": stage}
 
-        fusion_started = cfg.resume and (out / "last.safetensors").is_file()
+        fusion_started = cfg.resume and has_state(out, "last")
         if cfg.vae_folder is None and cfg.vae_steps > 0 and not fusion_started:
             set_trainable(model, vae_encoder=True, vae_decoder=True, fusion=False, refiner=False)
             objective = AutoencoderObjective(model.vae, cfg.vae_kl_weight)
             stage = Stage("autoencoder", objective, model, {}, cfg.vae_steps, cfg.vae_lr, "vae_last", meta("vae"))
             ema = run_stage(stage, cfg, rt, data)
             model.load_state_dict(ema.module.state_dict())
-            model.config.vae.scaling_factor = latent_scale(model.vae, data, rt)
+            model.config.vae.scaling_factor = latent_scale(model.vae, data(LATENT_SCALE_BATCHES), rt)
             if rt.is_main:
                 save_weights(out / "vae.safetensors", model.state_dict(), meta("vae")())
         elif cfg.vae_folder is None and not fusion_started:
-            model.config.vae.scaling_factor = latent_scale(model.vae, data, rt)
+            model.config.vae.scaling_factor = latent_scale(model.vae, data(LATENT_SCALE_BATCHES), rt)
         set_trainable(model, vae_encoder=False, vae_decoder=False, fusion=True)
         objective = PretrainObjective(model, cfg.endpoint_prob, cfg.diffusion_repeats)
         stage = Stage("pretrain", objective, model, {}, cfg.steps, cfg.lr, "last", meta("pretrain"))
