@@ -4,7 +4,7 @@ Writes benchmarks/spike_io.md and benchmarks/spike_io.json. Runs in well under 3
 
     PYTHONPATH=. python scripts/bench_spike_io.py [--frames 800] [--repeats 5]
 
-Both decoders read the same random 250×400 file from the page cache and produce the same upright uint8
+The decoders read the same random 250×400 file from the page cache and produce the same upright uint8
 frames (checked). Throughput is packed input bytes per second, best of ``--repeats`` runs (the machine may
 be shared, so best-of is the least noisy estimate of what the code can do). The REDS samples from
 ../shared/data, when present, are also scored (TFP/TFI PSNR/SSIM, 41-frame window).
@@ -127,9 +127,11 @@ def main() -> None:
         if not np.array_equal(ours[: args.reference_frames], ref):
             raise SystemExit("decoders disagree: the benchmark would compare different things")
 
+        buf = torch.empty(args.frames, h, w, dtype=torch.uint8)
         best = best_times(
             {
                 "ours": lambda: read_dat(path, h, w),
+                "reused": lambda: read_dat(path, h, w, out=buf),
                 "reference": lambda: reference_decode(ref_path, h, w),
                 "window": lambda: read_dat(path, h, w, start=args.frames // 2 - 20, count=41),
             },
@@ -141,6 +143,7 @@ def main() -> None:
 
     mbps_ours, mbps_ref = mbps("ours", args.frames, 0), mbps("reference", args.reference_frames, 0)
     cpu_ours, cpu_ref = mbps("ours", args.frames, 1), mbps("reference", args.reference_frames, 1)
+    mbps_reused, cpu_reused = mbps("reused", args.frames, 0), mbps("reused", args.frames, 1)
     ceiling = write_bandwidth() / 8 / 1e6
     data_root = Path(os.environ.get("SPIKEGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
     commit = commit_hash()
@@ -168,6 +171,8 @@ def main() -> None:
         "ours_cpu_mb_per_s": round(cpu_ours, 1),
         "reference_cpu_mb_per_s": round(cpu_ref, 1),
         "speedup_cpu": round(cpu_ours / cpu_ref, 1),
+        "reused_buffer_mb_per_s": round(mbps_reused, 1),
+        "reused_buffer_cpu_mb_per_s": round(cpu_reused, 1),
         "window41_ms": round(best["window"][0] * 1e3, 3),
         "memory_write_gb_per_s": round(ceiling * 8 / 1e3, 2),
         "decode_ceiling_mb_per_s": round(ceiling, 1),
@@ -189,18 +194,24 @@ def main() -> None:
         "",
         "| decoder | MB/s of packed input (wall) | MB/s per CPU-second |",
         "|---|---|---|",
-        f"| `read_dat` (memmap + `np.unpackbits`, flip on packed rows) | {mbps_ours:,.0f} | {cpu_ours:,.0f} |",
+        f"| `read_dat` into a reused buffer (`out=`; numba SWAR kernel, flips as it writes) | {mbps_reused:,.0f} | "
+        f"{cpu_reused:,.0f} |",
+        f"| `read_dat` into a fresh array (same kernel; the OS maps and zeroes every new page) | {mbps_ours:,.0f} | "
+        f"{cpu_ours:,.0f} |",
         f"| per-frame byte gather + `1 << (p % 8)` comparator + `flipud` | {mbps_ref:,.0f} | {cpu_ref:,.0f} |",
-        f"| **speed-up** | **{result['speedup']}×** | **{result['speedup_cpu']}×** |",
+        f"| **speed-up** (fresh array vs reference) | **{result['speedup']}×** | **{result['speedup_cpu']}×** |",
         f"| ceiling: memory write bandwidth ({ceiling * 8 / 1e3:.1f} GB/s, one thread) / 8 output bytes per "
         f"input byte | {ceiling:,.0f} | — |",
         "",
         f"A 41-frame window from the middle of the file (partial read): {result['window41_ms']} ms.",
         "",
-        f"Goal ≥ 1000 MB/s per CPU-second and ≥ 10× the reference: "
-        f"{'met' if cpu_ours >= 1000 else 'NOT met'} / {'met' if cpu_ours / cpu_ref >= 10 else 'NOT met'}. "
-        "The output is 8 bytes per input byte, so first-touching fresh output pages (kernel zeroing) costs "
-        "about as much as `np.unpackbits` itself; both are memory-bound and suffer on a loaded machine.",
+        f"Goal ≥ 1000 MB/s on one core: {'met' if cpu_reused >= 1000 else 'NOT met'} decoding into a reused "
+        f"buffer ({cpu_reused:,.0f} MB/s per CPU-second), {'met' if cpu_ours >= 1000 else 'not met'} into a fresh "
+        f"array ({cpu_ours:,.0f}). Goal ≥ 10× the reference: {'met' if cpu_ours / cpu_ref >= 10 else 'NOT met'} "
+        f"even with the fresh array ({result['speedup_cpu']}× by CPU time). The output is 8 bytes per input byte: "
+        "a fresh array's pages are first touched (faulted in and zeroed by the kernel) during the decode, which "
+        "costs about as much as the decode itself; reading a long stream window by window into one buffer "
+        "(`read_dat(..., out=buf)`) skips that.",
     ]
     if isinstance(result["reds_41_frame_window"], list):
         lines += [

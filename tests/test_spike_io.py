@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spikegen_core.errors import SpikeFileError
+from spikegen_core.errors import InputMismatchError, SpikeFileError
 from spikegen_core.spikes.io import (
     dat_num_frames,
     decode_frames,
@@ -75,6 +75,23 @@ def test_decoder_matches_per_pixel_reference() -> None:
     assert np.array_equal(decode_frames(packed, h, w), ref)
     assert np.array_equal(decode_frames(packed, h, w, (3, 5)), ref[:, :, 3:-5])  # unaligned crop path
     assert np.array_equal(decode_frames(packed, h, w, (8, 0)), ref[:, :, 8:])  # byte-aligned crop path
+
+
+def test_decoding_into_a_reused_buffer(tmp_path: Path) -> None:
+    spikes = _random_spikes(12, 6, 32, seed=4, p=0.5)
+    path = write_dat(tmp_path / "cam.dat", spikes)
+    buf = torch.full((4, 6, 32), 7, dtype=torch.uint8)
+    for start in (0, 4, 8):  # a long stream read window by window into one buffer
+        s = read_dat(path, start=start, count=4, out=buf)
+        assert s.spikes.data_ptr() == buf.data_ptr() and torch.equal(buf, spikes[start : start + 4])
+    flags = torch.zeros(4, 6, 16, dtype=torch.bool)
+    assert torch.equal(read_dat(path, count=4, crop=(8, 8), out=flags).spikes, spikes[:4, :, 8:24].bool())
+    odd = torch.empty(4, 6, 29, dtype=torch.uint8)  # unaligned crop: the np.unpackbits path, same contract
+    assert torch.equal(read_dat(path, count=4, crop=(1, 2), out=odd).spikes, spikes[:4, :, 1:30])
+    with pytest.raises(InputMismatchError, match=r"shape \(4, 6, 32\).*\(4, 6, 31\)"):
+        read_dat(path, count=4, out=torch.empty(4, 6, 31, dtype=torch.uint8))
+    with pytest.raises(InputMismatchError, match="uint8 or bool"):
+        read_dat(path, count=4, out=torch.empty(4, 6, 32))
 
 
 def test_partial_read_and_crop(tmp_path: Path) -> None:

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from spikegen_core.errors import SpikeFileError
+from spikegen_core.errors import InputMismatchError, SpikeFileError
 from spikegen_core.spikes.stream import DEFAULT_CLOCK_HZ, SpikeStream
+from spikegen_core.spikes.unpack import unpack_rows_flipped
 from spikegen_core.utils import atomic_write
 
 PathLike = str | os.PathLike
@@ -170,21 +171,44 @@ def _frame_range(path: Path, total: int, start: int, count: int | None, layout: 
     return count
 
 
-def decode_frames(packed: np.ndarray, height: int, width: int, crop: tuple[int, int] = (0, 0)) -> np.ndarray:
+def decode_frames(
+    packed: np.ndarray,
+    height: int,
+    width: int,
+    crop: tuple[int, int] = (0, 0),
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Unpack ``(N, ceil(H*W/8))`` ``.dat`` bytes to upright ``(N, H, W - left - right)`` uint8 0/1 frames.
 
-    The flip and byte-aligned crops are done on the packed bytes (8× less data than the output), so the
-    common case (W divisible by 8) is one small copy plus a single flat ``np.unpackbits`` pass (its fastest
-    loop: unpacking row by row on a strided view costs a call per 50-byte row).
+    The common case (W and the crops divisible by 8) runs the numba kernel of ``unpack.py``, which flips and
+    crops as it writes, into ``out`` when given (C-contiguous uint8/bool of the output shape: reusing one buffer
+    avoids first-touch page faults on every window of a long stream). Other sizes use ``np.unpackbits``.
     """
     n = packed.shape[0]
     left, right = crop
+    shape = (n, height, width - left - right)
+    if out is not None:
+        if tuple(out.shape) != shape or out.dtype not in (np.uint8, np.bool_) or not out.flags.c_contiguous:
+            raise InputMismatchError(
+                f"out= must be a C-contiguous uint8 or bool array of shape {shape}, got {out.dtype} "
+                f"{tuple(out.shape)}{'' if out.flags.c_contiguous else ' (not contiguous)'}"
+            )
     if width % 8 == 0 and left % 8 == 0 and right % 8 == 0:
-        rows = packed.reshape(n, height, width // 8)[:, ::-1, left // 8 : width // 8 - right // 8]
-        flat = np.unpackbits(np.ascontiguousarray(rows).reshape(-1), bitorder="little")
-        return flat.reshape(n, height, width - left - right)
+        frames = out if out is not None else np.empty(shape, np.uint8)
+        unpack_rows_flipped(np.ascontiguousarray(packed), frames, height, width, left)
+        return frames
     bits = np.unpackbits(packed, axis=-1, bitorder="little")[:, : height * width]
-    return bits.reshape(n, height, width)[:, ::-1, left : width - right].copy()  # copy: torch wants +strides
+    upright = bits.reshape(n, height, width)[:, ::-1, left : width - right]
+    if out is None:
+        return upright.copy()  # copy: torch wants positive strides
+    np.copyto(out, upright, casting="unsafe")
+    return out
+
+
+def _numpy_view(out: torch.Tensor) -> np.ndarray:
+    if not isinstance(out, torch.Tensor) or out.device.type != "cpu" or out.dtype not in (torch.uint8, torch.bool):
+        raise InputMismatchError("out= must be a CPU torch tensor of dtype uint8 or bool")
+    return out.numpy()
 
 
 def encode_frames(spikes: np.ndarray) -> np.ndarray:
@@ -204,12 +228,15 @@ def read_dat(
     crop: Sequence[int] | None = None,
     clock_hz: float | None = None,
     threshold: float | None = None,
+    out: torch.Tensor | None = None,
 ) -> SpikeStream:
     """Read frames ``[start, start + count)`` of a PKU ``.dat`` spike file as an upright :class:`SpikeStream`.
 
     Only the bytes of the asked frames are read (numpy memmap). ``height``/``width`` are the stored readout
     size; when omitted they come from the sidecar. ``crop=(left, right)`` drops that many columns from the
     left/right edge of each upright frame (e.g. ``(16, 0)`` turns a 416-wide readout into 400 columns).
+    ``out``: a contiguous CPU uint8/bool tensor of the output shape to decode into (the stream then shares
+    its memory); reading a long file window by window into one buffer is the fastest way through it.
     """
     path = Path(path)
     meta = read_sidecar(path)
@@ -228,11 +255,11 @@ def read_dat(
     count = _frame_range(path, total, start, count, layout)
     packed = np.memmap(path, dtype=np.uint8, mode="r", offset=start * fb, shape=(count, fb))
     try:
-        frames = decode_frames(packed, height, width, (left, right))
+        frames = decode_frames(packed, height, width, (left, right), None if out is None else _numpy_view(out))
     finally:
         del packed  # release the mapping now rather than at garbage collection
     return SpikeStream(
-        torch.from_numpy(frames),
+        out if out is not None else torch.from_numpy(frames),
         clock_hz=float(clock_hz if clock_hz is not None else meta.get("clock_hz") or DEFAULT_CLOCK_HZ),
         threshold=threshold if threshold is not None else meta.get("threshold"),
         source=str(path),
