@@ -6,8 +6,9 @@ Writes ``benchmarks/core.{md,json}``. Two data sets:
   window centred on the key frame (150), grey target 0.11·B + 0.59·G + 0.30·R. Their simulator's θ is not
   recorded: θ is fitted once per recording from the whole stream (mean(GT) / mean spike rate) and used for
   every method alike (``--threshold`` to fix it instead);
-- held-out synthetic exposures (``SyntheticPairs`` with ``spikegen eval``'s held-out seed, which training
-  never draws): deblurring (blurred RGB + spikes), scored on luma so spike-only methods compare alike.
+- held-out synthetic exposures (``spikegen_core.train.evaluate.held_out_deblur_set``: textures with edges, a
+  camera that always moves, motion ×4, a seed training never draws): deblurring (blurred RGB + spikes), scored
+  on luma so spike-only methods compare alike.
 
 Then PSNR/SSIM vs the number of spike frames (8, 16, 32, 64) per method: on REDS a window of that many frames
 around the key frame; on the synthetic set the same scenes and motion with that many spike frames across the
@@ -38,17 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _bench_meta import bench_meta, machine_summary, markdown_table, settings_line, write_results  # noqa: E402
 
-from spikegen_core.data.pairs import SyntheticPairs  # noqa: E402
 from spikegen_core.image import load_image, rgb_to_grey  # noqa: E402
 from spikegen_core.metrics import psnr, ssim  # noqa: E402
 from spikegen_core.spikes.camera import to_grey  # noqa: E402
 from spikegen_core.spikes.io import read_dat  # noqa: E402
 from spikegen_core.spikes.reconstruct import tfi, tfp  # noqa: E402
+from spikegen_core.train.evaluate import HELD_OUT_SEED, held_out_deblur_set  # noqa: E402
 from spikegen_core.utils import file_digest  # noqa: E402
 
 SHIPPED = REPO / "spikegen_core" / "assets" / "spikegen_tiny.safetensors"
 DEFAULT_DATA = Path(os.environ.get("SPIKEGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
-HELD_OUT_SEED = 987_654  # = spikegen_core.train.evaluate.HELD_OUT_SEED; training never draws it
 KEY_FRAME = 150  # the REDS samples' ground truth is the stream's frame 150
 PUBLISHED_REDS = {"TFP": 24.29, "TFI": 16.50, "Spk2ImgNet": 38.62, "WGSE": 38.87}  # full test set, Spike-Zoo
 
@@ -183,18 +183,11 @@ def run_reds(samples: list[RedsSample], scorer: Scorer, window: int, frames: lis
     }
 
 
-def synthetic_set(count: int, size: int, frames: int, seed: int, threshold: float, motion: float) -> SyntheticPairs:
-    """Held-out exposures; the same seed gives the same scenes and motion whatever ``frames`` is."""
-    return SyntheticPairs(size=size, num_spike_frames=frames, length=count, seed=seed, threshold=threshold,
-                          motion_scale=motion, spike_dtype=torch.uint8)
-
-
 def run_synthetic(args: argparse.Namespace, scorer: Scorer) -> dict[str, Any]:
     def scores_for(frames: int) -> list[dict[str, dict[str, float]]]:
-        pairs = synthetic_set(args.count, args.size, frames, args.seed, args.synthetic_threshold, args.motion)
         out = []
-        for i in range(len(pairs)):
-            item = pairs[i]
+        for item in held_out_deblur_set(args.count, args.size, frames, args.synthetic_threshold, args.motion,
+                                        seed=args.seed):
             preds = scorer.predictions(item["spikes"], args.synthetic_threshold, item["blurred"])
             out.append(scorer.score(preds, item["sharp"]))
         return out
@@ -234,8 +227,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--synthetic-frames", type=int, default=32, help="spike frames per exposure in the main table")
     p.add_argument("--synthetic-threshold", type=float, default=2.0)
-    p.add_argument("--motion", type=float, default=2.0,
-                   help="motion scale of the synthetic exposures (training draws 0-2; 2 = the most blur)")
+    p.add_argument("--motion", type=float, default=4.0,
+                   help="motion scale of the held-out exposures (training draws 0-4; 4 = paths of ~60%% of the frame)")
     p.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     p.add_argument("--frames", type=int, nargs="+", default=[8, 16, 32, 64], help="spike-frame counts to sweep")
     p.add_argument("--tile", type=int, default=64)
@@ -260,7 +253,7 @@ def main() -> None:
     settings |= {"reds_key_frame": KEY_FRAME, "reds_grey": "0.11·B + 0.59·G + 0.30·R",
                  "reds_threshold": "fitted: mean(GT) / mean spike rate of the whole stream"
                  if args.threshold is None else args.threshold,
-                 "synthetic": "SyntheticPairs (procedural textures), scored on luma (BT.601)", "lpips": lpips_note}
+                 "synthetic": "held_out_deblur_set (edged procedural textures, always moving), scored on luma (BT.601)", "lpips": lpips_note}
     tables = []
     if reds:
         thetas = ", ".join(f"{s['name']}: θ={s['theta']}" for s in reds["samples"])

@@ -232,6 +232,20 @@ def test_held_out_deblur_set_is_blurred_and_reproducible() -> None:
     assert max(blur) < 45, blur  # every sample moves: the blurred input is not the sharp frame
 
 
+def test_shipped_checkpoint_beats_tfp_on_reds_and_the_blurred_input_on_held_out_deblurring(
+    shared_data: Path,
+) -> None:
+    from spikegen_core.train.evaluate import evaluate_held_out, evaluate_reds, summarise
+
+    model, _ = load_model()
+    reds = summarise(evaluate_reds(model, shared_data / "spike" / "reds_synthetic", threshold="calibrate"))
+    assert reds["model"]["psnr"] > reds["TFP"]["psnr"] + 1.5, reds  # measured 25.90 vs 23.61 dB
+    held = summarise(evaluate_held_out(model, count=8))  # measured 34.33 vs 30.97 (blurred), 27.37 (TFP)
+    assert held["model deblur"]["psnr"] > held["blurred input"]["psnr"] + 2.0, held
+    assert held["model deblur"]["psnr"] > held["TFP"]["psnr"] + 5.0, held
+    assert held["model deblur (RGB)"]["psnr"] > held["blurred input (RGB)"]["psnr"], held
+
+
 def test_shipped_checkpoint_restores_real_recordings(shared_data: Path) -> None:
     from spikegen_core.train.checkpoint import SHIPPED
 

@@ -18,10 +18,11 @@ from torch import nn
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.models.backbone import TokenTransformer
 from spikegen_core.models.diffusion_head import DiffusionHead
-from spikegen_core.models.fusion import fuse
+from spikegen_core.models.fusion import fuse, to_grey
 from spikegen_core.models.refiner import FidelityRefiner
 from spikegen_core.models.spike_encoder import S3SpikeEncoder
 from spikegen_core.models.vae import LatentVAE, VAEConfig
+from spikegen_core.spikes.reconstruct import tfi
 
 Sampler = Literal["mean", "ddim"]
 
@@ -68,9 +69,9 @@ class ModelConfig:
     """γ used for dense reconstruction (spikes + the TFP image as pseudo-dense prior in the RGB slot)."""
     tfp_prior: bool = True
     """Feed a TFP image as the pseudo-dense RGB input when only spikes are given."""
-    refiner_width: int = 32
+    refiner_width: int = 48
     """Channels of the pixel-space fidelity refiner after the decoder (0: none, the paper's pipeline)."""
-    refiner_depth: int = 5
+    refiner_depth: int = 7
     """Convolutions in the refiner."""
     prior_window: int | None = 21
     """Frames of that TFP image, centred in the window (None: all). Shorter = less motion blur, more noise
@@ -203,22 +204,37 @@ class SpikeGen(nn.Module):
     def decode(
         self, latents: torch.Tensor, rgb: torch.Tensor | None, spikes: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """VAE decode, then the fidelity refiner guided by the RGB-slot input and the spike rate of the central
-        ``prior_window`` frames (zeros for an absent modality)."""
+        """VAE decode, then the fidelity refiner guided by the RGB-slot input, the spike rates of the central
+        ``prior_window`` frames and of the whole window, and TFI at the centre (zeros for an absent modality)."""
         image = self.vae.decode(latents)
         if self.refiner is None:
             return image
+        return self.refiner(image, self.refiner_guide(image, rgb, spikes))
+
+    def refiner_guide(
+        self, image: torch.Tensor, rgb: torch.Tensor | None, spikes: torch.Tensor | None
+    ) -> torch.Tensor:
+        """(B, 6, H, W): the RGB slot; the central and whole-window spike rates and TFI in intensity units.
+
+        θ is not known in here, so rates are scaled per sample to the RGB slot's mean grey level (the blurred
+        frame and the TFP prior both have the scene's mean intensity); without RGB, by the trained θ."""
         b, _, h, w = image.shape
         rgb_guide = rgb if rgb is not None else image.new_zeros(b, 3, h, w)
-        if spikes is not None:
-            t = spikes.shape[1]
-            n = t if self.config.prior_window is None else min(self.config.prior_window, t)
-            start = (t - n) // 2
-            # rate × the default θ: about intensity units; the exact θ is not known in here
-            rate = spikes[:, start : start + n].float().mean(1, keepdim=True) * 2.0
+        if spikes is None:
+            return torch.cat([rgb_guide, image.new_zeros(b, 3, h, w)], dim=1)
+        t = spikes.shape[1]
+        n = t if self.config.prior_window is None else min(self.config.prior_window, t)
+        start = (t - n) // 2
+        short = spikes[:, start : start + n].float().mean(1, keepdim=True)
+        full = spikes.float().mean(1, keepdim=True)
+        isi = tfi(spikes, threshold=1.0).unsqueeze(1)  # spikes per tick, like the rates
+        if rgb is not None:
+            mean_rate = full.mean((1, 2, 3), keepdim=True).clamp_min(1e-4)
+            scale = to_grey(rgb).mean((1, 2), keepdim=True).unsqueeze(1) / mean_rate
         else:
-            rate = image.new_zeros(b, 1, h, w)
-        return self.refiner(image, torch.cat([rgb_guide, rate.to(image.dtype)], dim=1))
+            scale = torch.full((b, 1, 1, 1), self.config.threshold, device=image.device)
+        rates = torch.cat([short, full, isi.float()], dim=1) * scale
+        return torch.cat([rgb_guide, rates.to(image.dtype)], dim=1)
 
     @staticmethod
     def _to_map(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

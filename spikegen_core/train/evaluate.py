@@ -108,9 +108,10 @@ def held_out_deblur_set(
     textures or a still camera the blurred input is already sharp and a deblurring score says nothing.
     ``motion_scale=4`` means paths of up to ~60 % of the frame over the exposure.
     """
-    g = torch.Generator().manual_seed(seed)
     out = []
     for i in range(count):
+        # one generator per exposure: the same scenes and motion whatever ``num_frames`` is
+        g = torch.Generator().manual_seed(seed * 10_007 + i)
         canvas = random_texture(2 * size, generator=g, kind=("shapes", "mixture")[i % 2])
         motion = random_motion(g, size, motion_scale, allow_still=False)
         s = make_motion_sample(canvas, size=size, num_spike_frames=num_frames, threshold=threshold, motion=motion,
