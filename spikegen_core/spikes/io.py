@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import tokenize
 import zipfile
@@ -205,6 +206,18 @@ def decode_frames(
     return out
 
 
+def _mapped_frames(path: Path, offset: int, count: int, frame_size: int) -> np.ndarray:
+    """``(count, frame_size)`` bytes of ``path`` from ``offset``, memory-mapped (only that range is read) and
+    pre-faulted in one call where the OS can (MAP_POPULATE: a page fault per 4 KiB costs ~10 % of a decode).
+    The mapping lives as long as the returned array."""
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    length = offset - start + count * frame_size
+    flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+    with open(path, "rb") as f:
+        m = mmap.mmap(f.fileno(), length, flags=flags, prot=mmap.PROT_READ, offset=start)
+    return np.frombuffer(m, dtype=np.uint8, count=count * frame_size, offset=offset - start).reshape(count, frame_size)
+
+
 def _numpy_view(out: torch.Tensor) -> np.ndarray:
     if not isinstance(out, torch.Tensor) or out.device.type != "cpu" or out.dtype not in (torch.uint8, torch.bool):
         raise InputMismatchError("out= must be a CPU torch tensor of dtype uint8 or bool")
@@ -253,7 +266,7 @@ def read_dat(
     fb = frame_bytes(height, width)
     layout = f"{total * fb:,} bytes of {height}×{width} frames, {fb:,} bytes each"
     count = _frame_range(path, total, start, count, layout)
-    packed = np.memmap(path, dtype=np.uint8, mode="r", offset=start * fb, shape=(count, fb))
+    packed = _mapped_frames(path, start * fb, count, fb)
     try:
         frames = decode_frames(packed, height, width, (left, right), None if out is None else _numpy_view(out))
     finally:
