@@ -26,6 +26,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,38 @@ def run_synthetic(args: argparse.Namespace, scorer: Scorer) -> dict[str, Any]:
     return {"mean": mean_rows(main), "frames": {str(n): mean_rows(rows) for n, rows in sweep.items()}}
 
 
+def training_step_times(steps: int = 5) -> dict[str, dict[str, float]]:
+    """Seconds per optimiser step of the ``tiny`` preset (batch 8, 64×64, T = 16), pretraining and fine-tuning
+    objectives as ``spikegen pretrain/finetune`` run them (mean of ``steps`` after a warm-up step)."""
+    from spikegen_core.models import SpikeGen, preset
+    from spikegen_core.train.data import training_batches
+    from spikegen_core.train.objectives import FinetuneObjective, PretrainObjective
+    from spikegen_core.train.pretrain import set_trainable
+
+    torch.manual_seed(0)
+    batch = next(training_batches(8, 64, (16, 16), (1.5, 3.0), seed=1))
+    out = {}
+    for stage in ("pretrain", "finetune"):
+        model = SpikeGen(preset("tiny")).train()
+        if stage == "pretrain":
+            set_trainable(model, vae_encoder=False, vae_decoder=False, fusion=True)
+            objective = PretrainObjective(model, 0.25, 1)
+        else:
+            set_trainable(model, vae_encoder=False, vae_decoder=True, fusion=True, refiner=True)
+            objective = FinetuneObjective(model, "both", 0.5, 0.5, spike_window=9, diffusion_repeats=1)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+        for i in range(steps + 1):
+            if i == 1:  # the first step is a warm-up (allocations, lazy inits)
+                w0, c0 = time.perf_counter(), time.process_time()
+            loss = sum(objective(batch).values())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        out[stage] = {"wall_s": (time.perf_counter() - w0) / steps, "cpu_s": (time.process_time() - c0) / steps}
+    return out
+
+
 def quality_table(name: str, title: str, mean: dict[str, dict[str, float]], note: str) -> dict[str, Any]:
     rgb = any("psnr_rgb" in v for v in mean.values())
     lp = any("lpips" in v for v in mean.values())
@@ -268,6 +301,12 @@ def main() -> None:
     if reds:
         tables.append(frames_table("reds_frames", "REDS: PSNR vs number of spike frames", reds["frames"]))
     tables.append(frames_table("synthetic_frames", "Synthetic: PSNR vs number of spike frames", synthetic["frames"]))
+    times = training_step_times()
+    tables.append({"name": "train_step", "title": "Training step of the tiny preset (batch 8, 64×64, T = 16)",
+                   "columns": ["stage", "s/step (wall)", "CPU s/step"],
+                   "rows": [[k, round(v["wall_s"], 3), round(v["cpu_s"], 3)] for k, v in times.items()],
+                   "note": f"{args.threads} torch thread(s), mean of 5 steps after a warm-up, this machine's load "
+                           "included; optimiser step of the parts each stage trains."})  # fmt: skip
 
     result = {
         "benchmark": "core",
