@@ -46,12 +46,12 @@ from bench_core import (  # noqa: E402
     central,
     load_checkpoint,
     load_reds,
-    synthetic_set,
 )
 from bench_real import RECORDINGS, centres_for, fit_threshold, load_recording, restore_methods  # noqa: E402
 
 from spikegen_core.metrics import psnr  # noqa: E402
 from spikegen_core.spikes.camera import to_grey  # noqa: E402
+from spikegen_core.train.evaluate import held_out_deblur_set  # noqa: E402
 from spikegen_core.utils import atomic_write  # noqa: E402
 
 FIGURES = REPO / "docs" / "figures"
@@ -142,8 +142,8 @@ def luma_caption(name: str, img: torch.Tensor, grey: torch.Tensor) -> str:
 
 
 def fig_crops_deblur(args: argparse.Namespace, model: Any, scorer: Scorer) -> None:
-    pairs = synthetic_set(args.pool, 64, 32, HELD_OUT_SEED, 2.0, 2.0)
-    # the most blurred exposures of the pool (still ones need no deblurring); the title says so
+    pairs = held_out_deblur_set(args.pool, 64, 32, 2.0, 4.0, seed=HELD_OUT_SEED)  # bench_core's deblurring set
+    # the most blurred exposures of the pool; the title says so
     blur = [float(psnr(pairs[i]["blurred"], pairs[i]["sharp"])) for i in range(len(pairs))]
     rows, labels = [], []
     for i in sorted(np.argsort(blur)[: args.samples].tolist()):
