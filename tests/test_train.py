@@ -294,6 +294,28 @@ def test_prefetch_yields_the_same_batches_and_passes_errors_on() -> None:
         next(it)
 
 
+def test_every_nth_finetune_batch_trains_the_rgb_only_path() -> None:
+    model = SpikeGen(micro_config())
+    objective = FinetuneObjective(model, "both", 0.5, 0.5, spike_window=9, diffusion_repeats=1, rgb_only_every=3)
+    stream = training_batches(2, 32, (16, 16), (2.0, 2.0), seed=4)
+    batches = [next(stream) for _ in range(3)]
+    assert [objective.rgb_only(b) for b in batches] == [False, False, True]
+    assert not objective.rgb_only({k: v for k, v in batches[2].items() if k != "index"})
+    seen = {}
+    original = model.condition
+
+    def condition(rgb, spikes, gamma):
+        seen["spikes"], seen["gamma"] = spikes, gamma
+        return original(rgb, spikes, gamma)
+
+    model.condition = condition
+    terms = objective(batches[2])
+    assert seen["spikes"] is None and torch.equal(seen["gamma"], torch.zeros(2))  # RGB in, no spikes
+    assert all(torch.isfinite(v) for v in terms.values()) and terms["spike"] > 0  # spikes still supervise
+    objective(batches[0])
+    assert seen["spikes"] is not None
+
+
 def test_the_stream_from_a_step_continues_the_uninterrupted_one_and_closing_stops_prefetch() -> None:
     import threading
 

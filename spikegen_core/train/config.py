@@ -105,6 +105,9 @@ class FinetuneConfig(TrainConfig):
     """Central frames the spike-stream loss compares (the prediction is the centre frame)."""
     train_decoder: bool = True
     """Also train the VAE decoder on the image loss (the encoder stays frozen)."""
+    rgb_only_every: int = 4
+    """Every n-th batch trains the RGB-only path (blurred frame in, no spikes, γ = 0) so that either input may
+    be absent at inference; 0: never."""
     diffusion_repeats: int = 1
     """Noise levels drawn per token per step for the diffusion head."""
 

@@ -67,7 +67,7 @@ def training_batches(
             motion_sample(g, size, t, _uniform(g, *threshold_range), _uniform(g, *motion_range))
             for _ in range(batch_size)
         ]
-        yield {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        yield {**{k: torch.stack([s[k] for s in samples]) for k in samples[0]}, "index": torch.tensor(index)}
         index += 1
 
 

@@ -44,7 +44,8 @@ def finetune(cfg: FinetuneConfig) -> Path:
                     "init": str(cfg.init)}
 
         objective = FinetuneObjective(
-            model, cfg.task, cfg.deblur_gamma, cfg.reconstruct_gamma, cfg.spike_window, cfg.diffusion_repeats
+            model, cfg.task, cfg.deblur_gamma, cfg.reconstruct_gamma, cfg.spike_window, cfg.diffusion_repeats,
+            rgb_only_every=cfg.rgb_only_every,
         )
         weights = {"diffusion": cfg.diffusion_weight, "latent": cfg.latent_weight, "image": cfg.image_weight,
                    "spike": cfg.spike_weight}

@@ -80,6 +80,7 @@ class FinetuneObjective(nn.Module):
         reconstruct_gamma: float,
         spike_window: int,
         diffusion_repeats: int,
+        rgb_only_every: int = 0,
     ) -> None:
         super().__init__()
         self.model = model
@@ -88,6 +89,13 @@ class FinetuneObjective(nn.Module):
         self.reconstruct_gamma = reconstruct_gamma
         self.spike_window = spike_window
         self.repeats = diffusion_repeats
+        self.rgb_only_every = rgb_only_every
+
+    def rgb_only(self, batch: dict[str, torch.Tensor]) -> bool:
+        """Whether this batch trains the RGB-only path (γ = 0, no spikes in): every ``rgb_only_every``-th batch
+        of the stream, so the modality-dropout promise (either input may be absent) survives fine-tuning."""
+        n = self.rgb_only_every
+        return bool(n) and "index" in batch and int(batch["index"]) % n == n - 1
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(rgb input, γ, target) per sample for the configured task(s)."""
@@ -104,10 +112,16 @@ class FinetuneObjective(nn.Module):
         return rgb, gamma, target
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        rgb, gamma, target = self.inputs(batch)
         spikes = batch["spikes"]
-        terms, mean = self.model.losses(rgb, spikes, gamma, target_latent(self.model, target), self.repeats)
-        pred = self.model.decode(mean, rgb, spikes)
+        if self.rgb_only(batch):
+            # deblur from the RGB frame alone; the observed spikes still supervise through the spike loss
+            rgb, target, spikes_in = batch["blurred"], batch["sharp"], None
+            gamma = torch.zeros(rgb.shape[0], device=rgb.device)
+        else:
+            rgb, gamma, target = self.inputs(batch)
+            spikes_in = spikes
+        terms, mean = self.model.losses(rgb, spikes_in, gamma, target_latent(self.model, target), self.repeats)
+        pred = self.model.decode(mean, rgb, spikes_in)
         terms["image"] = F.mse_loss(pred, target)
         terms["spike"] = spike_stream_loss(pred, spikes, threshold=batch["threshold"], window=self.spike_window)
         return terms
