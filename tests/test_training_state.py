@@ -34,6 +34,9 @@ def test_states_rotate_and_the_newest_loads(tmp_path: Path) -> None:
     s = load_state(tmp_path, "last")
     assert s.step == 4 and s.path.name == "last.prev.safetensors"
     assert "last.safetensors" in s.problems[0] and "corrupt" in s.problems[0]
+    (tmp_path / "last.json").write_text("{")  # a truncated newest JSON is reported too, not skipped silently
+    s = load_state(tmp_path, "last")
+    assert s.step == 4 and "last.json" in s.problems[0] and newest_meta(tmp_path, "last")["step"] == 4
 
 
 def test_a_crash_at_any_rename_leaves_a_complete_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

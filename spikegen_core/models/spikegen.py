@@ -225,8 +225,9 @@ class SpikeGen(nn.Module):
         t = spikes.shape[1]
         n = t if self.config.prior_window is None else min(self.config.prior_window, t)
         start = (t - n) // 2
-        short = spikes[:, start : start + n].float().mean(1, keepdim=True)
-        full = spikes.float().mean(1, keepdim=True)
+        fired = spikes.float()
+        short = fired[:, start : start + n].mean(1, keepdim=True)
+        full = fired.mean(1, keepdim=True)
         isi = tfi(spikes, threshold=1.0).unsqueeze(1)  # spikes per tick, like the rates
         if rgb is not None:
             mean_rate = full.mean((1, 2, 3), keepdim=True).clamp_min(1e-4)

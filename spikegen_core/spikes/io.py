@@ -219,7 +219,8 @@ def _mapped_frames(path: Path, offset: int, count: int, frame_size: int) -> np.n
 
 
 def _numpy_view(out: torch.Tensor) -> np.ndarray:
-    if not isinstance(out, torch.Tensor) or out.device.type != "cpu" or out.dtype not in (torch.uint8, torch.bool):
+    """The numpy view of a CPU tensor; its shape, dtype and layout are checked by :func:`decode_frames`."""
+    if not isinstance(out, torch.Tensor) or out.device.type != "cpu":
         raise InputMismatchError("out= must be a CPU torch tensor of dtype uint8 or bool")
     return out.numpy()
 

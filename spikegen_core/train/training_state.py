@@ -74,9 +74,8 @@ def _header_step(path: Path) -> int | None:
     return int(step) if step is not None else None  # older checkpoints carry no step here
 
 
-def _load_slot(out_dir: Path, slot: str) -> LoadedState:
+def _load_slot(out_dir: Path, slot: str, meta: dict[str, Any]) -> LoadedState:
     weights_path = out_dir / f"{slot}.safetensors"
-    meta = read_meta(weights_path)
     step = int(meta.get("step", -1))
     weights = read_weights(weights_path)
     ema_path = out_dir / f"{slot}.ema.safetensors"
@@ -94,21 +93,27 @@ def _load_slot(out_dir: Path, slot: str) -> LoadedState:
     return LoadedState(weights_path, step, weights, ema_weights, train, [])
 
 
-def _slot_step(out_dir: Path, slot: str) -> int:
-    try:
-        return int(read_meta(out_dir / f"{slot}.safetensors").get("step", -1))
-    except CheckpointError:
-        return -1
+def _slots_newest_first(out_dir: Path, prefix: str) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """(slot, JSON) of every slot whose JSON reads, newest step first; and why the other present slots' don't."""
+    readable, problems = [], []
+    for slot in slot_names(prefix):
+        if not any(f.exists() for f in _files(out_dir, slot)):
+            continue
+        try:
+            readable.append((slot, read_meta(out_dir / f"{slot}.safetensors")))
+        except CheckpointError as e:
+            problems.append(str(e))
+    readable.sort(key=lambda slot_meta: int(slot_meta[1].get("step", -1)), reverse=True)
+    return readable, problems
 
 
 def load_state(out_dir: str | Path, prefix: str) -> LoadedState:
     """The newest complete, readable slot; CheckpointError listing every slot's problem when none is."""
     out_dir = Path(out_dir)
-    present = [s for s in slot_names(prefix) if any(f.exists() for f in _files(out_dir, s))]
-    problems: list[str] = []
-    for slot in sorted(present, key=lambda s: _slot_step(out_dir, s), reverse=True):
+    readable, problems = _slots_newest_first(out_dir, prefix)
+    for slot, meta in readable:
         try:
-            state = _load_slot(out_dir, slot)
+            state = _load_slot(out_dir, slot, meta)
         except CheckpointError as e:
             problems.append(str(e))
             continue
@@ -122,13 +127,5 @@ def load_state(out_dir: str | Path, prefix: str) -> LoadedState:
 
 def newest_meta(out_dir: str | Path, prefix: str) -> dict[str, Any] | None:
     """The JSON of the newest slot whose JSON reads (for rebuilding the model before loading), or None."""
-    out_dir = Path(out_dir)
-    best: tuple[int, dict] | None = None
-    for slot in slot_names(prefix):
-        try:
-            meta = read_meta(out_dir / f"{slot}.safetensors")
-        except CheckpointError:
-            continue
-        if best is None or int(meta.get("step", -1)) > best[0]:
-            best = (int(meta.get("step", -1)), meta)
-    return best[1] if best else None
+    readable, _ = _slots_newest_first(Path(out_dir), prefix)
+    return readable[0][1] if readable else None
