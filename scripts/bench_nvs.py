@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _bench_meta import commit_hash, cpu_model  # noqa: E402
-from nerfstudio.engine.callbacks import TrainingCallbackLocation  # noqa: E402
+from _splat_runs import iterate, place, start  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
 from spikegen_core.utils import atomic_write  # noqa: E402
@@ -51,41 +51,20 @@ def build_config(method: str, scene: Path, out: Path, steps: int, device: str, o
         config = make_trainer_config(max_steps=steps)
     else:
         config = make_baseline_config(method, max_steps=steps)
-    config.pipeline.datamanager.data = scene
-    config.pipeline.datamanager.dense_cache_dir = out / "dense_cache"
-    config.pipeline.datamanager.dataparser.cache_dir = out / "dataparser_cache"
     for key, value in overrides.items():  # "name" → the model's field, "datamanager.name" → the datamanager's
         owner, _, name = key.rpartition(".")
         setattr(config.pipeline.datamanager if owner == "datamanager" else config.pipeline.model, name, value)
-    config.output_dir = out
-    config.experiment_name = scene.name
-    config.method_name = method
-    config.timestamp = "bench"
-    config.vis = "tensorboard"
-    config.machine.device_type = device
-    config.machine.seed = 42
-    return config
+    return place(config, scene, out, method, device)
 
 
 def train_and_eval(method: str, scene: Path, out: Path, steps: int, device: str = "cpu",
                    overrides: dict[str, Any] | None = None, renders: Path | None = None) -> dict[str, Any]:
     """Train (the Trainer's own iteration and callbacks), then score the test views as ns-eval does."""
     config = build_config(method, scene, out, steps, device, overrides or {})
-    config.save_config()
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
+    trainer = start(config)
     pipeline = trainer.pipeline
-    wall, cpu = [], []
-    for step in range(steps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        pipeline.train()
-        for cb in trainer.callbacks:
-            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        trainer.train_iteration(step)
-        for cb in trainer.callbacks:
-            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+    run = iterate(trainer, steps)
+    wall, cpu = run["wall"], run["cpu"]
     trainer.save_checkpoint(steps - 1)
     pipeline.eval()
     metrics = pipeline.get_average_eval_image_metrics()

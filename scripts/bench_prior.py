@@ -5,7 +5,9 @@ and one where they are plentiful (the sample scene). Each arm trains with the sa
 schedule; the test views are scored as ``ns-eval`` does (PSNR/SSIM against the sharp ground truth) and the
 iterations are timed (median wall and process-CPU seconds). Writes ``benchmarks/prior.md`` and ``.json``.
 
-Reproduce: ``python scripts/bench_prior.py --steps 400`` (CPU: roughly 10–20 min per run on a busy 2-core box).
+Reproduce: ``python scripts/bench_prior.py --steps 1000`` (CPU: 4–8 min per run on a 2-core box). At 400 steps every
+arm is still far from converged (~21 dB on all three scenes); at 1000 the few-view scene is 4.6 dB below the
+plentiful one, which is where a prior has something to do.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import argparse
 import hashlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from _bench_meta import bench_meta, machine_summary, markdown_table, write_results  # noqa: E402
-from nerfstudio.engine.callbacks import TrainingCallbackLocation  # noqa: E402
+from _splat_runs import iterate, place, start  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
 from spikegen_core.train.checkpoint import SHIPPED  # noqa: E402
 from spikegen_core.utils import file_digest  # noqa: E402
 from spikegen_nvs.config import make_trainer_config  # noqa: E402
+from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR  # noqa: E402
 from spikegen_nvs.prior_config import make_prior_trainer_config  # noqa: E402
 
 SCENES: dict[str, dict[str, Any]] = {
@@ -41,11 +43,15 @@ SCENES: dict[str, dict[str, Any]] = {
 }
 ARMS: dict[str, dict[str, Any] | None] = {
     "without": None,  # spikegen-splat as shipped
-    "prior": {},  # spikegen-splat-prior defaults
+    "prior": {},  # spikegen-splat-prior defaults: one-pass fix by the splat prior at new poses
+    # control: the same with the core checkpoint before it saw splat renders
+    "prior-core": {"checkpoint": "core"},
+    # control: the same with random (untrained) core weights: what the extra views and gradients do alone
+    "prior-untrained": {"checkpoint": "untrained"},
+    # the previous default: noise + DDIM + decode, residual target, at training poses (with spikes) too
+    "prior-restore": {"checkpoint": "core", "prior_kind": "restore", "prior_poses": ("train", "between", "around")},
     "prior-sds": {"prior_kind": "sds"},
     "prior-w5": {"prior_weight": 5.0},
-    # control: the same prior with random (untrained) core weights: what the extra views and gradients do alone
-    "prior-untrained": {"untrained": True},
 }
 
 
@@ -61,46 +67,35 @@ def untrained_checkpoint(path: Path) -> Path:
     return path
 
 
+def arm_checkpoint(arm: str, work: Path, checkpoint: Path | None) -> Path | None:
+    """The prior checkpoint an arm uses (None for the arm without a prior)."""
+    settings = ARMS[arm]
+    if settings is None:
+        return None
+    which = settings.get("checkpoint")
+    if which == "untrained":
+        return untrained_checkpoint(work / "untrained_tiny.safetensors")
+    if which == "core":
+        return SHIPPED
+    return checkpoint or SPLAT_PRIOR
+
+
 def build(arm: str, scene: Path, out: Path, steps: int, device: str, checkpoint: Path | None, extra: dict):
     settings = ARMS[arm]
     if settings is None:
         config = make_trainer_config(max_steps=steps)
     else:
-        settings = {**settings, **extra}
-        if settings.pop("untrained", False):
-            checkpoint = untrained_checkpoint(out / "untrained_tiny.safetensors")
+        settings = {k: v for k, v in {**settings, **extra}.items() if k != "checkpoint"}
         config = make_prior_trainer_config(max_steps=steps, prior_checkpoint=checkpoint, **settings)
-    config.pipeline.datamanager.data = scene
-    config.pipeline.datamanager.dense_cache_dir = out / "dense_cache"
-    config.pipeline.datamanager.dataparser.cache_dir = out / "dataparser_cache"
-    config.output_dir = out
-    config.experiment_name = scene.name
-    config.method_name = f"prior-bench-{arm}"
-    config.timestamp = "bench"
-    config.vis = "tensorboard"
-    config.machine.device_type = device
-    config.machine.seed = 42
-    return config
+    return place(config, scene, out, f"prior-bench-{arm}", device)
 
 
 def train_and_eval(config, steps: int) -> dict[str, Any]:
     """The Trainer's own iterations and callbacks, then ns-eval's metrics on the test views."""
-    config.save_config()
-    trainer = config.setup(local_rank=0, world_size=1)
-    trainer.setup()
+    trainer = start(config)
     pipeline = trainer.pipeline
-    wall, cpu, prior_steps = [], [], 0
-    for step in range(steps):
-        t0, c0 = time.perf_counter(), time.process_time()
-        pipeline.train()
-        for cb in trainer.callbacks:
-            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
-        _, loss_dict, _ = trainer.train_iteration(step)
-        for cb in trainer.callbacks:
-            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        prior_steps += int("prior_loss" in loss_dict)
+    run = iterate(trainer, steps)
+    wall, cpu, prior_steps = run["wall"], run["cpu"], run["prior_steps"]
     pipeline.eval()
     metrics = pipeline.get_average_eval_image_metrics()
     return {
@@ -113,11 +108,12 @@ def train_and_eval(config, steps: int) -> dict[str, Any]:
 def _checkpoint_summary(path: Path | None) -> str:
     from spikegen_core.train.checkpoint import read_meta
 
-    meta = read_meta(path or SHIPPED)
-    return f"stage {meta.get('stage')}, step {meta.get('step')}, sha256 {file_digest(path or SHIPPED)[:12]}"
+    meta = read_meta(path or SPLAT_PRIOR)
+    return f"stage {meta.get('stage')}, step {meta.get('step')}, sha256 {file_digest(path or SPLAT_PRIOR)[:12]}"
 
 
 def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
+    columns = ["scene", "arm", "PSNR", "SSIM", "ΔPSNR", "s/iter wall", "s/iter CPU", "cost ×", "prior steps"]
     rows = []
     for scene, arms in results.items():
         base = arms.get("without")
@@ -132,18 +128,21 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         "",
         f"- commit `{meta['commit']}`, {meta['date']}; {machine_summary(meta['machine'])}; "
         f"load average {meta['machine'].get('load_average_1min')}",
-        f"- {args.steps} iterations per run, seed 42, same schedule; prior checkpoint: `{args.checkpoint or 'shipped'}` "
+        f"- {args.steps} iterations per run, seed 42, same schedule; prior checkpoint: `{args.checkpoint or 'spikegen_nvs/assets/spikegen_tiny_splatfix.safetensors'}` "
         f"({_checkpoint_summary(args.checkpoint)})",
-        "- arms: `without` = spikegen-splat; `prior` = spikegen-splat-prior defaults (restore target, "
-        "stop-gradient, residual, weight 0.5 annealed linearly, every 2nd step); `prior-sds` = score distillation; "
-        "`prior-w5` = weight 5; `prior-untrained` = the same prior with random core weights (control)",
+        "- arms: `without` = spikegen-splat; `prior` = spikegen-splat-prior defaults (the splat prior checkpoint's "
+        "one-pass fix of renders at in-between and jittered poses, stop-gradient MSE, weight 0.5 annealed "
+        "linearly, every 2nd step); `prior-core` = the same with the core checkpoint (control: what fine-tuning "
+        "on splat renders adds); `prior-untrained` = the same with random weights (control); `prior-restore` = "
+        "the former default (core checkpoint, noise + DDIM + decode, residual target, training poses too); "
+        "`prior-sds` = score distillation; `prior-w5` = weight 5",
         "- test PSNR/SSIM as `ns-eval` computes them; s/iter = mean over the run (prior steps included); runs are "
         "deterministic on CPU (a repeated `without` run gives identical numbers), and the prior's extra renders "
         "fork the RNG, so ΔPSNR is the prior's effect, not a reshuffled random stream",
-        "- read ΔPSNR of `prior` against `prior-untrained`: the part of the gain the trained model is responsible for",
+        "- read ΔPSNR of `prior` against `prior-core` and `prior-untrained`: the part of the gain the splat prior's "
+        "training is responsible for",
         "",
-        *markdown_table(["scene", "arm", "PSNR", "SSIM", "ΔPSNR", "s/iter wall", "s/iter CPU", "cost ×",
-                         "prior steps"], rows),  # fmt: skip
+        *markdown_table(columns, rows),
         "",
         "## Scenes",
         "",
@@ -152,14 +151,18 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         f"Reproduce: `python scripts/bench_prior.py --steps {args.steps}"
         + (f" --checkpoint {args.checkpoint}" if args.checkpoint else "") + "`",
     ]
-    result = {**meta, "benchmark": "prior", "command": " ".join(sys.argv), "settings": vars(args),
-              "scenes": {k: SCENES[k] for k in results}, "arms": ARMS, "results": results}  # fmt: skip
+    table = {"title": f"Test views with and without the prior ({args.steps} iterations, seed 42)",
+             "columns": columns, "rows": rows, "headline": True}
+    result = {**meta, "benchmark": "prior", "title": "spikegen-splat with and without the core diffusion prior",
+              "command": " ".join(sys.argv), "settings": {k: str(v) for k, v in vars(args).items()},
+              "tables": [table], "scenes": {k: SCENES[k] for k in results}, "arms": ARMS,
+              "results": results}  # fmt: skip
     write_results(ROOT / args.out, result, lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=1000, help="spikegen-splat's own run length by default")
     parser.add_argument("--scenes", nargs="*", default=list(SCENES), choices=list(SCENES))
     parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--checkpoint", type=Path, default=None, help="SpikeGen checkpoint (default: shipped)")
@@ -169,13 +172,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--reuse", action="store_true", help="reuse saved per-run results with the same steps")
+    parser.add_argument("--report-only", action="store_true", help="report the saved runs only; train nothing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     meta = bench_meta(args.device)
     results: dict[str, dict[str, Any]] = {}
-    # prior runs are keyed by their settings and the checkpoint's content, so --reuse never mixes checkpoints
-    ckpt = file_digest(args.checkpoint or SHIPPED)[:12] if (args.checkpoint or SHIPPED).is_file() else "none"
-    tag = hashlib.sha1(json.dumps([args.prior, ckpt], sort_keys=True).encode()).hexdigest()[:8]
     for name in args.scenes:
         spec = dict(SCENES[name])
         scene = args.work / "scenes" / name
@@ -183,14 +184,20 @@ def main() -> None:
             make_scene(scene, preset=spec.pop("preset"), seed=spec.pop("seed"), **spec)
         results[name] = {}
         for arm in args.arms:
-            key = {"without": "", "prior-untrained": "_untrained"}.get(arm, "_" + tag)  # those two ignore --checkpoint
+            # prior runs are keyed by their settings and the checkpoint's content: --reuse never mixes checkpoints
+            ckpt = arm_checkpoint(arm, args.work / "runs", args.checkpoint)
+            digest = file_digest(ckpt)[:12] if ckpt is not None and ckpt.is_file() else "none"
+            key = "" if ckpt is None else "_" + hashlib.sha1(
+                json.dumps([ARMS[arm], args.prior, digest], sort_keys=True).encode()).hexdigest()[:8]
             saved = args.work / "results" / f"{name}_{arm}_{args.steps}{key}.json"
-            if args.reuse and saved.is_file():
+            if (args.reuse or args.report_only) and saved.is_file():
                 results[name][arm] = json.loads(saved.read_text())
+                continue
+            if args.report_only:
                 continue
             torch.manual_seed(42)
             print(f"[bench_prior] {name}: {arm} ({args.steps} iterations)", flush=True)
-            config = build(arm, scene, args.work / "runs", args.steps, args.device, args.checkpoint, args.prior)
+            config = build(arm, scene, args.work / "runs", args.steps, args.device, ckpt, args.prior)
             results[name][arm] = res = train_and_eval(config, args.steps)
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps(res))

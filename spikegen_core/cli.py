@@ -138,10 +138,12 @@ def _commands() -> dict:
     from spikegen_core.data.pairs import make_pairs_command, simulate_command
     from spikegen_core.data.scene import make_scene_command
     from spikegen_core.train.config import FINETUNE_PRESETS, PRETRAIN_PRESETS
+    from spikegen_core.train.pairs import PAIRS_PRESETS
     from spikegen_core.video import deblur_video_command, restore_video_command
 
     pretrain_cfg = tyro.extras.subcommand_type_from_defaults(PRETRAIN_PRESETS, prefix_names=False)
     finetune_cfg = tyro.extras.subcommand_type_from_defaults(FINETUNE_PRESETS, prefix_names=False)
+    pairs_cfg = tyro.extras.subcommand_type_from_defaults(PAIRS_PRESETS, prefix_names=False)
 
     def pretrain(cfg) -> None:  # noqa: ANN001 (annotated below: the preset type is built at run time)
         """Self-supervised pretraining (presets: tiny for a CPU, base for a GPU; torchrun for several GPUs)."""
@@ -155,9 +157,17 @@ def _commands() -> dict:
 
         print(f"wrote {run(cfg)}")
 
+    def finetune_pairs(cfg) -> None:  # noqa: ANN001
+        """Fine-tune the RGB-only path on (degraded, sharp) image pairs, e.g. splat renders vs ground truth
+        from scripts/make_prior_pairs.py: the splat prior's checkpoint."""
+        from spikegen_core.train.pairs import finetune_pairs as run
+
+        print(f"wrote {run(cfg)}")
+
     # `spikegen pretrain tiny --steps 100`: the preset is a subcommand, its fields are flags.
     pretrain.__annotations__ = {"cfg": Annotated[pretrain_cfg, tyro.conf.arg(name="")], "return": None}
     finetune.__annotations__ = {"cfg": Annotated[finetune_cfg, tyro.conf.arg(name="")], "return": None}
+    finetune_pairs.__annotations__ = {"cfg": Annotated[pairs_cfg, tyro.conf.arg(name="")], "return": None}
     return {
         "simulate": simulate_command,
         "reconstruct": reconstruct,
@@ -167,6 +177,7 @@ def _commands() -> dict:
         "deblur-video": deblur_video_command,
         "pretrain": pretrain,
         "finetune": finetune,
+        "finetune-pairs": finetune_pairs,
         "restore": restore,
         "eval": evaluate,
     }

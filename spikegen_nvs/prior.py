@@ -2,7 +2,7 @@
 
 At a sampled pose the splats' render is encoded to the core model's latent grid, noised to a timestep ``t``
 and denoised by the model's per-token diffusion head, conditioned on the render itself (γ = 0) or, at a
-training pose, on the render *and* that view's spike window (γ = ``deblur_gamma``). Two ways to turn that into
+training pose, on the render *and* that view's spike window (γ = ``deblur_gamma``). Three ways to turn that into
 a loss on the render:
 
 - ``"restore"`` (default): decode the denoised latent to an image and pull the render toward it
@@ -10,6 +10,9 @@ a loss on the render:
   change the denoiser made (decoded denoised latent − decoded clean latent), so the autoencoder's own
   reconstruction error is not part of the target. The loss value is meaningful and the gradient is a plain image-space
   pull, so it mixes well with splatfacto's photometric loss.
+- ``"fix"``: the model's one-pass restoration of the render (mean head → decoder → refiner), pulled toward
+  like ``"restore"``. Meant for checkpoints fine-tuned on splat renders (``spikegen finetune-pairs``), used at
+  in-between and jittered poses, where few-view splats go wrong.
 - ``"sds"``: score distillation: the gradient ``w(t)·(ε̂ − ε)`` on the render's latent, back through the VAE
   encoder. Costs an encoder backward per prior step.
 
@@ -31,7 +34,7 @@ from nerfstudio.cameras.camera_utils import quaternion_from_matrix, quaternion_m
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.models.spikegen import SpikeGen
 
-PriorKind = Literal["restore", "sds"]
+PriorKind = Literal["fix", "restore", "sds"]
 PoseKind = Literal["train", "between", "around"]
 Schedule = Literal["constant", "linear", "cosine"]
 
@@ -131,8 +134,8 @@ class DiffusionPrior:
         spike_frames: int = 32,
         residual: bool = True,
     ) -> None:
-        if kind not in ("restore", "sds"):
-            raise InputMismatchError(f"unknown prior kind {kind!r}; use 'restore' or 'sds'")
+        if kind not in ("fix", "restore", "sds"):
+            raise InputMismatchError(f"unknown prior kind {kind!r}; use 'fix', 'restore' or 'sds'")
         self.model = model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -202,6 +205,15 @@ class DiffusionPrior:
         return x
 
     @torch.no_grad()
+    def fixed(self, render: torch.Tensor, spikes: torch.Tensor | None) -> torch.Tensor:
+        """The model's one-pass restoration of ``render`` (B, 3, H, W): mean head → decoder → refiner,
+        conditioned on the render (+ spikes). No gradient; same size and device, clamped to [0, 1]."""
+        rgb, spk, gamma = self._inputs(render, spikes)
+        image = self.model(rgb, spk, gamma, sampler="mean")
+        h, w = render.shape[-2:]
+        return image.clamp(0, 1)[..., :h, :w].to(render.device, render.dtype)
+
+    @torch.no_grad()
     def target(
         self, render: torch.Tensor, spikes: torch.Tensor | None, t: int, generator: torch.Generator | None = None
     ) -> torch.Tensor:
@@ -226,6 +238,8 @@ class DiffusionPrior:
         self, render: torch.Tensor, spikes: torch.Tensor | None, t: int, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Scalar prior loss on ``render`` (B, 3, H, W) that carries gradient to the render only."""
+        if self.kind == "fix":
+            return F.mse_loss(render, self.fixed(render, spikes))
         if self.kind == "restore":
             return F.mse_loss(render, self.target(render, spikes, t, generator))
         return self._sds(render, spikes, t, generator)

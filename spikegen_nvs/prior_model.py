@@ -17,6 +17,7 @@ from nerfstudio.cameras.cameras import Cameras
 from spikegen_core.errors import NonFiniteLossError
 from spikegen_nvs import prior as prior_lib
 from spikegen_nvs.model import SpikeGenSplatModel, SpikeGenSplatModelConfig
+from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR
 
 
 @dataclass
@@ -26,8 +27,9 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     _target: type = field(default_factory=lambda: SpikeGenSplatPriorModel)
     prior_weight: float = 0.5
     """Weight of the prior loss at its strongest (before annealing)."""
-    prior_kind: prior_lib.PriorKind = "restore"
-    """"restore": MSE to the decoded denoised render (stop-gradient); "sds": score distillation."""
+    prior_kind: prior_lib.PriorKind = "fix"
+    """"fix": MSE to the model's one-pass restoration of the render (stop-gradient; measured best, see
+    benchmarks/prior.md); "restore": MSE to the decoded noised-and-denoised render; "sds": score distillation."""
     prior_schedule: prior_lib.Schedule = "linear"
     """How the weight (and the top noise level) falls from ``prior_start`` to ``prior_end``."""
     prior_start: int = 0
@@ -37,8 +39,10 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     our configs)."""
     prior_every: int = 2
     """Apply the prior every N training steps (its cost is one encode + a few head passes + one decode)."""
-    prior_poses: tuple[prior_lib.PoseKind, ...] = ("train", "between", "around")
-    """Pose kinds drawn in turn: the training view (with its spikes), between two views, jittered around one."""
+    prior_poses: tuple[prior_lib.PoseKind, ...] = ("between", "around")
+    """Pose kinds drawn in turn: the training view (with its spikes), between two views, jittered around one.
+    Training views are off by default: their renders are already close to the data there, and the splat prior
+    blurs good renders (benchmarks/prior_2d.md)."""
     prior_jitter_deg: float = 10.0
     """Largest orbit rotation of ``around`` poses, in degrees."""
     prior_noise_level: tuple[float, float] = (0.1, 0.5)
@@ -49,7 +53,8 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     prior_denoise_steps: int = 3
     """DDIM steps from the drawn timestep back to 0."""
     prior_checkpoint: Path | None = None
-    """SpikeGen checkpoint (None: the shipped spikegen_core/assets/spikegen_tiny.safetensors)."""
+    """SpikeGen checkpoint (None: the shipped splat prior, spikegen_nvs/assets/spikegen_tiny_splatfix.safetensors:
+    the core model fine-tuned on splat renders; see prior_checkpoint.py)."""
     prior_seed: int = 0
     """Seed of the prior's own random draws (poses, timesteps, noise)."""
 
@@ -80,7 +85,7 @@ class SpikeGenSplatPriorModel(SpikeGenSplatModel):
     def prior(self) -> prior_lib.DiffusionPrior:
         if self._prior is None:
             self._prior = prior_lib.DiffusionPrior.load(
-                self.config.prior_checkpoint, device=self.device, kind=self.config.prior_kind,
+                self.config.prior_checkpoint or SPLAT_PRIOR, device=self.device, kind=self.config.prior_kind,
                 denoise_steps=self.config.prior_denoise_steps, residual=self.config.prior_residual,
             )
         return self._prior
@@ -154,7 +159,7 @@ class SpikeGenSplatPriorModel(SpikeGenSplatModel):
             if not torch.isfinite(value):
                 raise NonFiniteLossError(
                     f"loss term 'prior_loss' is {value.item()} at step {self.step}; lower prior_weight or check "
-                    f"the prior checkpoint {self.config.prior_checkpoint or 'spikegen_core/assets/spikegen_tiny'}"
+                    f"the prior checkpoint {self.config.prior_checkpoint or SPLAT_PRIOR}"
                 )
             loss["prior_loss"] = value
         return loss

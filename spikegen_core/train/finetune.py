@@ -17,6 +17,17 @@ from spikegen_core.train.pretrain import set_trainable
 from spikegen_core.train.training_state import newest_meta
 
 
+def starting_model(init: Path | None, out_dir: Path, resume: bool) -> SpikeGen:
+    """The model a fine-tuning stage starts from: with ``resume`` and a ``last.*`` slot in ``out_dir``, the
+    architecture recorded there (run_stage loads its weights); otherwise ``init`` (None: the shipped one)."""
+    meta_of_last = newest_meta(out_dir, "last") if resume else None
+    if meta_of_last is None:
+        return load_model(init)[0]
+    mcfg = ModelConfig.from_dict(meta_of_last["model"])
+    mcfg.vae.folder = None
+    return SpikeGen(mcfg)
+
+
 def finetune(cfg: FinetuneConfig) -> Path:
     """Fine-tune ``cfg.init`` (default: the shipped checkpoint); returns ``out_dir/model.safetensors``."""
     if cfg.threads:
@@ -25,13 +36,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
     try:
         torch.manual_seed(cfg.seed)
         out = Path(cfg.out_dir)
-        meta_of_last = newest_meta(out, "last") if cfg.resume else None
-        if meta_of_last is not None:
-            mcfg = ModelConfig.from_dict(meta_of_last["model"])
-            mcfg.vae.folder = None
-            model = SpikeGen(mcfg)  # weights come from last.* inside run_stage
-        else:
-            model, _ = load_model(cfg.init)
+        model = starting_model(cfg.init, out, cfg.resume)
         model.config.deblur_gamma = cfg.deblur_gamma
         model.config.reconstruct_gamma = cfg.reconstruct_gamma
         model.config.tfp_prior = True

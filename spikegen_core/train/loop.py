@@ -151,7 +151,7 @@ def run_stage(
             opt.step()
             sched.step()
             ema.update_parameters(model)
-            n_last += batch["spikes"].shape[0] * rt.world
+            n_last += len(next(iter(v for v in batch.values() if v.ndim))) * rt.world  # samples, any stage
             if rt.is_main and ((step + 1) % cfg.log_every == 0 or step + 1 == stage.steps):
                 now = time.perf_counter()
                 sps = n_last / max(now - t_last, 1e-9)

@@ -1,0 +1,57 @@
+"""Shared by the prior scripts: a spikegen-splat(-prior) trainer config for a scene, and the Trainer's own
+iteration loop (callbacks included) without ns-train's viewer and checkpoint writing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nerfstudio.engine.callbacks import TrainingCallbackLocation
+from nerfstudio.engine.trainer import Trainer, TrainerConfig
+
+
+def place(config: TrainerConfig, scene: Path, out: Path, name: str, device: str, seed: int = 42) -> TrainerConfig:
+    """Point ``config`` at ``scene`` with its caches and outputs under ``out`` (one folder per method name)."""
+    config.pipeline.datamanager.data = scene
+    config.pipeline.datamanager.dense_cache_dir = out / "dense_cache"
+    config.pipeline.datamanager.dataparser.cache_dir = out / "dataparser_cache"
+    config.output_dir = out
+    config.experiment_name = scene.name
+    config.method_name = name
+    config.timestamp = "bench"
+    config.vis = "tensorboard"
+    config.machine.device_type = device
+    config.machine.seed = seed
+    return config
+
+
+def start(config: TrainerConfig) -> Trainer:
+    config.save_config()
+    trainer = config.setup(local_rank=0, world_size=1)
+    trainer.setup()
+    return trainer
+
+
+def iterate(
+    trainer: Trainer, steps: int, on_step: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Run ``steps`` training iterations; ``on_step(step)`` after each (done steps = step + 1).
+    Returns per-iteration wall and CPU seconds and how many iterations had a prior loss term."""
+    pipeline = trainer.pipeline
+    wall, cpu, prior_steps = [], [], 0
+    for step in range(steps):
+        t0, c0 = time.perf_counter(), time.process_time()
+        pipeline.train()
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        _, loss_dict, _ = trainer.train_iteration(step)
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+        prior_steps += int("prior_loss" in loss_dict)
+        if on_step is not None:
+            on_step(step)
+    return {"wall": wall, "cpu": cpu, "prior_steps": prior_steps}

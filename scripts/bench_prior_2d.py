@@ -1,0 +1,98 @@
+"""Benchmark: what the prior does to splat renders in 2-D, before any 3-D training.
+
+On held-out pairs (renders of partly trained splats of a scene whose seed no training pair came from, against
+ground truth), PSNR of the render itself, of the prior's one-pass fix (``prior_kind="fix"``) and of its
+noise-then-denoise target (``"restore"``, non-residual and residual) for each checkpoint given. Writes
+``benchmarks/prior_2d.md`` and ``.json``.
+
+Reproduce: ``python scripts/make_prior_pairs.py --seeds 0 --work outputs/prior_pairs_eval`` then
+``python scripts/bench_prior_2d.py --pairs outputs/prior_pairs_eval/pairs.npz``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _bench_meta import bench_meta, machine_summary, markdown_table, write_results  # noqa: E402
+
+from spikegen_core.metrics import psnr  # noqa: E402
+from spikegen_core.train.checkpoint import SHIPPED  # noqa: E402
+from spikegen_core.train.pairs import load_pairs  # noqa: E402
+from spikegen_core.utils import file_digest  # noqa: E402
+from spikegen_nvs.prior import DiffusionPrior  # noqa: E402
+from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR  # noqa: E402
+
+NAMED = {"core": SHIPPED, "splat-prior": SPLAT_PRIOR}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=Path, default=ROOT / "outputs" / "prior_pairs_eval" / "pairs.npz")
+    parser.add_argument("--checkpoints", nargs="*", default=list(NAMED), help="names (core, splat-prior) or checkpoint paths")
+    parser.add_argument("--noise", type=float, default=0.3, help="restore target's noise level (schedule fraction)")
+    parser.add_argument("--out", default="benchmarks/prior_2d")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    renders, targets = load_pairs(args.pairs)
+    kind = np.load(args.pairs)["kind"]
+    step = np.load(args.pairs)["step"]
+    x, y = renders.float() / 255, targets.float() / 255
+    rows = []
+    for name in args.checkpoints:
+        path = NAMED.get(name, Path(name))
+        prior = DiffusionPrior.load(path, kind="fix")
+        t = int(args.noise * (prior.num_train_steps - 1))
+        outs: dict[str, list[torch.Tensor]] = {"render": [], "fix": [], "restore": [], "restore-residual": []}
+        g = torch.Generator().manual_seed(0)
+        for i in range(len(x)):
+            r = x[i : i + 1]
+            outs["render"].append(r)
+            outs["fix"].append(prior.fixed(r, None))
+            prior.residual = False
+            outs["restore"].append(prior.target(r, None, t, g))
+            prior.residual = True
+            outs["restore-residual"].append(prior.target(r, None, t, g))
+        for what, imgs in outs.items():
+            if what == "render" and rows:
+                continue
+            p = psnr(torch.cat(imgs), y, reduction="none").numpy()
+            cells = [round(float(p[(kind == k) & (step == s)].mean()), 2) for k in (0, 1) for s in sorted(set(step))]
+            rows.append(["—" if what == "render" else f"{name} ({file_digest(path)[:12]})", what, *cells,
+                         round(float(p[kind == 0].mean()), 2)])  # fmt: skip
+    steps = sorted(set(step))
+    meta = bench_meta("cpu")
+    header = ["checkpoint", "image", *[f"test views @{s}" for s in steps], *[f"train views @{s}" for s in steps],
+              "test views, all"]  # fmt: skip
+    lines = [
+        "# The splat prior in 2-D: PSNR of renders, and of what the prior makes of them",
+        "",
+        f"- commit `{meta['commit']}`, {meta['date']}; {machine_summary(meta['machine'])}",
+        f"- pairs: `{args.pairs.name}` ({len(x)} images: test views between/off the training path and training "
+        f"views, rendered after {', '.join(map(str, steps))} of 1000 spikegen-splat steps); seed of that scene "
+        "is not among the training pairs' seeds",
+        f"- `fix` = one pass (mean head → decoder → refiner, γ = 0); `restore` = noised to {args.noise} of the "
+        "schedule and denoised by DDIM, decoded; `restore-residual` = render + (decoded denoised − decoded clean)",
+        "",
+        *markdown_table(header, rows),
+        "",
+        f"Reproduce: `python scripts/bench_prior_2d.py --pairs {args.pairs} --checkpoints {' '.join(args.checkpoints)}`",
+    ]
+    table = {"title": "PSNR (dB) of splat renders and of the prior's images, held-out scene", "columns": header,
+             "rows": rows, "headline": True}
+    result = {**meta, "benchmark": "prior_2d", "title": "The splat prior in 2-D", "command": " ".join(sys.argv),
+              "settings": {k: str(v) for k, v in vars(args).items()}, "tables": [table]}
+    write_results(ROOT / args.out, result, lines)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
