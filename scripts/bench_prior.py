@@ -51,7 +51,7 @@ ARMS: dict[str, dict[str, Any] | None] = {
     # the previous default: noise + DDIM + decode, residual target, at training poses (with spikes) too
     "prior-restore": {"checkpoint": "core", "prior_kind": "restore", "prior_poses": ("train", "between", "around")},
     "prior-sds": {"prior_kind": "sds"},
-    "prior-w5": {"prior_weight": 5.0},
+    "prior-w3": {"prior_weight": 3.0},
 }
 
 
@@ -78,6 +78,18 @@ def arm_checkpoint(arm: str, work: Path, checkpoint: Path | None) -> Path | None
     if which == "core":
         return SHIPPED
     return checkpoint or SPLAT_PRIOR
+
+
+def run_key(config, checkpoint: Path | None) -> str:
+    """What a saved run is keyed by: the prior's resolved settings and the checkpoint's content, so --reuse
+    never mixes checkpoints or settings (and a default changed later still finds runs made with that value)."""
+    if checkpoint is None:
+        return ""
+    model = config.pipeline.model
+    fields = {k: str(tuple(v) if isinstance(v, list) else v) for k, v in sorted(vars(model).items())
+              if k.startswith("prior_") and k != "prior_checkpoint"}  # fmt: skip
+    digest = file_digest(checkpoint)[:12] if checkpoint.is_file() else "none"
+    return "_" + hashlib.sha1(json.dumps([fields, digest]).encode()).hexdigest()[:8]
 
 
 def build(arm: str, scene: Path, out: Path, steps: int, device: str, checkpoint: Path | None, extra: dict):
@@ -131,11 +143,11 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         f"- {args.steps} iterations per run, seed 42, same schedule; prior checkpoint: `{args.checkpoint or 'spikegen_nvs/assets/spikegen_tiny_splatfix.safetensors'}` "
         f"({_checkpoint_summary(args.checkpoint)})",
         "- arms: `without` = spikegen-splat; `prior` = spikegen-splat-prior defaults (the splat prior checkpoint's "
-        "one-pass fix of renders at in-between and jittered poses, stop-gradient MSE, weight 0.5 annealed "
+        "one-pass fix of renders at in-between and jittered poses, stop-gradient MSE, weight 1.5 annealed "
         "linearly, every 2nd step); `prior-core` = the same with the core checkpoint (control: what fine-tuning "
         "on splat renders adds); `prior-untrained` = the same with random weights (control); `prior-restore` = "
         "the former default (core checkpoint, noise + DDIM + decode, residual target, training poses too); "
-        "`prior-sds` = score distillation; `prior-w5` = weight 5",
+        "`prior-sds` = score distillation; `prior-w3` = weight 3 (default 1.5)",
         "- test PSNR/SSIM as `ns-eval` computes them; s/iter = mean over the run (prior steps included); runs are "
         "deterministic on CPU (a repeated `without` run gives identical numbers), and the prior's extra renders "
         "fork the RNG, so ΔPSNR is the prior's effect, not a reshuffled random stream",
@@ -184,12 +196,9 @@ def main() -> None:
             make_scene(scene, preset=spec.pop("preset"), seed=spec.pop("seed"), **spec)
         results[name] = {}
         for arm in args.arms:
-            # prior runs are keyed by their settings and the checkpoint's content: --reuse never mixes checkpoints
             ckpt = arm_checkpoint(arm, args.work / "runs", args.checkpoint)
-            digest = file_digest(ckpt)[:12] if ckpt is not None and ckpt.is_file() else "none"
-            key = "" if ckpt is None else "_" + hashlib.sha1(
-                json.dumps([ARMS[arm], args.prior, digest], sort_keys=True).encode()).hexdigest()[:8]
-            saved = args.work / "results" / f"{name}_{arm}_{args.steps}{key}.json"
+            config = build(arm, scene, args.work / "runs", args.steps, args.device, ckpt, args.prior)
+            saved = args.work / "results" / f"{name}_{arm}_{args.steps}{run_key(config, ckpt)}.json"
             if (args.reuse or args.report_only) and saved.is_file():
                 results[name][arm] = json.loads(saved.read_text())
                 continue
@@ -197,7 +206,6 @@ def main() -> None:
                 continue
             torch.manual_seed(42)
             print(f"[bench_prior] {name}: {arm} ({args.steps} iterations)", flush=True)
-            config = build(arm, scene, args.work / "runs", args.steps, args.device, ckpt, args.prior)
             results[name][arm] = res = train_and_eval(config, args.steps)
             saved.parent.mkdir(parents=True, exist_ok=True)
             saved.write_text(json.dumps(res))

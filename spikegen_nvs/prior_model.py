@@ -25,8 +25,9 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     """spikegen-splat + a diffusion prior from the core model. ``prior_weight`` 0 switches it off."""
 
     _target: type = field(default_factory=lambda: SpikeGenSplatPriorModel)
-    prior_weight: float = 0.5
-    """Weight of the prior loss at its strongest (before annealing)."""
+    prior_weight: float = 1.5
+    """Weight of the prior loss at its strongest (before annealing); 1.5 measured best of 0.5 / 1.5 / 3 on the
+    8-view scene (benchmarks/prior.md)."""
     prior_kind: prior_lib.PriorKind = "fix"
     """"fix": MSE to the model's one-pass restoration of the render (stop-gradient; measured best, see
     benchmarks/prior.md); "restore": MSE to the decoded noised-and-denoised render; "sds": score distillation."""
