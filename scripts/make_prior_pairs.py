@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from _splat_runs import iterate, place, start  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
+from spikegen_core.utils import atomic_write  # noqa: E402
 from spikegen_nvs.config import make_trainer_config  # noqa: E402
 
 # scarce data in both ways the benchmark tests (few views, sparse spikes) and a plentiful one
@@ -101,9 +102,8 @@ def main() -> None:
                 make_scene(scene, preset="sample", seed=seed, num_test=12, num_off_track=4, overwrite=True, **variant)
             print(f"[pairs] {name}: training {args.steps} steps", flush=True)
             got = scene_pairs(scene, args.work / "runs", args.steps, args.snapshots, args.train_every)
-            part.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(part.with_suffix(".tmp.npz"), **{k: np.stack(v) for k, v in got.items()})
-            part.with_suffix(".tmp.npz").replace(part)
+            with atomic_write(part) as f:  # a killed run leaves no half part; finished scenes are reused
+                np.savez(f, **{k: np.stack(v) for k, v in got.items()})
         data = np.load(part)
         for k in ("renders", "targets", "kind", "step"):
             total[k].extend(list(data[k]))
@@ -113,10 +113,10 @@ def main() -> None:
         print(f"[pairs] {name}: {len(err)} pairs, render PSNR {psnr[data['kind'] == 0].mean():.2f} (test views)"
               f" {psnr[data['kind'] == 1].mean():.2f} (train views)", flush=True)  # fmt: skip
     out = args.out or args.work / "pairs.npz"
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **{k: np.stack(v) for k, v in total.items()})
-    tmp.replace(out)
-    (out.with_suffix(".json")).write_text(json.dumps({"command": " ".join(sys.argv), **vars(args)}, default=str))
+    with atomic_write(out) as f:
+        np.savez_compressed(f, **{k: np.stack(v) for k, v in total.items()})
+    with atomic_write(out.with_suffix(".json"), "w") as f:
+        f.write(json.dumps({"command": " ".join(sys.argv), **vars(args)}, default=str))
     print(f"[pairs] wrote {out} ({len(total['kind'])} pairs)")
 
 
