@@ -62,8 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     renders, targets = load_pairs(args.pairs)
-    kind = np.load(args.pairs)["kind"]
-    step = np.load(args.pairs)["step"]
+    with np.load(args.pairs) as data:
+        kind, step = data["kind"], data["step"]
     x, y = renders.float() / 255, targets.float() / 255
     rows = []
 
@@ -72,7 +72,7 @@ def main() -> None:
         cells = [round(float(p[(kind == k) & (step == s)].mean()), 2) for k in (0, 1) for s in sorted(set(step))]
         rows.append([label, what, *cells, round(float(p[kind == 0].mean()), 2)])
 
-    # where the renders' error is, by oracles that see the ground truth (no prior can do better than these)
+    # where the renders' error is, by oracles that see the ground truth
     add("—", "render", x)
     add("oracle", "render + its low-frequency error removed (9×9 box)", x - box(x - y, 9))
     add("oracle", "render, per-image affine colour fit", affine_fit(x, y))

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,6 +26,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from _splat_runs import iterate, place, start  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
+from spikegen_core.image import load_image  # noqa: E402
+from spikegen_core.metrics import psnr  # noqa: E402
 from spikegen_core.utils import atomic_write  # noqa: E402
 from spikegen_nvs.config import make_trainer_config  # noqa: E402
 
@@ -68,12 +69,12 @@ def scene_pairs(scene: Path, work: Path, steps: int, snapshots: list[int], train
                 if sharp is None:  # scenes from process-data have no sharp frames
                     break
                 rgb = pipeline.model.get_outputs_for_camera(camera)["rgb"]
-                target = torch.from_numpy(np.asarray(Image.open(sharp).convert("RGB"))).float() / 255
+                target = load_image(sharp).permute(1, 2, 0)  # (H, W, 3) like the render
                 out["renders"].append(to_u8(rgb))
                 out["targets"].append(to_u8(target))
                 out["kind"].append(1)
                 out["step"].append(step + 1)
-        pipeline.train()
+        # iterate() puts the pipeline back in train mode at the start of the next step
 
     iterate(trainer, steps, grab)
     return out
@@ -108,10 +109,9 @@ def main() -> None:
         for k in ("renders", "targets", "kind", "step"):
             total[k].extend(list(data[k]))
         total["scene"].extend([n] * len(data["kind"]))
-        err = (data["renders"].astype(np.float32) - data["targets"]) / 255
-        psnr = -10 * np.log10((err**2).reshape(len(err), -1).mean(1))
-        print(f"[pairs] {name}: {len(err)} pairs, render PSNR {psnr[data['kind'] == 0].mean():.2f} (test views)"
-              f" {psnr[data['kind'] == 1].mean():.2f} (train views)", flush=True)  # fmt: skip
+        p = psnr(*(torch.from_numpy(data[k]).float() / 255 for k in ("renders", "targets")), reduction="none").numpy()
+        print(f"[pairs] {name}: {len(p)} pairs, render PSNR {p[data['kind'] == 0].mean():.2f} (test views)"
+              f" {p[data['kind'] == 1].mean():.2f} (train views)", flush=True)  # fmt: skip
     out = args.out or args.work / "pairs.npz"
     with atomic_write(out) as f:
         np.savez_compressed(f, **{k: np.stack(v) for k, v in total.items()})

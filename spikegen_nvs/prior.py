@@ -121,6 +121,12 @@ def _pad_to_stride(x: torch.Tensor, stride: int) -> torch.Tensor:
     return y.reshape(*lead, h + ph, w + pw).to(x.dtype)
 
 
+def _like(image: torch.Tensor, render: torch.Tensor) -> torch.Tensor:
+    """A prior image clamped to [0, 1], the stride padding cut off, on the render's device and dtype."""
+    h, w = render.shape[-2:]
+    return image.clamp(0, 1)[..., :h, :w].to(render.device, render.dtype)
+
+
 class DiffusionPrior:
     """A frozen SpikeGen model used as a prior. Not an ``nn.Module`` on purpose: its weights must stay out of
     the splat model's state dict, optimisers and checkpoints."""
@@ -209,9 +215,7 @@ class DiffusionPrior:
         """The model's one-pass restoration of ``render`` (B, 3, H, W): mean head → decoder → refiner,
         conditioned on the render (+ spikes). No gradient; same size and device, clamped to [0, 1]."""
         rgb, spk, gamma = self._inputs(render, spikes)
-        image = self.model(rgb, spk, gamma, sampler="mean")
-        h, w = render.shape[-2:]
-        return image.clamp(0, 1)[..., :h, :w].to(render.device, render.dtype)
+        return _like(self.model(rgb, spk, gamma, sampler="mean"), render)
 
     @torch.no_grad()
     def target(
@@ -231,8 +235,7 @@ class DiffusionPrior:
             # keep only what the denoiser changed: a small CPU autoencoder reconstructs our renders at
             # ~16–25 dB, and pulling toward its output would blur whatever the splats already got right
             image = rgb + image - m.decode(m._to_map(z0.view(b, n, -1), grid), rgb, spk)
-        h, w = render.shape[-2:]
-        return image.clamp(0, 1)[..., :h, :w].to(render.device, render.dtype)
+        return _like(image, render)
 
     def loss(
         self, render: torch.Tensor, spikes: torch.Tensor | None, t: int, generator: torch.Generator | None = None

@@ -82,34 +82,40 @@ class PretrainConfig(TrainConfig):
 
 
 @dataclass
-class FinetuneConfig(TrainConfig):
-    """Fine-tuning for deblurring (blurred RGB + spikes → sharp) and dense reconstruction (spikes → frame)."""
+class CheckpointFinetuneConfig(TrainConfig):
+    """What every stage that fine-tunes a checkpoint toward target images has: the start and the loss terms."""
 
     init: Path | None = None
-    """Checkpoint to start from (``model.safetensors`` of pretraining); None: the shipped checkpoint."""
-    task: Literal["deblur", "reconstruct", "both"] = "both"
-    """Which task(s); "both" splits every batch half and half."""
-    deblur_gamma: float = 0.5
-    """γ for deblurring samples."""
-    reconstruct_gamma: float = 0.5
-    """γ for reconstruction samples (the TFP image fills the RGB slot as pseudo-dense prior)."""
+    """Checkpoint to start from (e.g. ``model.safetensors`` of pretraining); None: the shipped checkpoint."""
     image_weight: float = 1.0
     """MSE between the decoded prediction and the target image."""
     latent_weight: float = 1.0
     """MSE between the mean head's latent and the target latent."""
     diffusion_weight: float = 1.0
     """Diffusion ε-loss on the target latent."""
+    train_decoder: bool = True
+    """Also train the VAE decoder on the image loss (the encoder stays frozen)."""
+    diffusion_repeats: int = 1
+    """Noise levels drawn per token per step for the diffusion head."""
+
+
+@dataclass
+class FinetuneConfig(CheckpointFinetuneConfig):
+    """Fine-tuning for deblurring (blurred RGB + spikes → sharp) and dense reconstruction (spikes → frame)."""
+
+    task: Literal["deblur", "reconstruct", "both"] = "both"
+    """Which task(s); "both" splits every batch half and half."""
+    deblur_gamma: float = 0.5
+    """γ for deblurring samples."""
+    reconstruct_gamma: float = 0.5
+    """γ for reconstruction samples (the TFP image fills the RGB slot as pseudo-dense prior)."""
     spike_weight: float = 0.1
     """Spike-stream loss: expected counts of the prediction vs the observed spikes."""
     spike_window: int = 9
     """Central frames the spike-stream loss compares (the prediction is the centre frame)."""
-    train_decoder: bool = True
-    """Also train the VAE decoder on the image loss (the encoder stays frozen)."""
     rgb_only_every: int = 4
     """Every n-th batch trains the RGB-only path (blurred frame in, no spikes, γ = 0) so that either input may
     be absent at inference; 0: never."""
-    diffusion_repeats: int = 1
-    """Noise levels drawn per token per step for the diffusion head."""
 
 
 def _tiny_pretrain() -> PretrainConfig:
@@ -147,6 +153,7 @@ def with_overrides(cfg: TrainConfig, **changes) -> TrainConfig:
 
 
 __all__ = [
+    "CheckpointFinetuneConfig",
     "FINETUNE_PRESETS",
     "PRETRAIN_PRESETS",
     "FinetuneConfig",

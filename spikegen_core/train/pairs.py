@@ -23,7 +23,7 @@ from torch import nn
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.models.spikegen import SpikeGen
 from spikegen_core.train.checkpoint import save_weights
-from spikegen_core.train.config import TrainConfig
+from spikegen_core.train.config import CheckpointFinetuneConfig
 from spikegen_core.train.data import batch_seed
 from spikegen_core.train.distributed import setup, teardown
 from spikegen_core.train.finetune import starting_model
@@ -33,25 +33,13 @@ from spikegen_core.train.pretrain import set_trainable
 
 
 @dataclass
-class PairsConfig(TrainConfig):
-    """Fine-tuning on (degraded, sharp) image pairs through the RGB-only path."""
+class PairsConfig(CheckpointFinetuneConfig):
+    """Fine-tuning on (degraded, sharp) image pairs through the RGB-only path (the target image is the sharp one)."""
 
     pairs: Path = Path("outputs/prior_pairs/pairs.npz")
     """The pairs file (uint8 ``renders`` and ``targets``, (N, H, W, 3))."""
-    init: Path | None = None
-    """Checkpoint to start from; None: the shipped one."""
     holdout: int = 0
     """Leave the pairs of the last ``holdout`` scenes (``scene`` array) out of training."""
-    image_weight: float = 10.0
-    """MSE between the decoded prediction and the sharp image."""
-    latent_weight: float = 1.0
-    """MSE between the mean head's latent and the sharp image's latent."""
-    diffusion_weight: float = 1.0
-    """Diffusion ε-loss on the sharp image's latent (the prior's denoiser learns these pairs too)."""
-    train_decoder: bool = True
-    """Also train the VAE decoder (the encoder stays frozen)."""
-    diffusion_repeats: int = 1
-    """Noise levels drawn per token per step."""
 
 
 def load_pairs(path: str | Path, holdout: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,7 +150,7 @@ def _tiny_pairs() -> PairsConfig:
     # the latent and diffusion terms only keep the latent path sensible: the decoder caps it near the renders'
     # own PSNR, so the image term (through the refiner) is what can improve on them
     return PairsConfig(out_dir=Path("runs/prior-pairs-tiny"), steps=700, lr=5e-4, warmup_steps=30, ckpt_every=100,
-                       latent_weight=0.1, diffusion_weight=0.1)
+                       image_weight=10.0, latent_weight=0.1, diffusion_weight=0.1)
 
 
 PAIRS_PRESETS: dict[str, PairsConfig] = {"tiny": _tiny_pairs()}
