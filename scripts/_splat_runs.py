@@ -24,6 +24,8 @@ def place(config: TrainerConfig, scene: Path, out: Path, name: str, device: str,
     config.vis = "tensorboard"
     config.machine.device_type = device
     config.machine.seed = seed
+    # the order training views are drawn in has its own seed in nerfstudio (default 42): tie it to the run's
+    config.pipeline.datamanager.train_cameras_sampling_seed = seed
     return config
 
 

@@ -1,11 +1,14 @@
-"""Benchmark: spikegen-splat with and without the core diffusion model as a prior (spikegen-splat-prior).
+"""Benchmark: spikegen-splat with and without the core SpikeGen model — as the restorer of the training frames
+(TFP, the model's frames, or "auto", which picks by spike density) and as a prior (spikegen-splat-prior).
 
 Generated scenes where data are scarce — few training views, sparse spikes (short windows, high threshold) —
 and one where they are plentiful (the sample scene). Each arm trains with the same iterations, seed and
 schedule; the test views are scored as ``ns-eval`` does (PSNR/SSIM against the sharp ground truth) and the
 iterations are timed (median wall and process-CPU seconds). Writes ``benchmarks/prior.md`` and ``.json``.
 
-Reproduce: ``python scripts/bench_prior.py --steps 1000`` (CPU: 4–8 min per run on a 2-core box). At 400 steps every
+Reproduce: ``python scripts/bench_prior.py`` then ``python scripts/bench_prior.py --reuse --scenes few-views --arms
+without without-tfp-frames without-core-frames prior prior-core prior-untrained prior-linear`` (CPU: 4–8 min per
+run on a 2-core box; ``--reuse`` keeps finished runs). At 400 steps every
 arm is still far from converged (~21 dB on all three scenes); at 1000 the few-view scene is 4.6 dB below the
 plentiful one, which is where a prior has something to do.
 """
@@ -33,6 +36,8 @@ from spikegen_core.data.scene import make_scene  # noqa: E402
 from spikegen_core.train.checkpoint import SHIPPED  # noqa: E402
 from spikegen_core.utils import file_digest  # noqa: E402
 from spikegen_nvs.config import make_trainer_config  # noqa: E402
+from spikegen_nvs.datamanager import AutoRestorer  # noqa: E402
+from spikegen_nvs.dataparser import SpikeDataParserConfig  # noqa: E402
 from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR  # noqa: E402
 from spikegen_nvs.prior_config import make_prior_trainer_config  # noqa: E402
 
@@ -41,18 +46,39 @@ SCENES: dict[str, dict[str, Any]] = {
     "sparse-spikes": {"preset": "sample", "seed": 0, "window": 16, "subframes": 5, "threshold": 4.0},
     "plentiful": {"preset": "sample", "seed": 0},
 }
-ARMS: dict[str, dict[str, Any] | None] = {
-    "without": None,  # spikegen-splat as shipped
-    "prior": {},  # spikegen-splat-prior defaults: one-pass fix by the splat prior at new poses
-    # control: the same with the core checkpoint before it saw splat renders
+# "plain": spikegen-splat without the prior; "restorer": the training views' dense frames, forced ("tfp"; "spikegen":
+# the core model deblurs each view's RGB with its spikes; unset: both methods' default "auto", TFP where a window is
+# spike-rich and the core model where it is sparse); "checkpoint": the prior's weights (default: the shipped splat
+# prior); other keys are prior model settings
+ARMS: dict[str, dict[str, Any]] = {
+    "without": {"plain": True},  # spikegen-splat as shipped
+    "without-tfp-frames": {"plain": True, "restorer": "tfp"},  # spikegen-splat before "auto" frames
+    "without-core-frames": {"plain": True, "restorer": "spikegen"},
+    "prior": {},  # spikegen-splat-prior defaults
+    "prior-tfp-frames": {"restorer": "tfp"},  # the prior on TFP frames whatever the spike density
+    # controls: the same prior with the core checkpoint before it saw splat renders, and with random weights
     "prior-core": {"checkpoint": "core"},
-    # control: the same with random (untrained) core weights: what the extra views and gradients do alone
     "prior-untrained": {"checkpoint": "untrained"},
-    # the previous default: noise + DDIM + decode, residual target, at training poses (with spikes) too
+    "prior-linear": {"prior_schedule": "linear"},  # the former default: weight annealed to 0 by the run's end
+    # measured in earlier rounds (git history of benchmarks/prior.md); not in the default set
     "prior-restore": {"checkpoint": "core", "prior_kind": "restore", "prior_poses": ("train", "between", "around")},
     "prior-sds": {"prior_kind": "sds"},
     "prior-w3": {"prior_weight": 3.0},
 }
+DEFAULT_ARMS = ["without", "without-tfp-frames", "without-core-frames", "prior"]
+CONTROL_ARMS = ["prior-core", "prior-untrained", "prior-linear"]  # run on the few-view scene (see the report)
+WITHOUT_FOR = {None: "without", "tfp": "without-tfp-frames", "spikegen": "without-core-frames"}
+
+
+def frames_of(scene: Path, arm: str) -> str:
+    """Which frames an arm trained on in ``scene``: "tfp", "spikegen", or both joined by "+" ("auto" picks per view
+    by spike density, so it is read off the scene's windows)."""
+    restorer = ARMS[arm].get("restorer")
+    if restorer is not None:
+        return restorer
+    auto = AutoRestorer(tfp_window=21)
+    views = SpikeDataParserConfig(data=scene).setup().get_dataparser_outputs("train").metadata["spike_views"]
+    return "+".join(sorted({"tfp" if auto.choose(v.read()) is auto.tfp else "spikegen" for v in views}))
 
 
 def untrained_checkpoint(path: Path) -> Path:
@@ -70,7 +96,7 @@ def untrained_checkpoint(path: Path) -> Path:
 def arm_checkpoint(arm: str, work: Path, checkpoint: Path | None) -> Path | None:
     """The prior checkpoint an arm uses (None for the arm without a prior)."""
     settings = ARMS[arm]
-    if settings is None:
+    if settings.get("plain"):
         return None
     which = settings.get("checkpoint")
     if which == "untrained":
@@ -88,18 +114,25 @@ def run_key(config, checkpoint: Path | None) -> str:
     model = config.pipeline.model
     fields = {k: str(tuple(v) if isinstance(v, list) else v) for k, v in sorted(vars(model).items())
               if k.startswith("prior_") and k != "prior_checkpoint"}  # fmt: skip
+    if config.pipeline.datamanager.restorer != "tfp":  # (tfp runs keep the keys they were saved under)
+        fields["restorer"] = config.pipeline.datamanager.restorer
     digest = file_digest(checkpoint)[:12] if checkpoint.is_file() else "none"
     return "_" + hashlib.sha1(json.dumps([fields, digest]).encode()).hexdigest()[:8]
 
 
-def build(arm: str, scene: Path, out: Path, steps: int, device: str, checkpoint: Path | None, extra: dict):
-    settings = ARMS[arm]
-    if settings is None:
+def build(
+    arm: str, scene: Path, out: Path, steps: int, device: str, checkpoint: Path | None, extra: dict, seed: int = 42
+):
+    settings = dict(ARMS[arm])
+    restorer = settings.pop("restorer", None)
+    if settings.pop("plain", False):
         config = make_trainer_config(max_steps=steps)
     else:
         settings = {k: v for k, v in {**settings, **extra}.items() if k != "checkpoint"}
         config = make_prior_trainer_config(max_steps=steps, prior_checkpoint=checkpoint, **settings)
-    return place(config, scene, out, f"prior-bench-{arm}", device)
+    if restorer is not None:
+        config.pipeline.datamanager.restorer = restorer
+    return place(config, scene, out, f"prior-bench-{arm}", device, seed)
 
 
 def train_and_eval(config, steps: int) -> dict[str, Any]:
@@ -124,35 +157,65 @@ def _checkpoint_summary(path: Path | None) -> str:
     return f"stage {meta.get('stage')}, step {meta.get('step')}, sha256 {file_digest(path or SPLAT_PRIOR)[:12]}"
 
 
+def _paired(runs: dict[int, dict], ref: dict[int, dict] | None, key: str) -> list[float]:
+    """Per-seed differences ``runs − ref`` over the seeds both have (same seed = same random stream)."""
+    return [runs[s][key] - ref[s][key] for s in sorted(runs) if ref and s in ref]
+
+
+def _mean(values: list[float], digits: int) -> float | None:
+    return round(float(np.mean(values)), digits) if values else None
+
+
+def _spread(values: list[float]) -> str | None:
+    """"lowest … highest" of per-seed differences (None for fewer than two seeds)."""
+    return f"{min(values):+.2f} … {max(values):+.2f}" if len(values) > 1 else None
+
+
 def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
-    columns = ["scene", "arm", "PSNR", "SSIM", "ΔPSNR", "s/iter wall", "s/iter CPU", "cost ×", "prior steps"]
+    columns = ["scene", "arm", "frames", "seeds", "PSNR", "SSIM", "Δ PSNR vs without", "prior's Δ PSNR",
+               "prior's Δ PSNR per seed", "prior's Δ SSIM", "s/iter CPU", "cost ×"]  # fmt: skip
     rows = []
     for scene, arms in results.items():
         base = arms.get("without")
-        for arm, r in arms.items():
-            dpsnr = r["psnr"] - base["psnr"] if base and arm != "without" else None
-            cost = r["s_per_iter_cpu"] / base["s_per_iter_cpu"] if base and arm != "without" else None
-            rows.append([scene, arm, round(r["psnr"], 2), round(r["ssim"], 4), None if dpsnr is None else round(dpsnr, 2),
-                         round(r["s_per_iter_wall"], 3), round(r["s_per_iter_cpu"], 3),
-                         None if cost is None else round(cost, 2), r["prior_steps"]])  # fmt: skip
+        for arm, runs in arms.items():
+            first = runs[min(runs)]
+            same = None if ARMS[arm].get("plain") else arms.get(WITHOUT_FOR[ARMS[arm].get("restorer")])
+            d_base = _paired(runs, base, "psnr") if arm != "without" else []
+            d_same, d_ssim = _paired(runs, same, "psnr"), _paired(runs, same, "ssim")
+            cpu = float(np.mean([r["s_per_iter_cpu"] for r in runs.values()]))
+            base_cpu = float(np.mean([r["s_per_iter_cpu"] for r in base.values()])) if base else None
+            rows.append([
+                scene, arm, first["frames"], ", ".join(map(str, sorted(runs))),
+                _mean([r["psnr"] for r in runs.values()], 2), _mean([r["ssim"] for r in runs.values()], 4),
+                _mean(d_base, 2), _mean(d_same, 2), _spread(d_same), _mean(d_ssim, 4), round(cpu, 3),
+                round(cpu / base_cpu, 2) if base_cpu and arm != "without" else None,
+            ])  # fmt: skip
     lines = [
-        "# spikegen-splat with and without the core diffusion prior",
+        "# spikegen-splat with and without the core model (as frame restorer and as prior)",
         "",
         f"- commit `{meta['commit']}`, {meta['date']}; {machine_summary(meta['machine'])}; "
         f"load average {meta['machine'].get('load_average_1min')}",
-        f"- {args.steps} iterations per run, seed 42, same schedule; prior checkpoint: `{args.checkpoint or 'spikegen_nvs/assets/spikegen_tiny_splatfix.safetensors'}` "
-        f"({_checkpoint_summary(args.checkpoint)})",
-        "- arms: `without` = spikegen-splat; `prior` = spikegen-splat-prior defaults (the splat prior checkpoint's "
-        "one-pass fix of renders at in-between and jittered poses, stop-gradient MSE, weight 1.5 annealed "
-        "linearly, every 2nd step); `prior-core` = the same with the core checkpoint (control: what fine-tuning "
-        "on splat renders adds); `prior-untrained` = the same with random weights (control); `prior-restore` = "
-        "the former default (core checkpoint, noise + DDIM + decode, residual target, training poses too); "
-        "`prior-sds` = score distillation; `prior-w3` = weight 3 (default 1.5)",
-        "- test PSNR/SSIM as `ns-eval` computes them; s/iter = mean over the run (prior steps included); runs are "
-        "deterministic on CPU (a repeated `without` run gives identical numbers), and the prior's extra renders "
-        "fork the RNG, so ΔPSNR is the prior's effect, not a reshuffled random stream",
-        "- read ΔPSNR of `prior` against `prior-core` and `prior-untrained`: the part of the gain the splat prior's "
-        "training is responsible for",
+        f"- {args.steps} iterations per run, same schedule, training seeds as listed (a seed fixes the run's random "
+        f"stream: view order, backgrounds, densification); prior checkpoint: "
+        f"`{args.checkpoint or 'spikegen_nvs/assets/spikegen_tiny_splatfix.safetensors'}` ({_checkpoint_summary(args.checkpoint)})",
+        "- frames = the training views' dense targets: `tfp` (grey TFP of the window's central 21 ticks) or "
+        "`spikegen` (the core model deblurs the view's RGB with its spikes); both methods default to `auto`, which "
+        "takes TFP where a window holds ≥ 4 spikes per pixel and the core model's frame where it does not (the "
+        "sample scene's windows hold 9–14, the sparse scene's 1.1–1.8)",
+        "- arms: `without` = spikegen-splat as shipped; `without-tfp-frames` / `without-core-frames` = with its frames "
+        "forced to one kind; `prior` = spikegen-splat-prior defaults (the splat prior's one-pass fix of renders at "
+        "in-between and jittered poses, stop-gradient MSE, weight 1.5 held constant, every 2nd step); "
+        "`prior-tfp-frames` = the same on TFP frames; controls (8-view scene): `prior-core` = "
+        "the prior with the core checkpoint (what fine-tuning on splat renders adds), `prior-untrained` = random "
+        "weights (what the extra views and gradients do alone), `prior-linear` = weight annealed to 0 over the run "
+        "(the former default)",
+        "- PSNR/SSIM: test views as `ns-eval` computes them, mean over the seeds; Δ columns pair runs by seed. "
+        "\"prior's Δ\" = against the arm without a prior on the same frames (the prior's own effect). A run is "
+        "deterministic on CPU, and with the prior the training draws the same random numbers as without it (the "
+        "prior's model load and renders fork the RNG; tested), so a per-seed Δ is the prior's effect on that "
+        "stream; but the stream itself matters: one setting on two streams differed by 0.17 dB, so read "
+        "single-seed |Δ| < 0.2 dB as no effect",
+        "- s/iter = CPU seconds per iteration, mean over the run (prior steps included)",
         "",
         *markdown_table(columns, rows),
         "",
@@ -160,12 +223,14 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         "",
         *[f"- `{k}`: `{json.dumps(SCENES[k])}`" for k in results],
         "",
-        f"Reproduce: `python scripts/bench_prior.py --steps {args.steps}"
-        + (f" --checkpoint {args.checkpoint}" if args.checkpoint else "") + "`",
+        "Reproduce: `python scripts/bench_prior.py --seeds 42 43 44 --arms without prior`, then "
+        "`python scripts/bench_prior.py --reuse --arms without-tfp-frames without-core-frames` and "
+        f"`python scripts/bench_prior.py --reuse --scenes few-views --arms {' '.join(CONTROL_ARMS)}`; "
+        "`--report-only --arms ...` rebuilds this page from the saved runs",
     ]
-    table = {"title": f"Test views with and without the prior ({args.steps} iterations, seed 42)",
+    table = {"title": f"Test views with and without the core model's frames and prior ({args.steps} iterations)",
              "columns": columns, "rows": rows, "headline": True}
-    result = {**meta, "benchmark": "prior", "title": "spikegen-splat with and without the core diffusion prior",
+    result = {**meta, "benchmark": "prior", "title": "spikegen-splat with and without the core model as restorer and prior",
               "command": " ".join(sys.argv), "settings": {k: str(v) for k, v in vars(args).items()},
               "tables": [table], "scenes": {k: SCENES[k] for k in results}, "arms": ARMS,
               "results": results}  # fmt: skip
@@ -176,7 +241,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1000, help="spikegen-splat's own run length by default")
     parser.add_argument("--scenes", nargs="*", default=list(SCENES), choices=list(SCENES))
-    parser.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--arms", nargs="*", default=DEFAULT_ARMS, choices=list(ARMS))
+    parser.add_argument("--seeds", type=int, nargs="*", default=[42], help="training seeds (one run per arm and seed)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="SpikeGen checkpoint (default: shipped)")
     parser.add_argument("--prior", type=json.loads, default={}, help='extra prior settings, e.g. \'{"prior_weight": 1}\'')
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench_prior")
@@ -184,11 +250,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--reuse", action="store_true", help="reuse saved per-run results with the same steps")
-    parser.add_argument("--report-only", action="store_true", help="report the saved runs only; train nothing")
+    parser.add_argument("--report-only", action="store_true", help="report the saved runs only (every seed saved)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     meta = bench_meta(args.device)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     for name in args.scenes:
         spec = dict(SCENES[name])
         scene = args.work / "scenes" / name
@@ -197,20 +263,29 @@ def main() -> None:
         results[name] = {}
         for arm in args.arms:
             ckpt = arm_checkpoint(arm, args.work / "runs", args.checkpoint)
-            config = build(arm, scene, args.work / "runs", args.steps, args.device, ckpt, args.prior)
-            saved = args.work / "results" / f"{name}_{arm}_{args.steps}{run_key(config, ckpt)}.json"
-            if (args.reuse or args.report_only) and saved.is_file():
-                results[name][arm] = json.loads(saved.read_text())
-                continue
-            if args.report_only:
-                continue
-            torch.manual_seed(42)
-            print(f"[bench_prior] {name}: {arm} ({args.steps} iterations)", flush=True)
-            results[name][arm] = res = train_and_eval(config, args.steps)
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(res))
-            print(f"[bench_prior]   PSNR {res['psnr']:.2f} SSIM {res['ssim']:.4f} {res['s_per_iter_cpu']:.3f} CPU s/iter",
-                  flush=True)  # fmt: skip
+            stem = f"{name}_{arm}_{args.steps}{run_key(build(arm, scene, args.work / 'runs', args.steps, args.device, ckpt, args.prior), ckpt)}"
+            runs: dict[int, dict[str, Any]] = {}
+            if args.report_only:  # every seed saved for this arm
+                for path in sorted((args.work / "results").glob(f"{stem}*.json")):
+                    tail = path.stem[len(stem):]
+                    if tail == "" or (tail.startswith("_s") and tail[2:].isdigit()):
+                        runs[int(tail[2:]) if tail else 42] = json.loads(path.read_text())
+            for seed in [] if args.report_only else args.seeds:
+                saved = args.work / "results" / f"{stem}{'' if seed == 42 else f'_s{seed}'}.json"
+                if args.reuse and saved.is_file():
+                    runs[seed] = json.loads(saved.read_text())
+                    continue
+                config = build(arm, scene, args.work / "runs", args.steps, args.device, ckpt, args.prior, seed)
+                torch.manual_seed(seed)
+                print(f"[bench_prior] {name}: {arm}, seed {seed} ({args.steps} iterations)", flush=True)
+                runs[seed] = res = train_and_eval(config, args.steps)
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                saved.write_text(json.dumps(res))
+                print(f"[bench_prior]   PSNR {res['psnr']:.2f} SSIM {res['ssim']:.4f} {res['s_per_iter_cpu']:.3f} CPU s/iter",
+                      flush=True)  # fmt: skip
+            if runs:
+                frames = frames_of(scene, arm)
+                results[name][arm] = {seed: {**r, "frames": frames} for seed, r in sorted(runs.items())}
         report(results, args, meta)  # after every scene, so a partial run still leaves a report
     print(f"[bench_prior] wrote {args.out}.md/.json")
 

@@ -92,9 +92,11 @@ def make_trainer_config(
         mixed_precision=False,
         machine=MachineConfig(device_type=DEVICE_TYPE),
         pipeline=VanillaPipelineConfig(
-            # TFP over the central third of the window (the centre virtual view's sub-window): far less motion
-            # blur than the whole window, at the price of noise that the 3-D fit averages out across views.
-            datamanager=SpikeDatamanagerConfig(dataparser=SpikeDataParserConfig(), tfp_window=21),
+            # "auto": TFP over the central third of the window (the centre virtual view's sub-window: far less
+            # motion blur than the whole window, at the price of noise that the 3-D fit averages out across
+            # views) where the window holds enough spikes; the core model's restoration where TFP would be
+            # mostly noise (benchmarks/prior.md: +1 dB on sparse windows, identical frames on spike-rich ones).
+            datamanager=SpikeDatamanagerConfig(dataparser=SpikeDataParserConfig(), restorer="auto", tfp_window=21),
             model=model,
         ),
         optimizers=_optimizers(max_steps),

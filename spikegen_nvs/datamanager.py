@@ -1,6 +1,7 @@
 """Spike-aware full-image datamanager: a restored dense frame per training view plus its raw spike window.
 
-Dense frames come from a pluggable *restorer* (TFP today; the core SpikeGen model plugs in through
+Dense frames come from a pluggable *restorer* (``"tfp"``; ``"spikegen"``, the core model; ``"auto"``, TFP for
+spike-rich windows and the core model for sparse ones, spikegen-splat's default; or
 ``restorer="package.module:factory"``) and are cached on disk, keyed by the restorer's id (which carries
 its checkpoint hash) and a hash of the spike window, so a second run or another method reuses them.
 Each training batch also carries the view's spike window, read from the memory-mapped file (only the
@@ -81,18 +82,52 @@ class SpikeGenRestorer:
         return out if blurred is not None else out[0]
 
 
-def build_restorer(spec: str, checkpoint: Path | None = None, tfp_window: int | None = None) -> Restorer:
-    """``"tfp"``, ``"spikegen"`` (the core model; default weights: the shipped checkpoint), or
-    ``"package.module:factory"`` where ``factory(checkpoint) -> Restorer``."""
+class AutoRestorer:
+    """TFP where the window holds enough spikes, the core SpikeGen model where it does not.
+
+    TFP estimates intensity from spike counts, so its relative noise is about 1/√(spikes per pixel): with the ~12 a
+    64-tick window of the sample scene holds it is the sharpest target there is (training on the core model's
+    frames instead costs 0.3 dB there), with ~1.5 (16 ticks, θ 4) it is mostly noise and the core model's frames
+    are worth +1 dB (benchmarks/prior.md). The model is loaded only when a view needs it."""
+
+    def __init__(self, checkpoint: Path | None = None, tfp_window: int | None = None, min_spikes: float = 4.0) -> None:
+        from spikegen_core.train.checkpoint import SHIPPED
+
+        self.tfp = TFPRestorer(tfp_window)
+        self.checkpoint = checkpoint
+        self.min_spikes = min_spikes
+        # the model's weights key the cache even for the shipped ones, which may change between releases
+        digest = file_digest(checkpoint if checkpoint is not None else SHIPPED)[:16]
+        self.restorer_id = f"auto-s{min_spikes:g}-{self.tfp.restorer_id}-spikegen-{digest}"
+
+    @cached_property
+    def model(self) -> SpikeGenRestorer:
+        return SpikeGenRestorer(self.checkpoint)
+
+    def choose(self, spikes: SpikeStream) -> Restorer:
+        """The restorer for this window: TFP if the mean spike count per pixel reaches ``min_spikes``."""
+        per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
+        return self.tfp if per_pixel >= self.min_spikes else self.model
+
+    def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
+        return self.choose(spikes)(spikes, view, blurred)
+
+
+def build_restorer(
+    spec: str, checkpoint: Path | None = None, tfp_window: int | None = None, min_spikes: float = 4.0
+) -> Restorer:
+    """``"tfp"``, ``"spikegen"`` (the core model; default weights: the shipped checkpoint), ``"auto"`` (TFP where
+    windows are spike-rich, else the core model) or ``"package.module:factory"`` where ``factory(checkpoint) ->
+    Restorer``."""
     if spec == "tfp":
         return TFPRestorer(tfp_window)
-    if spec == "spikegen":
+    if spec in ("spikegen", "auto"):
         if checkpoint is not None and not Path(checkpoint).is_file():
             raise CheckpointError(f"{checkpoint}: SpikeGen checkpoint not found; pass an existing file or omit it")
-        return SpikeGenRestorer(checkpoint)
+        return SpikeGenRestorer(checkpoint) if spec == "spikegen" else AutoRestorer(checkpoint, tfp_window, min_spikes)
     if ":" not in spec:
         raise CheckpointError(
-            f"restorer {spec!r} is neither 'tfp', 'spikegen' nor 'package.module:factory'; pass one of those"
+            f"restorer {spec!r} is neither 'tfp', 'spikegen', 'auto' nor 'package.module:factory'; pass one of those"
         )
     module, _, name = spec.partition(":")
     try:
@@ -113,9 +148,13 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
     dense_target: Literal["restored", "dataparser"] = "restored"
     """Photometric target of train views: the restored dense frame, or the image the dataparser chose."""
     restorer: str = "tfp"
-    """'tfp' or 'package.module:factory' (factory(checkpoint) -> Restorer), e.g. the core SpikeGen model."""
+    """'tfp', 'spikegen' (the core model deblurs each view's RGB with its spikes), 'auto' (TFP where a window holds
+    at least 4 spikes per pixel, else the core model: spikegen-splat's setting) or 'package.module:factory'
+    (factory(checkpoint) -> Restorer)."""
     restorer_checkpoint: Path | None = None
     """Weights for the restorer; their SHA-256 is part of the cache key."""
+    auto_min_spikes: float = 4.0
+    """'auto' restorer: TFP for windows with at least this many spikes per pixel on average, else the model."""
     tfp_window: int | None = None
     """Frames around the window centre for the TFP restorer (default: the whole window)."""
     dense_cache_dir: Path | None = None
@@ -143,7 +182,10 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
 
     @cached_property
     def restorer(self) -> Restorer:
-        return build_restorer(self.config.restorer, self.config.restorer_checkpoint, self.config.tfp_window)
+        with torch.random.fork_rng(devices=[]):  # see dense_frame
+            return build_restorer(
+                self.config.restorer, self.config.restorer_checkpoint, self.config.tfp_window, self.config.auto_min_spikes
+            )
 
     @cached_property
     def restorer_key(self) -> str:
@@ -178,7 +220,9 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
         if path.is_file():
             return torch.from_numpy(np.load(path))
         blurred = self._read_rgb(view.blur_path) if view.blur_path is not None else None
-        with torch.no_grad():
+        # A model restorer draws its initial weights from the global RNG when it loads (on first need): without the
+        # fork, the training's random stream would depend on whether the frames came from the disk cache.
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
             frame = self.restorer(spikes, view, blurred).detach().to("cpu", torch.float32)
         if frame.shape not in ((view.height, view.width), (3, view.height, view.width)):
             raise CheckpointError(

@@ -18,7 +18,7 @@ from spikegen_nvs.prior_model import SpikeGenSplatPriorModelConfig
 
 
 def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior: Any) -> TrainerConfig:
-    """spikegen-splat's trainer config with the model swapped for the prior model (same schedule and losses).
+    """spikegen-splat's trainer config (same frames, schedule and losses) with the model swapped for the prior model.
 
     ``prior`` sets :class:`SpikeGenSplatPriorModelConfig` fields (``prior_weight=...``); a key that is one of
     ``make_trainer_config``'s arguments (``max_steps``, ``refine_every``, ...) goes there instead."""
@@ -38,6 +38,6 @@ def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior
 
 spikegen_splat_prior = MethodSpecification(
     config=make_prior_trainer_config(),
-    description="spikegen-splat + the core SpikeGen diffusion model as a prior on rendered views "
-    "(training, in-between and jittered poses)",
+    description="spikegen-splat + the core SpikeGen model as a prior: it fixes renders at in-between and jittered "
+    "poses, and the splats are pulled toward its fixes",
 )

@@ -140,16 +140,16 @@ class ProcessSummary:
         return f"ns-train spikegen-splat --data {self.output_dir}"
 
 
-def restorer_from_checkpoint(path: Path) -> Restorer:
-    """The core model's restoration as a :data:`Restorer` (lands with spikegen_core.models)."""
-    try:
-        from spikegen_core.models.restore import load_restorer  # type: ignore[import-not-found]
-    except ImportError as err:
-        raise CheckpointError(
-            f"{path}: this build has no model restorer (spikegen_core.models.restore.load_restorer) yet; "
-            "omit --checkpoint to use TFP dense frames"
-        ) from err
-    return load_restorer(path)
+def restorer_from_checkpoint(path: Path, threshold: float, gain: float = 1.0) -> Restorer:
+    """The core model's reconstruction from spikes alone (grey) as a :data:`Restorer`; ``threshold`` / ``gain``
+    are the camera's, as for TFP. Raises CheckpointError naming the file when it is missing or not a SpikeGen
+    checkpoint."""
+    from spikegen_core.video.restorers import ModelRestorer
+
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: SpikeGen checkpoint not found; pass an existing file or omit --checkpoint")
+    model = ModelRestorer(path, threshold=threshold / gain).load()
+    return lambda spikes: model(spikes[None])[0, 0]
 
 
 def _tfp_frame(spikes: torch.Tensor, threshold: float, gain: float) -> torch.Tensor:
@@ -311,7 +311,7 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
 
     console = Console(stderr=True, quiet=quiet)
     if restorer is None and cfg.checkpoint is not None:
-        restorer = restorer_from_checkpoint(cfg.checkpoint)
+        restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain)
 
     def dense(spikes: torch.Tensor) -> torch.Tensor:
         frame = restorer(spikes) if restorer is not None else _tfp_frame(spikes, cfg.threshold, cfg.gain)

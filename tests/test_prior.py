@@ -206,7 +206,9 @@ def test_weight_zero_adds_no_term(scene: Path, tmp_path: Path, spikegen: SpikeGe
     model.step = 2
     assert model.current_prior_weight() > 0.0
     model.step = model.config.resolution_schedule
-    assert model.current_prior_weight() == 0.0  # linear schedule ends at the run's end
+    assert model.current_prior_weight() == 1.0  # the default schedule is constant: the prior holds to the end
+    model.config.prior_schedule = "linear"
+    assert model.current_prior_weight() == 0.0  # a linear schedule ends at the run's end
 
 
 def test_shipped_splat_prior_improves_novel_view_renders_of_an_unseen_scene() -> None:
@@ -227,3 +229,71 @@ def test_shipped_splat_prior_improves_novel_view_renders_of_an_unseen_scene() ->
     core = prior_lib.DiffusionPrior.load(None, kind="fix")
     unchanged = torch.cat([core.fixed(x[i : i + 1], None) for i in range(len(x))])
     assert abs(float(psnr(unchanged, y)) - before) < 0.1
+
+
+def test_splats_train_on_tfp_where_spikes_are_rich_and_on_core_frames_where_sparse(
+    scene: Path, tmp_path: Path, spikegen: SpikeGen
+) -> None:
+    """spikegen-splat(-prior)'s "auto" restorer: TFP (grey) for a window with at least ``min_spikes`` spikes per
+    pixel, else the core model's restoration (the view's RGB deblurred with its spikes: colour)."""
+    from spikegen_nvs.datamanager import AutoRestorer, SpikeGenRestorer, TFPRestorer
+
+    dm = _trainer(scene, tmp_path, spikegen).pipeline.datamanager
+    assert isinstance(dm.restorer, AutoRestorer)
+    view = dm.spike_views[0]
+    spikes, blur = view.read(), dm._read_rgb(view.blur_path)
+    per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
+    assert per_pixel > 0
+    rich = AutoRestorer(min_spikes=0.5 * per_pixel)(spikes, view, blur)
+    assert torch.equal(rich, TFPRestorer()(spikes, view, blur))  # (H, W) grey
+    sparse = AutoRestorer(min_spikes=2.0 * per_pixel)(spikes, view, blur)
+    assert sparse.shape == (3, view.height, view.width)
+    assert torch.allclose(sparse, SpikeGenRestorer()(spikes, view, blur))
+    assert not torch.allclose(sparse, blur, atol=1e-3)  # restored, not the blurred capture passed through
+    # the batch says which kind of frame it carries, so the photometric loss compares like with like
+    camera, batch = dm.next_train(0)
+    seen = dm.spike_views[int(camera.metadata["cam_idx"])].read()
+    assert bool(batch["dense_is_grey"]) == (dm.restorer.choose(seen) is dm.restorer.tfp)
+
+
+def test_training_random_stream_does_not_depend_on_the_frame_cache(scene: Path, tmp_path: Path) -> None:
+    """Loading a model restorer draws initial weights from the global RNG; the datamanager forks the RNG around it,
+    so a run that restores its frames and a rerun that reads them from the disk cache train on the same stream."""
+    from spikegen_nvs.config import make_trainer_config
+
+    draws = []
+    for _ in range(2):  # first: frames restored by the core model (it loads); second: read from the cache
+        config = make_trainer_config(max_steps=20, refine_every=100, warmup_length=100, num_random=200)
+        config.pipeline.datamanager.data = scene
+        config.pipeline.datamanager.auto_min_spikes = 1e9  # every window is "sparse": the model restores them all
+        config.pipeline.datamanager.dense_cache_dir = tmp_path / "dense"
+        config.output_dir, config.vis, config.machine.device_type = tmp_path, "tensorboard", "cpu"
+        config.set_timestamp()
+        torch.manual_seed(7)
+        trainer = config.setup(local_rank=0, world_size=1)
+        trainer.setup()
+        trainer.pipeline.datamanager.next_train(0)  # train images and dense frames load on first use
+        draws.append(torch.rand(4))
+    assert any((tmp_path / "dense").rglob("*.npy"))
+    assert torch.equal(draws[0], draws[1])
+
+
+def test_the_prior_leaves_the_training_random_stream_as_it_is(scene: Path, tmp_path: Path) -> None:
+    """With and without the prior, training draws the same random numbers (views, backgrounds, densification): the
+    prior's model load, renders and draws use forks or its own generator, so an A/B difference is the prior's."""
+    draws = []
+    for weight in (0.0, 1.5):
+        config = make_prior_trainer_config(max_steps=20, refine_every=100, warmup_length=100, num_random=200,
+                                           prior_weight=weight, prior_every=1)  # fmt: skip
+        config.pipeline.datamanager.data = scene
+        config.pipeline.datamanager.dense_cache_dir = tmp_path / "dense"
+        config.output_dir, config.vis, config.machine.device_type = tmp_path / str(weight), "tensorboard", "cpu"
+        config.set_timestamp()
+        torch.manual_seed(11)
+        trainer = config.setup(local_rank=0, world_size=1)
+        trainer.setup()
+        trainer.pipeline.train()
+        losses = [_step(trainer, step)[1] for step in range(3)]  # the shipped splat prior loads at step 0
+        assert ("prior_loss" in losses[-1]) == (weight > 0)
+        draws.append(torch.rand(4))
+    assert torch.equal(draws[0], draws[1])
