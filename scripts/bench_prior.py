@@ -6,11 +6,10 @@ and one where they are plentiful (the sample scene). Each arm trains with the sa
 schedule; the test views are scored as ``ns-eval`` does (PSNR/SSIM against the sharp ground truth) and the
 iterations are timed (median wall and process-CPU seconds). Writes ``benchmarks/prior.md`` and ``.json``.
 
-Reproduce: ``python scripts/bench_prior.py`` then ``python scripts/bench_prior.py --reuse --scenes few-views --arms
-without without-tfp-frames without-core-frames prior prior-core prior-untrained prior-linear`` (CPU: 4–8 min per
-run on a 2-core box; ``--reuse`` keeps finished runs). At 400 steps every
-arm is still far from converged (~21 dB on all three scenes); at 1000 the few-view scene is 4.6 dB below the
-plentiful one, which is where a prior has something to do.
+Reproduce: the commands in ``REPRODUCE`` below (CPU: 4–8 min per run on a 2-core box; ``--reuse`` keeps finished
+runs, ``--report-only`` rebuilds the page from them). At 400 steps every arm is still far from converged (~21 dB on
+all three scenes); at 1000 the few-view scene is 4.5 dB below the plentiful one, which is where a prior has
+something to do.
 """
 
 from __future__ import annotations
@@ -68,6 +67,12 @@ ARMS: dict[str, dict[str, Any]] = {
 DEFAULT_ARMS = ["without", "without-tfp-frames", "without-core-frames", "prior"]
 CONTROL_ARMS = ["prior-core", "prior-untrained", "prior-linear"]  # run on the few-view scene (see the report)
 WITHOUT_FOR = {None: "without", "tfp": "without-tfp-frames", "spikegen": "without-core-frames"}
+REPRODUCE = (
+    "python scripts/bench_prior.py --seeds 42 43 44 --arms without prior && python scripts/bench_prior.py --reuse "
+    "--arms without-tfp-frames without-core-frames && python scripts/bench_prior.py --reuse --scenes few-views "
+    "--arms prior-core prior-untrained && python scripts/bench_prior.py --reuse --scenes few-views --arms prior-linear "
+    "--seeds 42 43"
+)
 
 
 def frames_of(scene: Path, arm: str) -> str:
@@ -223,15 +228,12 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         "",
         *[f"- `{k}`: `{json.dumps(SCENES[k])}`" for k in results],
         "",
-        "Reproduce: `python scripts/bench_prior.py --seeds 42 43 44 --arms without prior`, then "
-        "`python scripts/bench_prior.py --reuse --arms without-tfp-frames without-core-frames` and "
-        f"`python scripts/bench_prior.py --reuse --scenes few-views --arms {' '.join(CONTROL_ARMS)}`; "
-        "`--report-only --arms ...` rebuilds this page from the saved runs",
+        f"Reproduce: `{REPRODUCE}`; `--report-only --arms ...` rebuilds this page from the saved runs",
     ]
     table = {"title": f"Test views with and without the core model's frames and prior ({args.steps} iterations)",
              "columns": columns, "rows": rows, "headline": True}
     result = {**meta, "benchmark": "prior", "title": "spikegen-splat with and without the core model as restorer and prior",
-              "command": " ".join(sys.argv), "settings": {k: str(v) for k, v in vars(args).items()},
+              "command": REPRODUCE if args.report_only else " ".join(sys.argv), "settings": {k: str(v) for k, v in vars(args).items()},
               "tables": [table], "scenes": {k: SCENES[k] for k in results}, "arms": ARMS,
               "results": results}  # fmt: skip
     write_results(ROOT / args.out, result, lines)

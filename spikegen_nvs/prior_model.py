@@ -32,9 +32,9 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     """"fix": MSE to the model's one-pass restoration of the render (stop-gradient; measured best, see
     benchmarks/prior.md); "restore": MSE to the decoded noised-and-denoised render; "sds": score distillation."""
     prior_schedule: prior_lib.Schedule = "constant"
-    """How the weight (and the top noise level) falls from ``prior_start`` to ``prior_end``. "constant" measured
-    best: with "linear" the weight is gone by the run's end and the few-view splats drift back toward their
-    training views (8 views: +0.38 dB constant vs +0.21 linear, benchmarks/prior.md)."""
+    """How the weight (and the top noise level) falls from ``prior_start`` to ``prior_end``. "constant" keeps the
+    prior on to the end (with "linear" it is gone by then and few-view splats can drift back toward their training
+    views); benchmarks/prior.md compares the two on the 8-view scene."""
     prior_start: int = 0
     """First step with the prior."""
     prior_end: float = 1.0
