@@ -15,6 +15,7 @@ something to do.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -75,15 +76,18 @@ REPRODUCE = (
 )
 
 
-def frames_of(scene: Path, arm: str) -> str:
-    """Which frames an arm trained on in ``scene``: "tfp", "spikegen", or both joined by "+" ("auto" picks per view
-    by spike density, so it is read off the scene's windows)."""
-    restorer = ARMS[arm].get("restorer")
-    if restorer is not None:
-        return restorer
-    auto = AutoRestorer(tfp_window=21)
+@functools.cache
+def _auto_frames(scene: Path, min_spikes: float) -> str:
+    auto = AutoRestorer(min_spikes=min_spikes)
     views = SpikeDataParserConfig(data=scene).setup().get_dataparser_outputs("train").metadata["spike_views"]
     return "+".join(sorted({"tfp" if auto.choose(v.read()) is auto.tfp else "spikegen" for v in views}))
+
+
+def frames_of(scene: Path, config) -> str:
+    """Which frames a run trained on in ``scene``: "tfp", "spikegen", or both joined by "+" ("auto" picks per view
+    by spike density, so it is read off the scene's windows, once per scene)."""
+    dm = config.pipeline.datamanager
+    return _auto_frames(scene, dm.auto_min_spikes) if dm.restorer == "auto" else dm.restorer
 
 
 def untrained_checkpoint(path: Path) -> Path:
@@ -265,7 +269,8 @@ def main() -> None:
         results[name] = {}
         for arm in args.arms:
             ckpt = arm_checkpoint(arm, args.work / "runs", args.checkpoint)
-            stem = f"{name}_{arm}_{args.steps}{run_key(build(arm, scene, args.work / 'runs', args.steps, args.device, ckpt, args.prior), ckpt)}"
+            arm_config = build(arm, scene, args.work / "runs", args.steps, args.device, ckpt, args.prior)
+            stem = f"{name}_{arm}_{args.steps}{run_key(arm_config, ckpt)}"  # the same for every seed
             runs: dict[int, dict[str, Any]] = {}
             if args.report_only:  # every seed saved for this arm
                 for path in sorted((args.work / "results").glob(f"{stem}*.json")):
@@ -286,7 +291,7 @@ def main() -> None:
                 print(f"[bench_prior]   PSNR {res['psnr']:.2f} SSIM {res['ssim']:.4f} {res['s_per_iter_cpu']:.3f} CPU s/iter",
                       flush=True)  # fmt: skip
             if runs:
-                frames = frames_of(scene, arm)
+                frames = frames_of(scene, arm_config)
                 results[name][arm] = {seed: {**r, "frames": frames} for seed, r in sorted(runs.items())}
         report(results, args, meta)  # after every scene, so a partial run still leaves a report
     print(f"[bench_prior] wrote {args.out}.md/.json")

@@ -61,18 +61,24 @@ class TFPRestorer:
         return tfp(spikes, window=window, threshold=view.threshold, gain=view.gain).clamp(0.0, 1.0)
 
 
+def _model_id(checkpoint: Path | None) -> str:
+    """Cache id of the core model as restorer. A given checkpoint's hash is added by ``restorer_key``; the shipped
+    weights may change between releases, so their hash is part of the id itself."""
+    from spikegen_core.train.checkpoint import SHIPPED
+
+    return "spikegen" if checkpoint is not None else f"spikegen-{file_digest(SHIPPED)[:16]}"
+
+
 class SpikeGenRestorer:
     """The core SpikeGen model: deblurs the view's blurred RGB with its spikes (colour), or reconstructs a grey
     frame from the spikes alone when the view has no RGB. ``checkpoint=None`` is the shipped tiny model."""
 
     def __init__(self, checkpoint: Path | None = None) -> None:
         from spikegen_core.train import load_model
-        from spikegen_core.train.checkpoint import SHIPPED
 
         self.model, _ = load_model(checkpoint, device="cpu")
         self.model.eval()
-        # The shipped weights may change between releases: their hash keeps the cache honest too.
-        self.restorer_id = "spikegen" if checkpoint is not None else f"spikegen-{file_digest(SHIPPED)[:16]}"
+        self.restorer_id = _model_id(checkpoint)
 
     @torch.no_grad()
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
@@ -91,14 +97,10 @@ class AutoRestorer:
     are worth +1 dB (benchmarks/prior.md). The model is loaded only when a view needs it."""
 
     def __init__(self, checkpoint: Path | None = None, tfp_window: int | None = None, min_spikes: float = 4.0) -> None:
-        from spikegen_core.train.checkpoint import SHIPPED
-
         self.tfp = TFPRestorer(tfp_window)
         self.checkpoint = checkpoint
         self.min_spikes = min_spikes
-        # the model's weights key the cache even for the shipped ones, which may change between releases
-        digest = file_digest(checkpoint if checkpoint is not None else SHIPPED)[:16]
-        self.restorer_id = f"auto-s{min_spikes:g}-{self.tfp.restorer_id}-spikegen-{digest}"
+        self.restorer_id = f"auto-s{min_spikes:g}-{self.tfp.restorer_id}-{_model_id(checkpoint)}"
 
     @cached_property
     def model(self) -> SpikeGenRestorer:
