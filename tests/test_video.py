@@ -155,18 +155,12 @@ def test_restore_video_memory_stays_flat_on_large_dat(tmp_path, _live_rss):
     src = SpikeSource.open(path)
     centres = window_centres(src.num_frames, 41, clock_hz=src.clock_hz, fps=50)  # one every 400 ticks
     proc = psutil.Process()
-    def anon() -> int:
-        # resident memory the process owns: the .dat's memory-mapped pages are page cache the kernel may keep
-        # mapped or drop depending on load (they made this test flaky on a busy machine), not our growth
-        info = proc.memory_info()
-        return info.rss - info.shared
-
-    before = anon()
+    before = proc.memory_info().rss
     peak, stop = [before], threading.Event()
 
     def watch():
         while not stop.is_set():
-            peak[0] = max(peak[0], anon())
+            peak[0] = max(peak[0], proc.memory_info().rss)
             time.sleep(0.002)
 
     t = threading.Thread(target=watch)
