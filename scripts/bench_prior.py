@@ -39,10 +39,12 @@ from spikegen_nvs.config import make_trainer_config  # noqa: E402
 from spikegen_nvs.datamanager import AutoRestorer  # noqa: E402
 from spikegen_nvs.dataparser import SpikeDataParserConfig  # noqa: E402
 from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR  # noqa: E402
-from spikegen_nvs.prior_config import make_prior_trainer_config  # noqa: E402
+from spikegen_nvs.prior_config import PRIOR_MAX_VIEWS, make_prior_trainer_config  # noqa: E402
+from spikegen_nvs.prior_model import SpikeGenSplatPriorModelConfig  # noqa: E402
 
 SCENES: dict[str, dict[str, Any]] = {
     "few-views": {"preset": "sample", "seed": 0, "num_train": 8},
+    "twelve-views": {"preset": "sample", "seed": 0, "num_train": 12},
     "sparse-spikes": {"preset": "sample", "seed": 0, "window": 16, "subframes": 5, "threshold": 4.0},
     "plentiful": {"preset": "sample", "seed": 0},
 }
@@ -51,22 +53,31 @@ SCENES: dict[str, dict[str, Any]] = {
 # spike-rich and the core model where it is sparse); "checkpoint": the prior's weights (default: the shipped splat
 # prior); other keys are prior model settings
 ARMS: dict[str, dict[str, Any]] = {
-    "without": {"plain": True},  # spikegen-splat as shipped
-    "without-tfp-frames": {"plain": True, "restorer": "tfp"},  # spikegen-splat before "auto" frames
+    # no prior: spikegen-splat's settings with the prior off (what spikegen-splat runs on scenes of more than
+    # PRIOR_MAX_VIEWS training views)
+    "without": {"plain": True},
+    "without-tfp-frames": {"plain": True, "restorer": "tfp"},  # as before "auto" frames
     "without-core-frames": {"plain": True, "restorer": "spikegen"},
-    "prior": {},  # spikegen-splat-prior defaults
+    "prior": {},  # spikegen-splat-prior defaults (what spikegen-splat runs on scenes of ≤ PRIOR_MAX_VIEWS views)
     "prior-tfp-frames": {"restorer": "tfp"},  # the prior on TFP frames whatever the spike density
-    # controls: the same prior with the core checkpoint before it saw splat renders, and with random weights
-    "prior-core": {"checkpoint": "core"},
-    "prior-untrained": {"checkpoint": "untrained"},
-    "prior-linear": {"prior_schedule": "linear"},  # the former default: weight annealed to 0 by the run's end
+    # how strong: the former default (every 2nd step, weight 1.5), every step at 1.5 and at 3 (the default: 6)
+    "prior-every2": {"prior_every": 2, "prior_weight": 1.5},
+    "prior-every1": {"prior_every": 1, "prior_weight": 1.5},
+    "prior-every1-w3": {"prior_every": 1, "prior_weight": 3.0},
+    # controls, measured at the former default strength: the core checkpoint before it saw splat renders, random
+    # weights, and the weight annealed linearly to 0 by the run's end
+    "prior-core": {"checkpoint": "core", "prior_every": 2, "prior_weight": 1.5},
+    "prior-untrained": {"checkpoint": "untrained", "prior_every": 2, "prior_weight": 1.5},
+    "prior-linear": {"prior_schedule": "linear", "prior_every": 2, "prior_weight": 1.5},
     # measured in earlier rounds (git history of benchmarks/prior.md); not in the default set
-    "prior-restore": {"checkpoint": "core", "prior_kind": "restore", "prior_poses": ("train", "between", "around")},
-    "prior-sds": {"prior_kind": "sds"},
-    "prior-w3": {"prior_weight": 3.0},
+    "prior-restore": {"checkpoint": "core", "prior_kind": "restore", "prior_poses": ("train", "between", "around"),
+                      "prior_every": 2, "prior_weight": 1.5},
+    "prior-sds": {"prior_kind": "sds", "prior_every": 2, "prior_weight": 1.5},
 }
 DEFAULT_ARMS = ["without", "without-tfp-frames", "without-core-frames", "prior"]
 CONTROL_ARMS = ["prior-core", "prior-untrained", "prior-linear"]  # run on the few-view scene (see the report)
+# prior settings added after runs were saved, with the value those runs had (kept out of the run key at that value)
+ADDED_FIELDS = {"prior_max_views": "0"}
 WITHOUT_FOR = {None: "without", "tfp": "without-tfp-frames", "spikegen": "without-core-frames"}
 REPRODUCE = (
     "python scripts/bench_prior.py --seeds 42 43 44 --arms without prior && python scripts/bench_prior.py --reuse "
@@ -123,6 +134,9 @@ def run_key(config, checkpoint: Path | None) -> str:
     model = config.pipeline.model
     fields = {k: str(tuple(v) if isinstance(v, list) else v) for k, v in sorted(vars(model).items())
               if k.startswith("prior_") and k != "prior_checkpoint"}  # fmt: skip
+    for key, before in ADDED_FIELDS.items():  # fields added later: runs made before them had their value
+        if fields.get(key) == before:
+            del fields[key]
     if config.pipeline.datamanager.restorer != "tfp":  # (tfp runs keep the keys they were saved under)
         fields["restorer"] = config.pipeline.datamanager.restorer
     digest = file_digest(checkpoint)[:12] if checkpoint.is_file() else "none"
@@ -171,6 +185,13 @@ def _paired(runs: dict[int, dict], ref: dict[int, dict] | None, key: str) -> lis
     return [runs[s][key] - ref[s][key] for s in sorted(runs) if ref and s in ref]
 
 
+PRIOR_DEFAULTS = SpikeGenSplatPriorModelConfig()
+
+
+def _every(n: int) -> str:
+    return "every step" if n == 1 else f"every {({2: '2nd', 3: '3rd'}).get(n, f'{n}th')} step"
+
+
 def _mean(values: list[float], digits: int) -> float | None:
     return round(float(np.mean(values)), digits) if values else None
 
@@ -211,13 +232,18 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         "`spikegen` (the core model deblurs the view's RGB with its spikes); both methods default to `auto`, which "
         "takes TFP where a window holds ≥ 4 spikes per pixel and the core model's frame where it does not (the "
         "sample scene's windows hold 9–14, the sparse scene's 1.1–1.8)",
-        "- arms: `without` = spikegen-splat as shipped; `without-tfp-frames` / `without-core-frames` = with its frames "
-        "forced to one kind; `prior` = spikegen-splat-prior defaults (the splat prior's one-pass fix of renders at "
-        "in-between and jittered poses, stop-gradient MSE, weight 1.5 held constant, every 2nd step); "
-        "`prior-tfp-frames` = the same on TFP frames; controls (8-view scene): `prior-core` = "
-        "the prior with the core checkpoint (what fine-tuning on splat renders adds), `prior-untrained` = random "
-        "weights (what the extra views and gradients do alone), `prior-linear` = weight annealed to 0 over the run "
-        "(the former default)",
+        "- arms: `without` = no prior (spikegen-splat's settings with the prior off); `without-tfp-frames` / "
+        "`without-core-frames` = with its frames forced to one kind; `prior` = spikegen-splat-prior's defaults (the "
+        "splat prior's one-pass fix of renders at in-between and jittered poses, stop-gradient MSE, weight "
+        f"{PRIOR_DEFAULTS.prior_weight:g} held constant, {_every(PRIOR_DEFAULTS.prior_every)}); "
+        "`prior-every2` / `prior-every1` / `prior-every1-w3` = weight 1.5 every 2nd step (the former default), 1.5 "
+        "every step, 3 every step; `prior-tfp-frames` = the prior on TFP frames; controls (8-view scene, at the former "
+        "default strength): `prior-core` = the core checkpoint (what fine-tuning on splat renders adds), "
+        "`prior-untrained` = random weights (what the extra views and gradients do alone), `prior-linear` = weight "
+        "annealed to 0 over the run",
+        f"- **spikegen-splat** runs `prior` on scenes of at most {PRIOR_MAX_VIEWS} training views (`few-views`, "
+        "`twelve-views`) and `without` on larger ones (`sparse-spikes`, `plentiful`: 24 views): the same run, "
+        "the prior is never loaded",
         "- PSNR/SSIM: test views as `ns-eval` computes them, mean over the seeds; Δ columns pair runs by seed. "
         "\"prior's Δ\" = against the arm without a prior on the same frames (the prior's own effect). A run is "
         "deterministic on CPU, and with the prior the training draws the same random numbers as without it (the "

@@ -1,9 +1,11 @@
 """Method configs exported through the ``nerfstudio.method_configs`` entry point.
 
-``spikegen-splat``: the spike-data dataparser is the default, so ``ns-train spikegen-splat --data <scene>``
-is enough; the device is CPU when CUDA is absent. Defaults suit the tiny CPU scenes of our generator
-(1000 iterations, densification intervals scaled down, SH degree 1; see benchmarks/nvs.md). ``spikegen-splat-fast`` is a
-smoke-test variant (tiny iteration count, no densification).
+``make_trainer_config`` is spikegen-splat's schedule, frames and losses: the spike-data dataparser is the default, so
+``ns-train spikegen-splat --data <scene>`` is enough; the device is CPU when CUDA is absent. Defaults suit the tiny
+CPU scenes of our generator (1000 iterations, densification intervals scaled down, SH degree 1; see
+benchmarks/nvs.md). ``spikegen-splat`` itself is registered in prior_config.py: these settings plus the core
+model's prior on scenes with few training views. ``spikegen-splat-fast`` is a smoke-test variant (tiny iteration
+count, no densification).
 """
 
 from __future__ import annotations
@@ -122,11 +124,6 @@ def make_baseline_config(
     model.photometric_weight = 1.0  # splatfacto's loss as it is (its gradients also drive densification)
     return config
 
-
-spikegen_splat = MethodSpecification(
-    config=make_trainer_config(),
-    description="Gaussian splatting from spike-camera scenes: restored dense frames + spike re-synthesis loss",
-)
 
 spikegen_splat_fast = MethodSpecification(
     config=make_trainer_config("spikegen-splat-fast", max_steps=100, refine_every=1000, warmup_length=1000, num_random=500),

@@ -1,8 +1,8 @@
-"""``spikegen-splat-prior``: spikegen-splat with the core diffusion model as a prior (prior_model.py).
+"""The methods with the core diffusion model as a prior (prior_model.py), registered in pyproject.toml:
 
-Register in pyproject.toml under ``[project.entry-points."nerfstudio.method_configs"]``::
-
-    spikegen-splat-prior = "spikegen_nvs.prior_config:spikegen_splat_prior"
+- ``spikegen-splat``: make_trainer_config's settings; the prior is on for scenes of at most ``PRIOR_MAX_VIEWS``
+  training views, where it helps, and off (no cost, the same run) on larger ones, where it does nothing measurable.
+- ``spikegen-splat-prior``: the prior on every scene.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from nerfstudio.plugins.types import MethodSpecification
 
 from spikegen_nvs.config import make_trainer_config
 from spikegen_nvs.prior_model import SpikeGenSplatPriorModelConfig
+
+PRIOR_MAX_VIEWS = 12
+"""spikegen-splat's prior switches on at this many training views or fewer (benchmarks/prior.md: a gain at 8 and 12
+views, none at 24)."""
 
 
 def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior: Any) -> TrainerConfig:
@@ -35,6 +39,12 @@ def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior
     config.pipeline.model = model
     return config
 
+
+spikegen_splat = MethodSpecification(
+    config=make_prior_trainer_config("spikegen-splat", prior_max_views=PRIOR_MAX_VIEWS),
+    description="Gaussian splatting from spike-camera scenes: restored dense frames + spike re-synthesis loss (+ the "
+    f"core model as a prior on scenes of ≤ {PRIOR_MAX_VIEWS} views)",
+)
 
 spikegen_splat_prior = MethodSpecification(
     config=make_prior_trainer_config(),

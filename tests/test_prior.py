@@ -211,6 +211,23 @@ def test_weight_zero_adds_no_term(scene: Path, tmp_path: Path, spikegen: SpikeGe
     assert model.current_prior_weight() == 0.0  # a linear schedule ends at the run's end
 
 
+def test_prior_max_views_switches_the_prior_by_the_scenes_view_count(
+    scene: Path, tmp_path: Path, spikegen: SpikeGen, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scene has 3 training views: a limit of 2 leaves the prior out (never called), 3 keeps it in."""
+    for limit, on in ((2, False), (3, True)):
+        trainer = _trainer(scene, tmp_path / str(limit), spikegen, prior_weight=1.0, prior_every=1,
+                           prior_max_views=limit)
+        trainer.pipeline.train()
+        model = trainer.pipeline.model
+        calls = []
+        original = model.prior_loss
+        model.prior_loss = lambda *a, calls=calls, original=original: calls.append(1) or original(*a)  # type: ignore[method-assign]
+        _, loss_dict, _ = _step(trainer, 0)
+        assert model.prior_active is on and ("prior_loss" in loss_dict) is on and bool(calls) is on
+        assert f"diffusion prior {'on' if on else 'off'}: 3 training views" in capsys.readouterr().out
+
+
 def test_shipped_splat_prior_improves_novel_view_renders_of_an_unseen_scene() -> None:
     """tests/data/splat_renders_seed0.npz: the 12 test-view renders (between and off the training path) of
     spikegen-splat after 1000 steps on 8 views of the generated scene seed 0, which no training pair came
@@ -297,3 +314,26 @@ def test_the_prior_leaves_the_training_random_stream_as_it_is(scene: Path, tmp_p
         assert ("prior_loss" in losses[-1]) == (weight > 0)
         draws.append(torch.rand(4))
     assert torch.equal(draws[0], draws[1])
+
+
+def test_registered_spikegen_splat_is_the_trainer_config_with_the_prior_gated_by_view_count() -> None:
+    """What ``ns-train`` loads: spikegen-splat = make_trainer_config's settings + the prior on ≤ PRIOR_MAX_VIEWS views."""
+    import dataclasses
+    from importlib.metadata import entry_points
+
+    from spikegen_nvs.config import make_trainer_config
+    from spikegen_nvs.model import SpikeGenSplatModelConfig
+    from spikegen_nvs.prior_config import PRIOR_MAX_VIEWS
+    from spikegen_nvs.prior_model import SpikeGenSplatPriorModelConfig
+
+    methods = {e.name: e.load() for e in entry_points(group="nerfstudio.method_configs") if e.name.startswith("spikegen")}
+    assert set(methods) == {"spikegen-splat", "spikegen-splat-fast", "spikegen-baseline", "spikegen-splat-prior"}
+    splat, prior = methods["spikegen-splat"].config, methods["spikegen-splat-prior"].config
+    assert isinstance(splat.pipeline.model, SpikeGenSplatPriorModelConfig)
+    assert splat.pipeline.model.prior_max_views == PRIOR_MAX_VIEWS > 0 and prior.pipeline.model.prior_max_views == 0
+    plain = make_trainer_config()
+    for f in dataclasses.fields(SpikeGenSplatModelConfig):
+        if f.name != "_target":
+            assert getattr(splat.pipeline.model, f.name) == getattr(plain.pipeline.model, f.name), f.name
+    assert splat.pipeline.datamanager == plain.pipeline.datamanager and splat.optimizers == plain.optimizers
+    assert splat.method_name == "spikegen-splat" and splat.max_num_iterations == plain.max_num_iterations
