@@ -79,12 +79,19 @@ CONTROL_ARMS = ["prior-core", "prior-untrained", "prior-linear"]  # run on the f
 # prior settings added after runs were saved, with the value those runs had (kept out of the run key at that value)
 ADDED_FIELDS = {"prior_max_views": "0"}
 WITHOUT_FOR = {None: "without", "tfp": "without-tfp-frames", "spikegen": "without-core-frames"}
-REPRODUCE = (
-    "python scripts/bench_prior.py --seeds 42 43 44 --arms without prior && python scripts/bench_prior.py --reuse "
-    "--arms without-tfp-frames without-core-frames && python scripts/bench_prior.py --reuse --scenes few-views "
-    "--arms prior-core prior-untrained && python scripts/bench_prior.py --reuse --scenes few-views --arms prior-linear "
-    "--seeds 42 43"
-)
+REPORT_ARMS = ["without", "without-tfp-frames", "without-core-frames", "prior", "prior-every2", "prior-every1",
+               "prior-every1-w3", "prior-core", "prior-untrained", "prior-linear"]
+REPRODUCE = " && ".join(f"python scripts/bench_prior.py --reuse {args}" for args in [
+    "--seeds 42 43 44 --scenes few-views twelve-views sparse-spikes --arms without prior prior-every2",
+    "--seeds 42 43 --scenes plentiful --arms without prior prior-every2",
+    "--scenes few-views sparse-spikes --arms without-tfp-frames",
+    "--scenes plentiful --arms without-core-frames",
+    "--seeds 42 43 44 --scenes few-views --arms prior-every1 prior-every1-w3",
+    "--seeds 42 43 44 --scenes twelve-views --arms prior-every1-w3",
+    "--scenes few-views --arms prior-core prior-untrained",
+    "--seeds 42 43 --scenes few-views --arms prior-linear",
+    f"--report-only --arms {' '.join(REPORT_ARMS)}",
+])  # fmt: skip
 
 
 @functools.cache
@@ -241,9 +248,9 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         "default strength): `prior-core` = the core checkpoint (what fine-tuning on splat renders adds), "
         "`prior-untrained` = random weights (what the extra views and gradients do alone), `prior-linear` = weight "
         "annealed to 0 over the run",
-        f"- **spikegen-splat** runs `prior` on scenes of at most {PRIOR_MAX_VIEWS} training views (`few-views`, "
-        "`twelve-views`) and `without` on larger ones (`sparse-spikes`, `plentiful`: 24 views): the same run, "
-        "the prior is never loaded",
+        f"- **spikegen-splat** runs `prior` on scenes of at most {PRIOR_MAX_VIEWS} training views (`few-views`) and "
+        "`without` on larger ones (`twelve-views`; `sparse-spikes` and `plentiful` have 24): the same run, the prior "
+        "is never loaded",
         "- PSNR/SSIM: test views as `ns-eval` computes them, mean over the seeds; Δ columns pair runs by seed. "
         "\"prior's Δ\" = against the arm without a prior on the same frames (the prior's own effect). A run is "
         "deterministic on CPU, and with the prior the training draws the same random numbers as without it (the "
@@ -258,7 +265,7 @@ def report(results: dict, args: argparse.Namespace, meta: dict) -> None:
         "",
         *[f"- `{k}`: `{json.dumps(SCENES[k])}`" for k in results],
         "",
-        f"Reproduce: `{REPRODUCE}`; `--report-only --arms ...` rebuilds this page from the saved runs",
+        f"Reproduce: `{REPRODUCE}` (the last command rebuilds this page from the saved runs)",
     ]
     table = {"title": f"Test views with and without the core model's frames and prior ({args.steps} iterations)",
              "columns": columns, "rows": rows, "headline": True}

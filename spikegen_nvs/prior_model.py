@@ -64,8 +64,8 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     """Seed of the prior's own random draws (poses, timesteps, noise)."""
     prior_max_views: int = 0
     """Use the prior only on scenes with at most this many training views (0: on any scene). It helps where views
-    are few and does nothing where they are plentiful (benchmarks/prior.md), so spikegen-splat switches it on by
-    this count and skips its cost elsewhere."""
+    are few and not where they are plentiful (benchmarks/prior.md), so spikegen-splat switches it on by this count
+    (prior_config.PRIOR_MAX_VIEWS) and skips its cost elsewhere."""
 
 
 class SpikeGenSplatPriorModel(SpikeGenSplatModel):
