@@ -75,7 +75,6 @@ ARMS: dict[str, dict[str, Any]] = {
     "prior-sds": {"prior_kind": "sds", "prior_every": 2, "prior_weight": 1.5},
 }
 DEFAULT_ARMS = ["without", "without-tfp-frames", "without-core-frames", "prior"]
-CONTROL_ARMS = ["prior-core", "prior-untrained", "prior-linear"]  # run on the few-view scene (see the report)
 # prior settings added after runs were saved, with the value those runs had (kept out of the run key at that value)
 ADDED_FIELDS = {"prior_max_views": "0"}
 WITHOUT_FOR = {None: "without", "tfp": "without-tfp-frames", "spikegen": "without-core-frames"}

@@ -144,11 +144,11 @@ def restorer_from_checkpoint(path: Path, threshold: float, gain: float = 1.0) ->
     """The core model's reconstruction from spikes alone (grey) as a :data:`Restorer`; ``threshold`` / ``gain``
     are the camera's, as for TFP. Raises CheckpointError naming the file when it is missing or not a SpikeGen
     checkpoint."""
-    from spikegen_core.video.restorers import ModelRestorer
+    from spikegen_core.video.restorers import make_restorer
 
-    if not Path(path).is_file():
+    if not Path(path).is_file():  # (load_model's own message would advise passing --checkpoint)
         raise CheckpointError(f"{path}: SpikeGen checkpoint not found; pass an existing file or omit --checkpoint")
-    model = ModelRestorer(path, threshold=threshold / gain).load()
+    model = make_restorer("model", checkpoint=path, threshold=threshold / gain)
     return lambda spikes: model(spikes[None])[0, 0]
 
 
