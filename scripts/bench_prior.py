@@ -35,12 +35,15 @@ from _splat_runs import iterate, place, start  # noqa: E402
 from spikegen_core.data.scene import make_scene  # noqa: E402
 from spikegen_core.train.checkpoint import SHIPPED  # noqa: E402
 from spikegen_core.utils import file_digest  # noqa: E402
-from spikegen_nvs.config import make_trainer_config  # noqa: E402
+from spikegen_nvs.config import (  # noqa: E402
+    PRIOR_MAX_VIEWS,
+    make_prior_trainer_config,
+    make_trainer_config,  # noqa: E402
+)
 from spikegen_nvs.datamanager import AutoRestorer  # noqa: E402
 from spikegen_nvs.dataparser import SpikeDataParserConfig  # noqa: E402
-from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR  # noqa: E402
-from spikegen_nvs.prior_config import PRIOR_MAX_VIEWS, make_prior_trainer_config  # noqa: E402
-from spikegen_nvs.prior_model import SpikeGenSplatPriorModelConfig  # noqa: E402
+from spikegen_nvs.prior.checkpoint import SPLAT_PRIOR  # noqa: E402
+from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig  # noqa: E402
 
 SCENES: dict[str, dict[str, Any]] = {
     "few-views": {"preset": "sample", "seed": 0, "num_train": 8},

@@ -29,8 +29,8 @@ from spikegen_core.metrics import psnr  # noqa: E402
 from spikegen_core.train.checkpoint import SHIPPED  # noqa: E402
 from spikegen_core.train.pairs import load_pairs  # noqa: E402
 from spikegen_core.utils import file_digest  # noqa: E402
-from spikegen_nvs.prior import DiffusionPrior  # noqa: E402
-from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR  # noqa: E402
+from spikegen_nvs.prior.checkpoint import SPLAT_PRIOR  # noqa: E402
+from spikegen_nvs.prior.guidance import DiffusionPrior  # noqa: E402
 
 NAMED = {"core": SHIPPED, "splat-prior": SPLAT_PRIOR}
 

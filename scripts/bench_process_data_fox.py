@@ -22,9 +22,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from spikegen_nvs.colmap_run import CameraModelName  # noqa: E402
-from spikegen_nvs.process_data import ProcessDataConfig, process  # noqa: E402
-from spikegen_nvs.process_poses import pose_errors  # noqa: E402
+from spikegen_nvs.process_data.colmap import CameraModelName  # noqa: E402
+from spikegen_nvs.process_data.pipeline import ProcessDataConfig, process  # noqa: E402
+from spikegen_nvs.process_data.poses import pose_errors  # noqa: E402
 
 
 @dataclass

@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 from _bench_meta import commit_hash, cpu_model  # noqa: E402
 
 from spikegen_core.data.scene_stream import LongStream, make_long_stream  # noqa: E402
-from spikegen_nvs.colmap_run import CameraModelName  # noqa: E402
-from spikegen_nvs.process_data import ProcessDataConfig, process  # noqa: E402
-from spikegen_nvs.process_poses import pose_errors  # noqa: E402
+from spikegen_nvs.process_data.colmap import CameraModelName  # noqa: E402
+from spikegen_nvs.process_data.pipeline import ProcessDataConfig, process  # noqa: E402
+from spikegen_nvs.process_data.poses import pose_errors  # noqa: E402
 
 
 @dataclass

@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 from _bench_meta import commit_hash, cpu_model, write_results
 
-from spikegen_nvs.render_cpu import compositor_name, rasterization
-from spikegen_nvs.render_cpu_reference import reference_rasterization
-from spikegen_nvs.render_cpu_scenes import random_splat_scene
+from spikegen_nvs.rasterizer._reference import reference_rasterization
+from spikegen_nvs.rasterizer._scenes import random_splat_scene
+from spikegen_nvs.rasterizer.cpu import compositor_name, rasterization
 
 REPO = Path(__file__).resolve().parents[1]
 

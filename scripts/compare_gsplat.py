@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from _bench_meta import commit_hash, write_results
 
-from spikegen_nvs.render_cpu import compositor_name
-from spikegen_nvs.render_cpu import rasterization as cpu_rasterization
-from spikegen_nvs.render_cpu_scenes import random_splat_scene
+from spikegen_nvs.rasterizer._scenes import random_splat_scene
+from spikegen_nvs.rasterizer.cpu import compositor_name
+from spikegen_nvs.rasterizer.cpu import rasterization as cpu_rasterization
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = ("means", "quats", "scales", "opacities", "colors")

@@ -1,16 +1,19 @@
 """Method configs exported through the ``nerfstudio.method_configs`` entry point.
 
 ``make_trainer_config`` is spikegen-splat's schedule, frames and losses: the spike-data dataparser is the default, so
-``ns-train spikegen-splat --data <scene>`` is enough; the device is CPU when CUDA is absent. Defaults suit the tiny
-CPU scenes of our generator (1000 iterations, densification intervals scaled down, SH degree 1; see
-benchmarks/nvs.md). ``spikegen-splat`` itself is registered in prior_config.py: these settings plus the core
-model's prior on scenes with few training views. ``spikegen-splat-fast`` is a smoke-test variant (tiny iteration
-count, no densification).
+``ns-train spikegen-splat --data <scene>`` is enough; the device is CPU when CUDA is absent.
+
+- ``spikegen-splat``: those settings, with the core SpikeGen model as a prior (spikegen_nvs/prior) on scenes of at
+  most ``PRIOR_MAX_VIEWS`` training views, and off (no cost, the same run) on larger ones.
+- ``spikegen-splat-prior``: the prior on every scene.
+- ``spikegen-splat-fast``: a smoke test (tiny iteration count, no densification).
+- ``spikegen-baseline``: splatfacto on one kind of frame per view, for comparisons.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Any, Literal
 
 import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
@@ -23,6 +26,7 @@ from nerfstudio.plugins.types import MethodSpecification
 from spikegen_nvs.datamanager import SpikeDatamanagerConfig
 from spikegen_nvs.dataparser import SpikeDataParserConfig
 from spikegen_nvs.model import SpikeGenSplatModelConfig
+from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig
 
 DEVICE_TYPE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -34,7 +38,10 @@ def _optimizers(max_steps: int) -> dict:
         return AdamOptimizerConfig(lr=lr, eps=1e-15)
 
     return {
-        "means": {"optimizer": adam(1.6e-4), "scheduler": ExponentialDecaySchedulerConfig(lr_final=1.6e-6, max_steps=max_steps)},
+        "means": {
+            "optimizer": adam(1.6e-4),
+            "scheduler": ExponentialDecaySchedulerConfig(lr_final=1.6e-6, max_steps=max_steps),
+        },
         "features_dc": {"optimizer": adam(0.0025), "scheduler": None},
         "features_rest": {"optimizer": adam(0.0025 / 20), "scheduler": None},
         "opacities": {"optimizer": adam(0.05), "scheduler": None},
@@ -42,13 +49,15 @@ def _optimizers(max_steps: int) -> dict:
         "quats": {"optimizer": adam(0.001), "scheduler": None},
         "camera_opt": {
             "optimizer": adam(1e-4),
-            "scheduler": ExponentialDecaySchedulerConfig(lr_final=5e-7, max_steps=max_steps, warmup_steps=max_steps // 10,
-                                                         lr_pre_warmup=0),
+            "scheduler": ExponentialDecaySchedulerConfig(
+                lr_final=5e-7, max_steps=max_steps, warmup_steps=max_steps // 10, lr_pre_warmup=0
+            ),
         },  # fmt: skip
         "bilateral_grid": {
             "optimizer": adam(2e-3),
-            "scheduler": ExponentialDecaySchedulerConfig(lr_final=1e-4, max_steps=max_steps, warmup_steps=max_steps // 10,
-                                                         lr_pre_warmup=0),
+            "scheduler": ExponentialDecaySchedulerConfig(
+                lr_final=1e-4, max_steps=max_steps, warmup_steps=max_steps // 10, lr_pre_warmup=0
+            ),
         },  # fmt: skip
     }
 
@@ -98,7 +107,9 @@ def make_trainer_config(
             # motion blur than the whole window, at the price of noise that the 3-D fit averages out across
             # views) where the window holds enough spikes; the core model's restoration where TFP would be
             # mostly noise (benchmarks/prior.md: +1 dB on sparse windows, identical frames on spike-rich ones).
-            datamanager=SpikeDatamanagerConfig(dataparser=SpikeDataParserConfig(), restorer="auto", tfp_window=21),
+            datamanager=SpikeDatamanagerConfig(
+                dataparser=SpikeDataParserConfig(), restorer="auto", tfp_window=21
+            ),
             model=model,
         ),
         optimizers=_optimizers(max_steps),
@@ -108,7 +119,9 @@ def make_trainer_config(
 
 
 def make_baseline_config(
-    train_images: Literal["tfp", "blur", "sharp", "file"] = "blur", method_name: str = "spikegen-baseline", **kwargs: int
+    train_images: Literal["tfp", "blur", "sharp", "file"] = "blur",
+    method_name: str = "spikegen-baseline",
+    **kwargs: int,
 ) -> TrainerConfig:
     """splatfacto on one kind of frame per train view (no spike or re-blur loss): the comparison baselines.
 
@@ -126,7 +139,9 @@ def make_baseline_config(
 
 
 spikegen_splat_fast = MethodSpecification(
-    config=make_trainer_config("spikegen-splat-fast", max_steps=100, refine_every=1000, warmup_length=1000, num_random=500),
+    config=make_trainer_config(
+        "spikegen-splat-fast", max_steps=100, refine_every=1000, warmup_length=1000, num_random=500
+    ),
     description="spikegen-splat smoke test: 100 iterations, no densification",
 )
 
@@ -134,4 +149,42 @@ spikegen_baseline = MethodSpecification(
     config=make_baseline_config(),
     description="splatfacto baseline on spike scenes: one frame per view (--pipeline.datamanager.dataparser."
     "train-images tfp|blur|sharp), no spike loss",
+)
+
+PRIOR_MAX_VIEWS = 8
+"""spikegen-splat's prior switches on at this many training views or fewer. benchmarks/prior.md: at 8 views a gain
+in PSNR and SSIM on every seed; at 12 a trade (PSNR +0.19 dB, SSIM −0.004); at 24 nothing but a small SSIM loss."""
+
+
+def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior: Any) -> TrainerConfig:
+    """spikegen-splat's trainer config (same frames, schedule and losses) with the model swapped for the prior model.
+
+    ``prior`` sets :class:`SpikeGenSplatPriorModelConfig` fields (``prior_weight=...``); a key that is one of
+    ``make_trainer_config``'s arguments (``max_steps``, ``refine_every``, ...) goes there instead."""
+    trainer_keys = {"max_steps", "refine_every", "warmup_length", "num_random"}
+    config = make_trainer_config(method_name, **{k: v for k, v in prior.items() if k in trainer_keys})
+    base = config.pipeline.model
+    fields = {
+        f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.init and f.name != "_target"
+    }
+    model = SpikeGenSplatPriorModelConfig(**fields)
+    for key, value in prior.items():
+        if key not in trainer_keys:
+            if not hasattr(model, key):
+                raise TypeError(f"unknown prior model setting {key!r}; see SpikeGenSplatPriorModelConfig")
+            setattr(model, key, value)
+    config.pipeline.model = model
+    return config
+
+
+spikegen_splat = MethodSpecification(
+    config=make_prior_trainer_config("spikegen-splat", prior_max_views=PRIOR_MAX_VIEWS),
+    description="Gaussian splatting from spike-camera scenes: restored dense frames + spike re-synthesis loss (+ the "
+    f"core model as a prior on scenes of ≤ {PRIOR_MAX_VIEWS} views)",
+)
+
+spikegen_splat_prior = MethodSpecification(
+    config=make_prior_trainer_config(),
+    description="spikegen-splat + the core SpikeGen model as a prior: it fixes renders at in-between and jittered "
+    "poses, and the splats are pulled toward its fixes",
 )

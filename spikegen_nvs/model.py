@@ -6,7 +6,7 @@ photometric loss against the restored dense frame (on luminance when that frame 
 feed the spike loss (expected vs observed counts) and, with a blurred RGB frame, the re-blur loss.
 Evaluation, the viewer, ``ns-render`` and ``ns-export`` see a plain splatfacto model rendering the centre.
 
-Rasterisation goes through ``spikegen_nvs.rasterize.rasterization`` (gsplat on CUDA, ours on CPU).
+Rasterisation goes through ``spikegen_nvs.rasterizer.rasterization`` (gsplat on CUDA, ours on CPU).
 nerfstudio 1.1.5 traps handled here: hard-coded ``.cuda()`` (SH init with seed points, intrinsics in
 ``get_outputs``), LPIPS weight download, ``absgrad`` on CPU; the ``torch.load`` shim is applied when the model is built.
 """
@@ -25,7 +25,7 @@ from nerfstudio.utils import poses as pose_utils
 
 from spikegen_core.errors import InputMismatchError, NonFiniteLossError
 from spikegen_nvs import compat, spike_loss
-from spikegen_nvs.rasterize import rasterization
+from spikegen_nvs.rasterizer import rasterization
 
 
 def viewmats_from_c2w(c2w: torch.Tensor) -> torch.Tensor:

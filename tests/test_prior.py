@@ -13,8 +13,8 @@ from scipy.spatial.transform import Rotation
 from test_dataparser import write_tiny_scene
 
 from spikegen_core.models import ModelConfig, SpikeGen, VAEConfig
-from spikegen_nvs import prior as prior_lib
-from spikegen_nvs.prior_config import make_prior_trainer_config
+from spikegen_nvs.config import make_prior_trainer_config
+from spikegen_nvs.prior import guidance as prior_lib
 
 
 def tiny_spikegen(seed: int = 0) -> SpikeGen:
@@ -234,7 +234,7 @@ def test_shipped_splat_prior_improves_novel_view_renders_of_an_unseen_scene() ->
     from, with their ground truth. Measured: 21.11 dB → 21.45 dB after the one-pass fix."""
     from spikegen_core.metrics import psnr
     from spikegen_core.train.pairs import load_pairs
-    from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR
+    from spikegen_nvs.prior.checkpoint import SPLAT_PRIOR
 
     renders, targets = load_pairs(Path(__file__).parent / "data" / "splat_renders_seed0.npz")
     x, y = renders.float() / 255, targets.float() / 255
@@ -321,10 +321,9 @@ def test_registered_spikegen_splat_is_the_trainer_config_with_the_prior_gated_by
     import dataclasses
     from importlib.metadata import entry_points
 
-    from spikegen_nvs.config import make_trainer_config
+    from spikegen_nvs.config import PRIOR_MAX_VIEWS, make_trainer_config
     from spikegen_nvs.model import SpikeGenSplatModelConfig
-    from spikegen_nvs.prior_config import PRIOR_MAX_VIEWS
-    from spikegen_nvs.prior_model import SpikeGenSplatPriorModelConfig
+    from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig
 
     methods = {e.name: e.load() for e in entry_points(group="nerfstudio.method_configs") if e.name.startswith("spikegen")}
     assert set(methods) == {"spikegen-splat", "spikegen-splat-fast", "spikegen-baseline", "spikegen-splat-prior"}

@@ -18,10 +18,10 @@ from scipy.spatial.transform import Rotation
 
 from spikegen_core.errors import SpikeFileError, SpikeGenError
 from spikegen_core.spikes import read_dat, simulate, write_dat
-from spikegen_nvs.colmap_run import RegistrationError
-from spikegen_nvs.process_data import ProcessDataConfig, process
-from spikegen_nvs.process_inputs import ViewWindow, attach_rgb, load_rgb_frames, views_from_window_folder
-from spikegen_nvs.process_poses import colmap_to_nerfstudio, interpolate_pose, pose_errors, umeyama
+from spikegen_nvs.process_data.colmap import RegistrationError
+from spikegen_nvs.process_data.inputs import ViewWindow, attach_rgb, load_rgb_frames, views_from_window_folder
+from spikegen_nvs.process_data.pipeline import ProcessDataConfig, process
+from spikegen_nvs.process_data.poses import colmap_to_nerfstudio, interpolate_pose, pose_errors, umeyama
 
 H, W, FOCAL = 96, 128, 110.0
 TARGET = np.array([0.6, 0.6, 0.5])
@@ -128,7 +128,7 @@ def test_colmap_pose_becomes_an_opengl_camera_at_the_same_place() -> None:
     centre = np.array([1.0, 2.0, 3.0])
     cam_from_world = np.hstack([rot, (-rot @ centre)[:, None]])
     c2w = colmap_to_nerfstudio(cam_from_world)
-    from spikegen_nvs.process_poses import points_to_nerfstudio
+    from spikegen_nvs.process_data.poses import points_to_nerfstudio
 
     np.testing.assert_allclose(c2w[:3, 3], points_to_nerfstudio(centre[None])[0], atol=1e-12)
     # COLMAP looks along +z of its camera; an OpenGL camera looks along −z.
@@ -290,7 +290,7 @@ def test_checkpoint_dense_frames_come_from_the_core_model(tmp_path, textures) ->
     19.8 dB); a missing checkpoint stops before any work, naming the file."""
     from spikegen_core.metrics import psnr
     from spikegen_core.train.checkpoint import SHIPPED
-    from spikegen_nvs.process_data import _tfp_frame, restorer_from_checkpoint
+    from spikegen_nvs.process_data.pipeline import _tfp_frame, restorer_from_checkpoint
 
     view = render(arc_pose(0.5), textures)[:64, :64]
     spikes = simulate(view, 16, threshold=4.0, seed=0).spikes

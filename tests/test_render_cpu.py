@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from spikegen_core.errors import InputMismatchError
-from spikegen_nvs.render_cpu import rasterization
-from spikegen_nvs.render_cpu_reference import reference_rasterization
+from spikegen_nvs.rasterizer._reference import reference_rasterization
+from spikegen_nvs.rasterizer.cpu import rasterization
 
 COMPOSITORS = ["torch"] + (["numba"] if importlib.util.find_spec("numba") else [])
 PARAMS = ("means", "quats", "scales", "opacities", "colors")
@@ -175,7 +175,7 @@ def test_absgrad_agrees_between_compositors() -> None:
 def test_projection_and_sh_match_gsplat_torch_impl() -> None:
     """Our projection and SH against gsplat's own pure-torch implementation (no CUDA involved)."""
     impl = pytest.importorskip("gsplat.cuda._torch_impl")
-    from spikegen_nvs.render_cpu_project import project_gaussians, quat_scale_to_covar, sh_to_color
+    from spikegen_nvs.rasterizer.project import project_gaussians, quat_scale_to_covar, sh_to_color
 
     params, viewmats, Ks = make_scene(7, 200, 2, 40, 30, 3)
     means, quats, scales = params[0], params[1], params[2]
@@ -199,7 +199,7 @@ def test_projection_and_sh_match_gsplat_torch_impl() -> None:
 
 
 def test_backend_switch_never_imports_gsplat_on_cpu(monkeypatch) -> None:
-    from spikegen_nvs.rasterize import rasterization as switch
+    from spikegen_nvs.rasterizer import rasterization as switch
 
     monkeypatch.setitem(sys.modules, "gsplat", None)  # any `import gsplat` now raises ImportError
     params, viewmats, Ks = make_scene(1, 30, 1, 16, 16, None)
@@ -219,7 +219,7 @@ def test_bad_inputs_raise_our_error() -> None:
 @pytest.mark.skipif("numba" not in COMPOSITORS, reason="numba not installed")
 def test_numba_thread_split_is_deterministic() -> None:
     """Tiles split over 2 worker threads give the same images and gradients as one thread."""
-    from spikegen_nvs.render_cpu_scenes import random_splat_scene
+    from spikegen_nvs.rasterizer._scenes import random_splat_scene
 
     scene = random_splat_scene(3000, 2, width=64, height=48, seed=4)
     results = []
@@ -253,8 +253,8 @@ def test_nothing_visible_gives_background(compositor) -> None:
 @pytest.mark.skipif("numba" not in COMPOSITORS, reason="numba not installed")
 def test_numba_projection_matches_autograd_projection() -> None:
     """Hand-written projection backward vs autograd of the torch projection, all outputs, clamped splats too."""
-    from spikegen_nvs.render_cpu_numba_project import project_gaussians_numba
-    from spikegen_nvs.render_cpu_project import project_gaussians, quat_scale_to_covar
+    from spikegen_nvs.rasterizer.numba_project import project_gaussians_numba
+    from spikegen_nvs.rasterizer.project import project_gaussians, quat_scale_to_covar
 
     params, viewmats, Ks = make_scene(8, 200, 3, 40, 30, None)
     covars = quat_scale_to_covar(params[1], params[2]).double()

@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 from spikegen_core.errors import InputMismatchError
-from spikegen_nvs.render_cpu_project import project_gaussians, quat_scale_to_covar, view_dependent_colors
-from spikegen_nvs.render_cpu_tiles import intersect_tiles
-from spikegen_nvs.render_cpu_torch import composite_torch
+from spikegen_nvs.rasterizer.project import project_gaussians, quat_scale_to_covar, view_dependent_colors
+from spikegen_nvs.rasterizer.tiles import intersect_tiles
+from spikegen_nvs.rasterizer.torch_composite import composite_torch
 
 RenderMode = Literal["RGB", "D", "ED", "RGB+D", "RGB+ED"]
 
@@ -30,7 +30,7 @@ def compositor_name() -> str:
     if os.environ.get("SPIKEGEN_CPU_RASTER", "").lower() == "torch":
         return "torch"
     try:
-        from spikegen_nvs import render_cpu_numba  # noqa: F401
+        from spikegen_nvs.rasterizer import numba_composite as render_cpu_numba  # noqa: F401
     except ImportError:
         return "torch"
     return "numba"
@@ -82,7 +82,7 @@ def rasterization(
     project = project_gaussians
     if use == "numba" and not (viewmats.requires_grad or Ks.requires_grad):
         # Hand-written backward, much cheaper than autograd over ~40 small ops; no pose gradients though.
-        from spikegen_nvs.render_cpu_numba_project import project_gaussians_numba as project
+        from spikegen_nvs.rasterizer.numba_project import project_gaussians_numba as project
     proj = project(
         means, covars, viewmats, Ks, width, height, eps2d=eps2d, near_plane=near_plane,
         far_plane=far_plane, radius_clip=radius_clip, calc_compensations=rasterize_mode == "antialiased",
@@ -111,7 +111,7 @@ def rasterization(
     bins = intersect_tiles(means2d, proj.radii, proj.depths, width, height, tile_size)
 
     if use == "numba":
-        from spikegen_nvs.render_cpu_numba import composite_numba
+        from spikegen_nvs.rasterizer.numba_composite import composite_numba
 
         render_colors, render_alphas = composite_numba(
             means2d, proj.conics, feats, opac, bins, width, height, backgrounds, absgrad

@@ -1,4 +1,8 @@
-"""Backend switch: gsplat's CUDA rasteriser for CUDA tensors, our CPU rasteriser for CPU tensors.
+"""Gaussian rasterisation on any device: ``rasterization`` is gsplat's on CUDA tensors, ours on CPU tensors.
+
+Ours (``cpu``) has gsplat 1.4's signature and ``meta`` keys: projection (``project``, ``numba_project``), tile
+binning (``tiles``) and compositing (``numba_composite``, with ``torch_composite`` as the pure-PyTorch fallback).
+``_reference`` is a dense float64 renderer for tests; ``_scenes`` makes random scenes for tests and benchmarks.
 
 gsplat is imported only on the CUDA branch: on CPU-only machines calling into gsplat's CUDA wrappers
 tries to JIT-compile its extension and fails.
@@ -10,7 +14,7 @@ from typing import Any
 
 from torch import Tensor
 
-from spikegen_nvs import render_cpu
+from spikegen_nvs.rasterizer import cpu as render_cpu
 
 _CPU_ONLY_KEYS = ("compositor",)
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikegen_nvs.render_cpu_project import Projection
+from spikegen_nvs.rasterizer.project import Projection
 
 
 @numba.njit(inline="always")

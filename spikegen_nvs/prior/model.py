@@ -16,9 +16,9 @@ from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from spikegen_core.errors import NonFiniteLossError
-from spikegen_nvs import prior as prior_lib
 from spikegen_nvs.model import SpikeGenSplatModel, SpikeGenSplatModelConfig
-from spikegen_nvs.prior_checkpoint import SPLAT_PRIOR
+from spikegen_nvs.prior import guidance as prior_lib
+from spikegen_nvs.prior.checkpoint import SPLAT_PRIOR
 
 
 @dataclass
@@ -65,7 +65,7 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     prior_max_views: int = 0
     """Use the prior only on scenes with at most this many training views (0: on any scene). It helps where views
     are few and not where they are plentiful (benchmarks/prior.md), so spikegen-splat switches it on by this count
-    (prior_config.PRIOR_MAX_VIEWS) and skips its cost elsewhere."""
+    (config.PRIOR_MAX_VIEWS) and skips its cost elsewhere."""
 
 
 class SpikeGenSplatPriorModel(SpikeGenSplatModel):

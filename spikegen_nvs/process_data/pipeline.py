@@ -28,8 +28,8 @@ import torch
 
 from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
 from spikegen_core.utils import atomic_path, atomic_write
-from spikegen_nvs.colmap_run import CameraModelName, RegistrationError, SfmResult, run_sfm
-from spikegen_nvs.process_inputs import (
+from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
+from spikegen_nvs.process_data.inputs import (
     IMAGE_SUFFIXES,
     SPIKE_SUFFIXES,
     LoadedViews,
@@ -41,7 +41,7 @@ from spikegen_nvs.process_inputs import (
     views_from_stream,
     views_from_window_folder,
 )
-from spikegen_nvs.process_poses import (
+from spikegen_nvs.process_data.poses import (
     APPLIED_TRANSFORM,
     colmap_to_nerfstudio,
     interpolate_pose,

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spikegen_nvs.render_cpu_project import view_dependent_colors
+from spikegen_nvs.rasterizer.project import view_dependent_colors
 
 
 def _rotation(quats: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from spikegen_nvs.render_cpu_tiles import TileBins
+from spikegen_nvs.rasterizer.tiles import TileBins
 
 ALPHA_MAX = 0.999
 ALPHA_MIN = 1.0 / 255.0

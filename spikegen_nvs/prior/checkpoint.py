@@ -11,13 +11,13 @@ from pathlib import Path
 
 import tyro
 
-SPLAT_PRIOR = Path(__file__).resolve().parent / "assets" / "spikegen_tiny_splatfix.safetensors"
+SPLAT_PRIOR = Path(__file__).resolve().parents[1] / "assets" / "spikegen_tiny_splatfix.safetensors"
 
 
 def export_splat_prior(checkpoint: tyro.conf.Positional[Path], dst: Path = SPLAT_PRIOR) -> Path:
     """Install a ``spikegen finetune-pairs`` result as the splat prior (float16 weights + JSON, atomically).
 
-    ``python -m spikegen_nvs.prior_checkpoint runs/prior-pairs-tiny/model.safetensors``"""
+    ``python -m spikegen_nvs.prior.checkpoint runs/prior-pairs-tiny/model.safetensors``"""
     from spikegen_core.train.ship import export
 
     return export(Path(checkpoint), Path(dst), {"exported_as": "splat prior"})
