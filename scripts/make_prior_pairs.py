@@ -100,7 +100,8 @@ def main() -> None:
         part = args.work / "parts" / f"{name}_{args.steps}.npz"
         if not part.is_file():
             if not (scene / "transforms.json").is_file():
-                make_scene(scene, preset="sample", seed=seed, num_test=12, num_off_track=4, overwrite=True, **variant)
+                make_scene(scene, preset="sample", seed=seed, num_test=12, num_off_track=4, overwrite=True,
+                           rgb_response="linear", **variant)  # the prior learns in linear light
             print(f"[pairs] {name}: training {args.steps} steps", flush=True)
             got = scene_pairs(scene, args.work / "runs", args.steps, args.snapshots, args.train_every)
             with atomic_write(part) as f:  # a killed run leaves no half part; finished scenes are reused

@@ -79,6 +79,7 @@ def restore(
     width: int | None = None,
     axes: str = "THW",
     device: str = "cpu",
+    rgb_response: str = "srgb",
 ) -> None:
     """Restore a sharp frame with the SpikeGen model: a spike window (+ optional blurred RGB) in, an image out.
 
@@ -98,14 +99,17 @@ def restore(
         width: frame width of a .dat without sidecar.
         axes: axis order of .npz/.npy arrays (THW or HWT).
         device: cpu or cuda.
+        rgb_response: how --rgb encodes light (srgb: cameras and phones; linear; gamma:G); the output image is
+            encoded the same way. The model works in linear light, as the spikes.
     """
+    from spikegen_core import radiometry
     from spikegen_core.image import save_image
     from spikegen_core.train import restore_image
 
     image = restore_image(
         spikes, rgb=rgb, checkpoint=checkpoint, window=window, center=center, threshold=threshold, mode=mode,
         sampler=sampler, steps=steps, temperature=temperature, height=height, width=width, axes=axes,
-        device=device,
+        device=device, rgb_response=radiometry.from_text(rgb_response),
     )
     print(f"wrote {save_image(out, image)}")
 

@@ -31,6 +31,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 from PIL import Image
 
 from spikegen_core.errors import CheckpointError, SceneFormatError
+from spikegen_core.radiometry import LINEAR, RgbResponse
 from spikegen_core.spikes.reconstruct import tfp
 from spikegen_core.spikes.stream import SpikeStream
 from spikegen_core.utils import atomic_write, file_digest
@@ -168,7 +169,8 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
 
 class SpikeDatamanager(FullImageDatamanager[InputDataset]):
     """See the module docstring. Batches: ``image`` (dense frame), ``spikes`` ``(T, H, W)`` uint8,
-    ``spike_threshold``, ``spike_gain``, ``dense_is_grey``, and ``blur`` ``(H, W, 3)`` when present."""
+    ``spike_threshold``, ``spike_gain``, ``dense_is_grey``, ``dense_is_linear`` (a restored frame: linear
+    intensity; else the RGB file, display-encoded), and ``blur`` ``(H, W, 3)`` (as stored) when present."""
 
     config: SpikeDatamanagerConfig
 
@@ -203,6 +205,11 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
         root = root.parent if root.suffix == ".json" else root
         return root / ".spikegen_cache" / "dense"
 
+    @cached_property
+    def rgb_response(self) -> RgbResponse:
+        """How the scene's RGB files encode light; restorers get them linearised (spikes are linear)."""
+        return self.train_dataparser_outputs.metadata.get("rgb_response", LINEAR)
+
     @staticmethod
     def _read_rgb(path: Path) -> torch.Tensor:
         """``(3, H, W)`` float in [0, 1]."""
@@ -217,11 +224,12 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
         digest = hashlib.sha256(np.ascontiguousarray(spikes.spikes.numpy()).tobytes())
         digest.update(f"{tuple(spikes.spikes.shape)}|{view.threshold}|{view.gain}".encode())
         if view.blur_path is not None:
-            digest.update(file_digest(view.blur_path).encode())
+            digest.update(f"{file_digest(view.blur_path)}|{self.rgb_response}".encode())
         path = self._dense_cache_dir() / self.restorer_key / f"{digest.hexdigest()[:32]}.npy"
         if path.is_file():
             return torch.from_numpy(np.load(path))
-        blurred = self._read_rgb(view.blur_path) if view.blur_path is not None else None
+        # The restorer works in linear light, as the spikes: the stored (encoded) blurred frame is linearised.
+        blurred = self.rgb_response.decode(self._read_rgb(view.blur_path)) if view.blur_path is not None else None
         # A model restorer draws its initial weights from the global RNG when it loads (on first need): without the
         # fork, the training's random stream would depend on whether the frames came from the disk cache.
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -243,10 +251,11 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
         CONSOLE.log(f"Dense frames for {len(cached)} train views: restorer {self.restorer_key}")
         for idx, data in enumerate(cached):
             view = self.spike_views[idx]
-            data["dense_is_grey"] = False
+            data["dense_is_grey"] = data["dense_is_linear"] = False
             if self.config.dense_target == "restored":
                 frame = self.dense_frame(idx)
                 data["dense_is_grey"] = frame.ndim == 2
+                data["dense_is_linear"] = True  # restored frames are linear intensity (the model compares like with like)
                 rgb = frame.expand(3, -1, -1) if frame.ndim == 2 else frame
                 data["image"] = rgb.permute(1, 2, 0).contiguous().to(device)
             if view.blur_path is not None:

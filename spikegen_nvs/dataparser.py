@@ -25,6 +25,7 @@ from nerfstudio.data.scene_box import SceneBox
 from nerfstudio.utils.rich_utils import CONSOLE
 
 from spikegen_core.errors import SceneFormatError
+from spikegen_core.radiometry import RgbResponse
 from spikegen_nvs import scene_fields as fields
 
 SUPPORTED_FORMAT = 1
@@ -34,7 +35,7 @@ DEFAULT_SPIKE = {"clock_hz": 20_000.0, "threshold": 2.0, "gain": 1.0}
 TOP_LEVEL_FIELDS = {
     "spikegen_format", "spike", "camera_model", "fl_x", "fl_y", "cx", "cy", "w", "h",
     "k1", "k2", "k3", "k4", "p1", "p2", "ply_file_path", "frames", "applied_transform", "applied_scale",
-    "generator", "description",
+    "generator", "description", "rgb_response",
 }  # fmt: skip
 REQUIRED_TOP_LEVEL = ("fl_x", "fl_y", "cx", "cy", "w", "h", "frames")
 SPIKE_FIELDS = {"clock_hz", "threshold", "gain", "height", "width"}
@@ -217,6 +218,7 @@ class SpikeDataParser(DataParser):
         if fmt != SUPPORTED_FORMAT:
             raise _fail(json_path, f"spikegen_format {fmt} is not supported (this reader knows {SUPPORTED_FORMAT})",
                         "Upgrade spikegen or regenerate the scene")  # fmt: skip
+        fields.rgb_response(meta, json_path)
         spike = fields.obj(meta.get("spike", {}), json_path, "spike")
         if set(spike) - SPIKE_FIELDS:
             raise _fail(json_path, f"`spike` has unknown fields {sorted(set(spike) - SPIKE_FIELDS)}",
@@ -288,8 +290,9 @@ class SpikeDataParser(DataParser):
     def _cache_dir(self, root: Path) -> Path:
         return Path(self.config.cache_dir) if self.config.cache_dir is not None else root / ".spikegen_cache"
 
-    def _tfp_image(self, view: SpikeView, root: Path) -> Path:
-        """The TFP of the view's window as an 8-bit PNG in the cache (written once, atomically)."""
+    def _tfp_image(self, view: SpikeView, root: Path, response: RgbResponse) -> Path:
+        """The TFP of the view's window as an 8-bit PNG in the cache (written once, atomically), display-encoded
+        as the scene's RGB frames so a baseline trained on it is scored like for like."""
         from PIL import Image
 
         from spikegen_core.spikes.reconstruct import tfp
@@ -297,21 +300,23 @@ class SpikeDataParser(DataParser):
 
         key = hashlib.sha256(
             f"{view.spike_path.resolve()}|{view.spike_path.stat().st_mtime_ns}|{view.start}|{view.end}|"
-            f"{view.threshold}|{view.gain}".encode()
+            f"{view.threshold}|{view.gain}|{response}".encode()
         ).hexdigest()[:20]
         out = self._cache_dir(root) / "tfp" / f"{view.spike_path.stem}_{view.start}_{key}.png"
         if not out.is_file():
-            grey = tfp(view.read(), threshold=view.threshold, gain=view.gain).clamp(0, 1)
+            grey = response.encode(tfp(view.read(), threshold=view.threshold, gain=view.gain))
             pixels = (grey * 255).round().to(torch.uint8).cpu().numpy()
             with atomic_path(out) as tmp:
                 Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(tmp, format="PNG")
         return out
 
-    def _train_image(self, frame: dict, view: SpikeView, idx: int, root: Path, json_path: Path) -> Path:
+    def _train_image(
+        self, frame: dict, view: SpikeView, idx: int, root: Path, json_path: Path, response: RgbResponse
+    ) -> Path:
         mode = self.config.train_images
         where = Path(f"{json_path} frames[{idx}]")
         if mode == "tfp":
-            return self._tfp_image(view, root)
+            return self._tfp_image(view, root, response)
         if mode == "file":
             if "file_path" not in frame:
                 raise _fail(where, "missing `file_path`", "Every frame needs an image (`file_path`)")
@@ -393,7 +398,9 @@ class SpikeDataParser(DataParser):
             return out
 
         image_filenames: list[Path] = []
-        metadata: dict[str, Any] = {}
+        response = fields.rgb_response(meta, json_path)
+        # How the scene's RGB files encode light (the model renders linear radiance and encodes for display).
+        metadata: dict[str, Any] = {"rgb_response": response}
         camera_meta: dict[str, torch.Tensor] = {}
         if is_train:
             views, starts, ends = [], [], []
@@ -404,7 +411,7 @@ class SpikeDataParser(DataParser):
                 for key, out in (("transform_matrix_start", starts), ("transform_matrix_end", ends)):
                     raw = frame.get(key, frame["transform_matrix"])  # no edge pose: static camera in the window
                     out.append(to_dataparser_frame(_matrix(raw, json_path, f"frames[{i}].{key}"))[:3, :4])
-                image_filenames.append(self._train_image(frame, view, i, root, json_path))
+                image_filenames.append(self._train_image(frame, view, i, root, json_path, response))
             metadata["spike_views"] = views
             # Cameras broadcast metadata over their batch dim with one trailing dim: poses go flattened.
             camera_meta = {

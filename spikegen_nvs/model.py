@@ -6,6 +6,14 @@ photometric loss against the restored dense frame (on luminance when that frame 
 feed the spike loss (expected vs observed counts) and, with a blurred RGB frame, the re-blur loss.
 Evaluation, the viewer, ``ns-render`` and ``ns-export`` see a plain splatfacto model rendering the centre.
 
+Radiometry (spikegen_core/radiometry.py): the Gaussians carry linear radiance. Spikes are compared with the linear
+luminance; the re-blur loss averages the linear virtual views (a sensor integrates light), then encodes the mean
+with the scene's ``rgb_response`` and compares it with the stored blurred frame; a restored dense frame (TFP, the
+core model) is linear and is compared with the linear render. ``outputs["rgb"]`` is display-encoded (what eval,
+the viewer and ``ns-render`` show, as the ground truth is stored); ``outputs["rgb_linear"]`` is the radiance.
+Seed colours (SfM/PLY colours are display values) are decoded at init, and the colour accessors nerfstudio's
+exporter reads (``colors``, ``shs_0``, ``shs_rest``) give display-encoded colour.
+
 Rasterisation goes through ``spikegen_nvs.rasterizer.rasterization`` (gsplat on CUDA, ours on CPU).
 nerfstudio 1.1.5 traps handled here: hard-coded ``.cuda()`` (SH init with seed points, intrinsics in
 ``get_outputs``), LPIPS weight download, ``absgrad`` on CPU; the ``torch.load`` shim is applied when the model is built.
@@ -20,10 +28,11 @@ from typing import Any, Literal
 
 import torch
 from nerfstudio.cameras.cameras import Cameras
-from nerfstudio.models.splatfacto import RGB2SH, SplatfactoModel, SplatfactoModelConfig, resize_image
+from nerfstudio.models.splatfacto import RGB2SH, SH2RGB, SplatfactoModel, SplatfactoModelConfig, resize_image
 from nerfstudio.utils import poses as pose_utils
 
 from spikegen_core.errors import InputMismatchError, NonFiniteLossError
+from spikegen_core.radiometry import LINEAR, RgbResponse
 from spikegen_nvs import compat, spike_loss
 from spikegen_nvs.rasterizer import rasterization
 
@@ -59,6 +68,9 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     """Steps during which only the photometric loss is used."""
     use_absgrad: bool = True
     """Densify on |grad| (gsplat on CUDA); forced off on CPU."""
+    linear_radiance: bool = True
+    """Gaussians carry linear radiance, encoded for display with the scene's ``rgb_response``. False: they carry
+    the RGB files' own encoding, as plain splatfacto (the baselines)."""
 
 
 class SpikeGenSplatModel(SplatfactoModel):
@@ -87,13 +99,40 @@ class SpikeGenSplatModel(SplatfactoModel):
             super().populate_modules()
         self.seed_points = seeds
         if seeds is not None and seeds[1].shape[0] > 0 and not self.config.random_init:
-            rgb = seeds[1].float() / 255.0
+            rgb = self.rgb_response.decode(seeds[1].float() / 255.0).clamp(1e-4, 1 - 1e-4)
             dc = RGB2SH(rgb) if self.config.sh_degree > 0 else torch.logit(rgb, eps=1e-10)
             self.gauss_params["features_dc"].data.copy_(dc)
         device = self.kwargs.get("device")
         if not compat.cuda_usable(device if device is not None else None):
             self.strategy.absgrad = False  # absgrad needs gsplat's CUDA backward; use plain grads on CPU
         self._window_pose_cache: dict[tuple[int, int], torch.Tensor] = {}
+
+    @property
+    def rgb_response(self) -> RgbResponse:
+        """The encoding of the scene's RGB files (dataparser metadata); linear when the Gaussians carry it as is."""
+        if not self.config.linear_radiance:
+            return LINEAR
+        return (self.kwargs.get("metadata") or {}).get("rgb_response", LINEAR)
+
+    # -- export: nerfstudio's ns-export reads these; give display colour, as a splatfacto PLY holds ------------
+    @property
+    def colors(self) -> torch.Tensor:
+        return self.rgb_response.encode(super().colors)
+
+    @property
+    def shs_0(self) -> torch.Tensor:
+        if self.rgb_response.is_linear:
+            return super().shs_0
+        return RGB2SH(self.colors)
+
+    @property
+    def shs_rest(self) -> torch.Tensor:
+        """Higher SH bands are small offsets around the base colour: carried through the encoding to first order."""
+        rest = super().shs_rest
+        if self.rgb_response.is_linear or self.config.sh_degree == 0:
+            return rest
+        base = SH2RGB(self.features_dc)
+        return rest * self.rgb_response.encode_slope(base)[:, None, :]
 
     # -- rendering ------------------------------------------------------------------------------------
     def _window_poses(self, camera: Cameras, c2w_centre: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -185,14 +224,15 @@ class SpikeGenSplatModel(SplatfactoModel):
         if background.shape[0] == 3 and not self.training:
             background = background.expand(H, W, 3)
         out: dict[str, Any] = {
-            "rgb": rgb_all[centre],
+            "rgb": self.rgb_response.encode(rgb_all[centre]),
+            "rgb_linear": rgb_all[centre],
             "depth": depth,
             "accumulation": alpha[centre],
             "background": background,
         }
         if num > 1:
             k = self.config.num_virtual_views
-            out["window_rgb"] = rgb_all[:k]  # the K virtual views in window order (centre included for odd K)
+            out["window_rgb"] = rgb_all[:k]  # the K linear virtual views in window order (centre included for odd K)
         return out
 
     # -- losses ---------------------------------------------------------------------------------------
@@ -204,19 +244,27 @@ class SpikeGenSplatModel(SplatfactoModel):
         lum = spike_loss.luminance(pred)[..., None].expand_as(pred)
         return lum, gt[..., :1].expand_as(gt)
 
+    @staticmethod
+    def _like_target(outputs: dict, batch: dict) -> torch.Tensor:
+        """The render in the target's encoding: linear for a restored dense frame (TFP and the core model give
+        linear intensity; comparing there keeps TFP's noise from being amplified in the shadows by the encoding),
+        display-encoded for an RGB file."""
+        return outputs["rgb_linear"] if batch.get("dense_is_linear", False) and "rgb_linear" in outputs else outputs["rgb"]
+
     def get_metrics_dict(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         gt = self.composite_with_background(self.get_gt_img(batch["image"]), outputs["background"])
-        pred, gt = self._grey_aware(outputs["rgb"], gt, bool(batch.get("dense_is_grey", False)))
+        pred, gt = self._grey_aware(self._like_target(outputs, batch), gt, bool(batch.get("dense_is_grey", False)))
         metrics = {"psnr": self.psnr(pred, gt), "gaussian_count": self.num_points}
         self.camera_optimizer.get_metrics_dict(metrics)
         return metrics
 
     def get_loss_dict(self, outputs: dict, batch: dict, metrics_dict: dict | None = None) -> dict[str, torch.Tensor]:
         grey = bool(batch.get("dense_is_grey", False))
+        rgb = self._like_target(outputs, batch)
         if grey:
             # Luminance-only target: splatfacto's loss on a grey image would also pull colours to grey.
-            lum = spike_loss.luminance(outputs["rgb"])[..., None].expand_as(outputs["rgb"])
-            outputs = {**outputs, "rgb": lum}
+            rgb = spike_loss.luminance(rgb)[..., None].expand_as(rgb)
+        outputs = {**outputs, "rgb": rgb}
         loss = super().get_loss_dict(outputs, batch, metrics_dict)
         loss["main_loss"] = self.config.photometric_weight * loss["main_loss"]
         if self.training and "window_rgb" in outputs and self.step >= self.config.spike_warmup:
@@ -248,7 +296,8 @@ class SpikeGenSplatModel(SplatfactoModel):
             losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
             losses["spike_subwindow_loss"] = cfg.spike_subwindow_weight * terms["subwindow"]
         if "blur" in batch and cfg.reblur_weight > 0:
-            losses["reblur_loss"] = cfg.reblur_weight * spike_loss.reblur_loss(window_rgb, self.get_gt_img(batch["blur"]))
+            blurred = self.get_gt_img(batch["blur"])
+            losses["reblur_loss"] = cfg.reblur_weight * spike_loss.reblur_loss(window_rgb, blurred, self.rgb_response.encode)
         return losses
 
     # -- evaluation -----------------------------------------------------------------------------------

@@ -11,9 +11,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from spikegen_core import radiometry
 from spikegen_core.errors import SceneFormatError
 
 FLOAT32_MAX = 3.4028234663852886e38  # larger values turn into inf once nerfstudio stores them as float32
+
 
 def fail(where: Path | str, problem: str, fix: str) -> SceneFormatError:
     """The error every scene check raises: "<where>: <problem>. <fix>"."""
@@ -92,3 +94,9 @@ def text(value: Any, where: Path | str, name: str) -> str:
     if not isinstance(value, str):
         raise fail(where, f"`{name}` = {_shown(value)} is not a string", f"Write `{name}` as a string")
     return value
+
+
+def rgb_response(meta: dict, where: Path | str) -> radiometry.RgbResponse:
+    """The scene's ``rgb_response`` (``"linear"``, ``"srgb"`` or ``{"gamma": g}``); absent: sRGB, or linear for
+    scenes ``spikegen make-scene`` wrote before the field existed (spikegen_core/radiometry.py)."""
+    return radiometry.of_scene(meta, where)

@@ -8,6 +8,7 @@ are compared with the observed counts per pixel over the whole window and per su
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -94,6 +95,8 @@ def spike_resynthesis_loss(
     }
 
 
-def reblur_loss(window_rgb: Tensor, blurred: Tensor) -> Tensor:
-    """L1 between the mean of the virtual views ``(K, H, W, 3)`` and the blurred frame ``(H, W, 3)``."""
-    return (window_rgb.mean(dim=0) - blurred).abs().mean()
+def reblur_loss(window_rgb: Tensor, blurred: Tensor, encode: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """L1 between the mean of the linear virtual views ``(K, H, W, 3)``, display-encoded by ``encode`` (motion blur
+    happens in linear light, the camera encodes afterwards), and the stored blurred frame ``(H, W, 3)``."""
+    mean = window_rgb.mean(dim=0)
+    return ((encode(mean) if encode is not None else mean) - blurred).abs().mean()

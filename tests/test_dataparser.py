@@ -41,20 +41,29 @@ def _render_plane(c2w: np.ndarray, size: int, focal: float) -> np.ndarray:
     return np.clip(np.stack(rgb), 0.0, 1.0).astype(np.float32)
 
 
-def _save_png(path: Path, rgb: np.ndarray) -> None:
+def _save_linear_png(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray((np.moveaxis(rgb, 0, -1) * 255).round().astype(np.uint8)).save(path)
 
 
 def write_tiny_scene(
-    root: Path, *, n_train: int = 4, n_test: int = 1, size: int = 24, ticks: int = 32, motion: float = 0.15, seed: int = 0
+    root: Path, *, n_train: int = 4, n_test: int = 1, size: int = 24, ticks: int = 32, motion: float = 0.15, seed: int = 0,
+    rgb_response: str = "linear",
 ) -> Path:
     """A tiny spike scene: cameras on an arc around a textured plane, each moving sideways during its window.
 
     Train views get a ``.dat`` spike window (simulated from sharp sub-frames), a blurred RGB (mean of the
     sub-frames, as ``file_path`` and ``blur_path``) and the sharp centre (``sharp_path``); test views a
-    ``gt_path``. Only ``simulate`` and ``write_dat`` from spikegen_core are used.
+    ``gt_path``. Only ``simulate`` and ``write_dat`` from spikegen_core are used. RGB files are encoded with
+    ``rgb_response`` ("linear", "srgb" or "gamma:G"; written to the scene), spikes come from the linear light.
     """
+    from spikegen_core import radiometry
+
+    response = radiometry.from_text(rgb_response)
+
+    def _save_png(path: Path, linear: np.ndarray) -> None:
+        _save_linear_png(path, response.encode(torch.from_numpy(np.asarray(linear))).numpy())
+
     root.mkdir(parents=True, exist_ok=True)
     focal, threshold, clock = size * 1.2, 2.0, 20_000.0
     frames = []
@@ -99,6 +108,7 @@ def write_tiny_scene(
     meta = {
         "spikegen_format": 1,
         "spike": {"clock_hz": clock, "threshold": threshold, "gain": 1.0, "height": size, "width": size},
+        "rgb_response": response.to_json(),
         "camera_model": "OPENCV",
         "fl_x": focal, "fl_y": focal, "cx": size / 2, "cy": size / 2, "w": size, "h": size,
         "frames": frames,
@@ -178,7 +188,7 @@ def test_format_errors_name_the_frame_and_the_fix(scene: Path, edit, message: st
 
 
 def test_image_size_must_match(scene: Path) -> None:
-    _save_png(scene / "blur" / "v00.png", np.zeros((3, 24, 30), np.float32))
+    _save_linear_png(scene / "blur" / "v00.png", np.zeros((3, 24, 30), np.float32))
     with pytest.raises(SceneFormatError, match="image is 30x24 but transforms.json says w=24 h=24"):
         _parse(scene, "train")
 

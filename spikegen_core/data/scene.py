@@ -4,7 +4,10 @@
 dataparser reads: per training view the blurred RGB exposure of the window (``file_path``/``blur_path``),
 the spike window (``spike_path`` + sidecar), the sharp centre frame (``sharp_path``) and the poses at the
 window's centre, first and last tick; test views at held-out poses carry the sharp ground truth
-(``gt_path``). ``sparse_pc.ply`` holds seed points for splatting. Facts beyond the format sit in the top-level
+(``gt_path``). ``sparse_pc.ply`` holds seed points for splatting.
+RGB frames (blurred, sharp, test, TFP images) and seed colours are stored display-encoded as ``rgb_response``
+says (default ``"srgb"``, what a real RGB camera stores); spikes are simulated from the linear radiance and the
+blur is averaged in linear light before encoding, as a sensor integrates light. Facts beyond the format sit in the top-level
 ``generator`` block: the config, and per view (``views``, in frame order) its TFP image ``tfp_path``, the
 measured motion blur ``blur_px`` (train views) and ``off_trajectory`` (test views).
 
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from spikegen_core import radiometry
 from spikegen_core.data.raycast import (
     Box,
     Intrinsics,
@@ -81,6 +85,7 @@ class SceneConfig:
     num_objects: int = 6
     seed_points: int = 3000  # points written to sparse_pc.ply; 0 writes no PLY
     tfp_window: int | None = None  # ticks around the window centre averaged for the TFP image (None: half)
+    rgb_response: str = "srgb"  # how the RGB frames are stored: "srgb", "linear" or "gamma:G"
 
 
 PRESETS: dict[str, SceneConfig] = {
@@ -118,6 +123,10 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
         problems.append("threshold, gain and clock_hz must be positive")
     if not 0 < cfg.fov_deg < 170 or cfg.supersample < 1 or cfg.seed_points < 0:
         problems.append("fov_deg in (0, 170), supersample >= 1 and seed_points >= 0 are required")
+    try:
+        cfg = dataclasses.replace(cfg, rgb_response=str(radiometry.from_text(str(cfg.rgb_response))))
+    except SceneFormatError:
+        problems.append(f"rgb_response {cfg.rgb_response!r} is not 'srgb', 'linear' or 'gamma:G'")
     if problems:
         raise SceneFormatError(f"make_scene: invalid options ({'; '.join(problems)}); fix them and rerun")
     return cfg
@@ -233,8 +242,10 @@ def _blur_px(world: World, k: Intrinsics, centre: torch.Tensor, start: torch.Ten
     return float((uv1 - uv0)[ok].norm(dim=-1).mean())
 
 
-def _seed_points(world: World, k: Intrinsics, poses: list[torch.Tensor], n: int, seed: int):
-    """``n`` surface points with their shaded colours, seen from the training cameras, plus small noise."""
+def _seed_points(world: World, k: Intrinsics, poses: list[torch.Tensor], n: int, seed: int,
+                 response: radiometry.RgbResponse):
+    """``n`` surface points with their shaded colours (encoded as the RGB frames, as SfM colours are), seen from
+    the training cameras, plus small noise."""
     g = torch.Generator().manual_seed(int(seed) + 7919)
     per_view = [n // len(poses) + (1 if i < n % len(poses) else 0) for i in range(len(poses))]
     xyz, rgb = [], []
@@ -246,7 +257,7 @@ def _seed_points(world: World, k: Intrinsics, poses: list[torch.Tensor], n: int,
         xyz.append(pts.reshape(-1, 3)[idx])
         rgb.append(col.reshape(-1, 3)[idx])
     xyz_t = torch.cat(xyz) + 0.01 * torch.randn(n, 3, generator=g)  # ~1 cm jitter, as a real SfM cloud has
-    rgb_t = (torch.cat(rgb).clamp(0, 1) * 255).round().to(torch.uint8)
+    rgb_t = (response.encode(torch.cat(rgb)) * 255).round().to(torch.uint8)
     return xyz_t.numpy().astype(np.float32), rgb_t.numpy()
 
 
@@ -306,6 +317,7 @@ def _make_scene(
     (out / "transforms.json").unlink(missing_ok=True)
 
     world = build_world(cfg, seed)
+    response = radiometry.from_text(cfg.rgb_response)
     k = Intrinsics.from_fov(cfg.width, cfg.height, cfg.fov_deg)
     traj = Trajectory(omega=math.radians(cfg.orbit_deg_per_s))
     weights = exposure_weights(cfg.subframes, cfg.window)
@@ -324,7 +336,7 @@ def _make_scene(
         poses = [traj.pose(float(tk) / cfg.clock_hz) for tk in ticks]
         t_centre = (first_tick + (cfg.window - 1) / 2) / cfg.clock_hz
         centre = traj.pose(t_centre)
-        sub = render_many(world, poses, k, cfg.supersample)  # (K, 3, H, W)
+        sub = render_many(world, poses, k, cfg.supersample)  # (K, 3, H, W) linear radiance
         sharp = sub[cfg.subframes // 2] if cfg.subframes % 2 else render(world, centre, k, cfg.supersample)
         blurred = torch.einsum("k,kchw->chw", weights, sub)
         stream = simulate(
@@ -335,9 +347,9 @@ def _make_scene(
 
         name = f"train_{i:04d}"
         write_dat(out / "spikes" / f"{name}.dat", stream, sidecar=True)
-        _save_png(out / "images" / f"{name}.png", blurred)
-        _save_png(out / "sharp" / f"{name}.png", sharp)
-        _save_png(out / "tfp" / f"{name}.png", tfp_img)
+        _save_png(out / "images" / f"{name}.png", response.encode(blurred))
+        _save_png(out / "sharp" / f"{name}.png", response.encode(sharp))
+        _save_png(out / "tfp" / f"{name}.png", response.encode(tfp_img))
         blur = _blur_px(world, k, centre, poses[0], poses[-1])
         blurs.append(blur)
         train_poses.append(centre)
@@ -367,7 +379,7 @@ def _make_scene(
         sign = 1.0 if j % 2 else -1.0
         pose = traj.pose(t, radial_offset=0.35 * sign if off else 0.0, height_offset=0.25 if off else 0.0)
         name = f"test_{j:04d}"
-        _save_png(out / "images" / f"{name}.png", render(world, pose, k, cfg.supersample))
+        _save_png(out / "images" / f"{name}.png", response.encode(render(world, pose, k, cfg.supersample)))
         frames.append({
             "file_path": f"images/{name}.png",
             "gt_path": f"images/{name}.png",
@@ -384,6 +396,7 @@ def _make_scene(
         "fl_x": k.fx, "fl_y": k.fy, "cx": k.cx, "cy": k.cy, "w": cfg.width, "h": cfg.height,
         "k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0,
         "spikegen_format": SCENE_FORMAT_VERSION,
+        radiometry.FIELD: response.to_json(),
         "spike": {
             "clock_hz": cfg.clock_hz, "threshold": cfg.threshold, "gain": cfg.gain,
             "height": cfg.height, "width": cfg.width,
@@ -395,7 +408,7 @@ def _make_scene(
         },
     }
     if cfg.seed_points:
-        xyz, rgb = _seed_points(world, k, train_poses, cfg.seed_points, seed)
+        xyz, rgb = _seed_points(world, k, train_poses, cfg.seed_points, seed, response)
         write_ply(out / "sparse_pc.ply", xyz, rgb)
         meta["ply_file_path"] = "sparse_pc.ply"
         done += 1
@@ -424,6 +437,7 @@ def make_scene_command(
     long_stream: bool = False,
     ticks: int | None = None,
     supersample: int | None = None,
+    rgb_response: str = "srgb",
 ) -> Path:
     """Generate a procedural high-speed 3-D scene (spike windows + blurred RGB + test views) for spikegen-splat,
     or with --long-stream only the raw capture: one continuous spike stream along the trajectory.
@@ -446,6 +460,8 @@ def make_scene_command(
             ground-truth poses) instead of a scene, as input for spikegen-process-data.
         ticks: long-stream length in ticks (None: the time to cover the preset's orbit arc).
         supersample: render samples per pixel side (None: the preset's).
+        rgb_response: how the RGB frames are stored: "srgb" (a real RGB camera), "linear" or "gamma:G"
+            (display = linear^(1/G)); spikes always come from the linear radiance.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -453,7 +469,7 @@ def make_scene_command(
     given = {
         "width": width, "height": height, "num_train": num_train, "num_test": num_test, "window": window,
         "subframes": subframes, "threshold": threshold, "orbit_deg_per_s": orbit_deg_per_s,
-        "seed_points": seed_points, "supersample": supersample,
+        "seed_points": seed_points, "supersample": supersample, "rgb_response": rgb_response,
     }
     overrides = {key: v for key, v in given.items() if v is not None}
     console = Console()

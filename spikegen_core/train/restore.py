@@ -13,6 +13,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from spikegen_core import radiometry
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.image import load_image, save_image
 from spikegen_core.models.spikegen import SpikeGen
@@ -160,22 +161,26 @@ def restore_image(
     width: int | None = None,
     axes: str = "THW",
     device: str = "cpu",
+    rgb_response: radiometry.RgbResponse = radiometry.LINEAR,
 ) -> torch.Tensor:
     """Restore one frame from a ``.dat``/``.npz``/``.npy`` spike file (+ optional blurred RGB image file).
 
     ``window`` frames around ``center`` (default: the middle of the stream) are used. ``threshold``: the
     camera's θ (default: the file's sidecar, else the model's). ``height``/``width`` for a ``.dat`` without
-    sidecar; ``axes`` for arrays (``"HWT"`` when time is last). Returns (3, H, W) in [0, 1].
+    sidecar; ``axes`` for arrays (``"HWT"`` when time is last). ``rgb_response``: how the RGB file encodes light;
+    it is linearised for the model (which works in linear light, as the spikes) and the result encoded the same
+    way. Returns (3, H, W) in [0, 1].
     """
     stream = load_spikes(spikes, height=height, width=width, axes=axes)
     theta = threshold if threshold is not None else stream.threshold
     win = spike_window(stream, window, center)
     model, _ = load_model(checkpoint, device=device)
-    image = load_image(rgb) if rgb is not None else None
-    return restore_tensors(
+    image = rgb_response.decode(load_image(rgb)) if rgb is not None else None
+    out = restore_tensors(
         model, win, image, threshold=theta, mode=mode, tile=tile, sampler=sampler, steps=steps,
         temperature=temperature,
     )
+    return rgb_response.encode(out)
 
 
 def restore(spikes: str | Path, out: str | Path = Path("restored.png"), **kwargs: Any) -> Path:

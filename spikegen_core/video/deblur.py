@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from spikegen_core import radiometry
 from spikegen_core.errors import InputMismatchError, SpikeGenError
 from spikegen_core.video.dense import video_progress
 from spikegen_core.video.restorers import Restorer, make_restorer, soft_shrink
@@ -85,8 +86,12 @@ def deblur_frames(
     device: str | torch.device = "cpu",
     on_sharp: Callable[[int, torch.Tensor], None] | None = None,
     shrink: float = 1.0,
+    rgb_response: radiometry.RgbResponse = radiometry.LINEAR,
 ) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """Yield ``(ticks, frames (B, 3, H, W))`` in time order; ``blurred`` may be a lazy iterator of ``(3, H, W)``.
+
+    ``rgb_response``: how the blurred frames encode light. They are linearised before the restorer and the spike
+    brightness changes (both linear) meet them, and every output frame is encoded back the same way.
 
     ``on_sharp(i, frame)`` receives each deblurred RGB-rate frame. Memory holds one RGB frame's spikes.
     ``shrink``: brightness changes below ``shrink · θ / luma_window`` (the TFP quantisation step) are dropped.
@@ -106,10 +111,10 @@ def deblur_frames(
         if i >= len(ex):
             raise InputMismatchError(f"more blurred frames than exposures ({len(ex)}); give one exposure per frame")
         a, b = (int(v) for v in ex[i])
-        rgb = frame.to(device, torch.float32)[None]
+        rgb = rgb_response.decode(frame.to(device, torch.float32)[None])
         sharp = restorer(source.read(a, b - a)[None].to(device), rgb)[0]
         if on_sharp is not None:
-            on_sharp(i, sharp)
+            on_sharp(i, rgb_response.encode(sharp))
         base = _window(source, int(centres[i]), luma_window).float().mean(0) * theta
         mine = np.flatnonzero(nearest == i)
         for j in range(0, len(mine), batch_size):
@@ -117,7 +122,7 @@ def deblur_frames(
             luma = torch.stack([_window(source, int(t), luma_window).float().mean(0) * theta for t in ts])
             # Same shrinkage as the TFP deblur: sub-quantum changes between two TFPs are noise.
             delta = soft_shrink(luma - base, shrink * theta / luma_window).to(sharp.device)
-            yield ts, (sharp[None] + delta[:, None]).clamp(0, 1)
+            yield ts, rgb_response.encode(sharp[None] + delta[:, None])
         n = i + 1
     if n != len(ex):
         raise InputMismatchError(f"{n} blurred frames for {len(ex)} exposures; give one exposure per frame")
@@ -133,12 +138,14 @@ def deblur_video(
     luma_window: int = 41,
     device: str | torch.device = "cpu",
     shrink: float = 1.0,
+    rgb_response: radiometry.RgbResponse = radiometry.LINEAR,
 ) -> DeblurResult:
     """In-memory form of :func:`deblur_frames` (short clips, tests, benchmarks)."""
     sharp: dict[int, torch.Tensor] = {}
     ts, fs = [], []
     for t, f in deblur_frames(blurred, exposures, source, restorer, upsample=upsample, luma_window=luma_window,
-                              device=device, shrink=shrink, on_sharp=lambda i, s: sharp.__setitem__(i, s.cpu())):
+                              device=device, shrink=shrink, on_sharp=lambda i, s: sharp.__setitem__(i, s.cpu()),
+                              rgb_response=rgb_response):
         ts.append(t)
         fs.append(f.cpu())
     return DeblurResult(np.concatenate(ts), torch.cat(fs), torch.stack([sharp[i] for i in sorted(sharp)]))
@@ -213,6 +220,7 @@ def deblur_video_command(
     png: bool = False,
     play_fps: float = 30.0,
     device: str = "cpu",
+    rgb_response: str = "srgb",
 ) -> None:
     """Deblur an RGB video with the spike stream recorded beside it, optionally adding frames between RGB frames.
 
@@ -235,7 +243,10 @@ def deblur_video_command(
         png: also write the frames as PNGs.
         play_fps: playback rate of the MP4.
         device: torch device for the restorer.
+        rgb_response: how the RGB frames encode light: srgb (cameras, video files), linear, or gamma:G. They are
+            linearised to meet the (linear) spikes, and the output is encoded the same way.
     """
+    response = radiometry.from_text(rgb_response)
     meta = json.loads(Path(exposures).read_text()) if Path(exposures).is_file() else {}
     spikes = spikes or (Path(meta["spikes"]) if "spikes" in meta else None)
     if spikes is None:
@@ -256,7 +267,8 @@ def deblur_video_command(
                      meta=info) as writer, video_progress() as bar:
         task = bar.add_task(f"deblur x{upsample}", total=total, rate=0.0)
         t0 = time.perf_counter()
-        for ts, f in deblur_frames(rgb, ex, src, rest, upsample=upsample, luma_window=luma_window, device=device):
+        for ts, f in deblur_frames(rgb, ex, src, rest, upsample=upsample, luma_window=luma_window, device=device,
+                                   rgb_response=response):
             writer.write(f)
             bar.update(task, advance=len(ts), rate=writer.count / max(time.perf_counter() - t0, 1e-9))
     print(f"wrote {writer.count} frames ({len(ex)} RGB frames × upsample {upsample}) to {out / stem}"

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from spikegen_core import radiometry
 from spikegen_core.errors import InputMismatchError
+from spikegen_core.radiometry import LINEAR, RgbResponse
 from spikegen_core.video.restorers import Restorer, make_restorer
 from spikegen_core.video.windows import SpikeSource, iter_window_batches, window_centres
 from spikegen_core.video.writer import FrameWriter
@@ -93,12 +95,15 @@ def restore_video(
     progress: bool = True,
     name: str | None = None,
     normalize: bool = False,
+    rgb_response: RgbResponse = LINEAR,
 ) -> RestoreResult:
     """Restore a frame every ``clock_hz / fps`` ticks of ``source`` and write ``<name>.mp4`` / ``<name>/*.png``.
 
     ``window``: spike frames per output frame (centred on it); ``start``/``stop``: frame range of the stream.
     ``restorer`` defaults to TFP with the stream's threshold. ``normalize``: one gain for the whole video
     that maps the first batch's 99.5th percentile to 0.95 (for dim real recordings; constant, so no flicker).
+    ``rgb_response``: the encoding the (linear) restored frames are written in, e.g. sRGB to sit beside the
+    frames of an RGB camera.
     """
     src = source if isinstance(source, SpikeSource) else SpikeSource.open(source)
     theta = src.threshold or 2.0
@@ -121,7 +126,7 @@ def restore_video(
         if normalize and not gain:
             gain.append(0.95 / max(float(torch.quantile(f.float().flatten()[:1_000_000], 0.995)), 1e-3))
             meta["gain"] = gain[0]
-        writer.write((f * gain[0]).clamp(0, 1) if gain else f)
+        writer.write(rgb_response.encode(f * gain[0] if gain else f))
 
     with FrameWriter(mp4_path, frames_dir, play_fps=play_fps, meta=meta) as writer:
         n, seconds = restore_frames(src, centres, window, restorer, batch_size=batch_size, device=device,
@@ -151,6 +156,7 @@ def restore_video_command(
     play_fps: float = 30.0,
     normalize: bool = False,
     device: str = "cpu",
+    rgb_response: str = "srgb",
 ) -> None:
     """Turn a long spike stream into a high-frame-rate video (MP4 and/or PNG frames).
 
@@ -176,14 +182,17 @@ def restore_video_command(
         play_fps: playback rate of the MP4 (high-rate output plays in slow motion).
         normalize: brighten dim recordings with one gain for the whole video (from the first batch).
         device: torch device for the restorer.
+        rgb_response: the encoding of the output frames: srgb (as RGB cameras and video players expect), linear
+            (the spikes' intensity as is), or gamma:G.
     """
+    response = radiometry.from_text(rgb_response)
     src = SpikeSource.open(spikes, height=height, width=width, axes=axes, clock_hz=clock_hz, threshold=threshold)
     theta = threshold or src.threshold or 2.0
     rest = make_restorer(restorer, checkpoint=checkpoint, threshold=theta, device=device,
                          window=short_window if restorer == "tfp_adaptive" else None)
     res = restore_video(src, out, fps=fps, window=window, restorer=rest, batch_size=batch_size, start=start,
                         stop=stop, mp4=mp4, frames=frames, play_fps=play_fps, device=device,
-                        normalize=normalize)
+                        normalize=normalize, rgb_response=response)
     print(f"{res.frames} frames at {fps:g} fps from {src.num_frames} spike frames of {src.height}×{src.width} "
           f"in {res.seconds:.1f} s ({res.frames_per_s:.1f} frames/s)")
     for p in (res.mp4, res.frames_dir):

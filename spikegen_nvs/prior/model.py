@@ -144,7 +144,7 @@ class SpikeGenSplatPriorModel(SpikeGenSplatModel):
         devices = [self.device] if self.device.type == "cuda" else []
         try:
             with torch.random.fork_rng(devices=devices):
-                rgb = super().get_outputs(view)["rgb"]
+                rgb = super().get_outputs(view)["rgb_linear"]  # the prior works in linear light, as the spikes
         finally:
             self._rendering_prior = False
             self.info = info
@@ -159,7 +159,7 @@ class SpikeGenSplatPriorModel(SpikeGenSplatModel):
         kind = kinds[int(torch.randint(len(kinds), (1,), generator=self._prior_gen))]
         spikes = None
         if kind == "train" or self._train_camera is None:
-            render = outputs["rgb"]
+            render = outputs["rgb_linear"]
             if "spikes" in batch:
                 spikes = batch["spikes"][None]
         else:

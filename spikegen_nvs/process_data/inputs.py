@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from spikegen_core.errors import InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.radiometry import SRGB, RgbResponse
 
 SPIKE_SUFFIXES = (".dat", ".npz", ".npy")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -211,9 +212,12 @@ def _shifted(image: torch.Tensor, shifts_px: Sequence[float]) -> torch.Tensor:
 
 def views_from_photos(folder: Path, *, window: int, downscale: int, threshold: float, gain: float,
                       clock_hz: float, jitter_px: float = 0.0, seed: int = 0,
-                      sub_frames: int = 8) -> LoadedViews:
+                      sub_frames: int = 8, rgb_response: RgbResponse = SRGB) -> LoadedViews:
     """Simulate a spike window per photo: a static camera, or one panning by ``jitter_px`` pixels (in the
-    downscaled image) across the window. The photo (blurred by the pan when there is one) is the view's RGB."""
+    downscaled image) across the window. The photo (blurred by the pan when there is one) is the view's RGB.
+
+    Photos store display values (``rgb_response``): spikes are simulated from the linearised photo, and the pan's
+    blur is averaged in linear light and encoded again, as a camera would record it."""
     from spikegen_core.spikes.camera import simulate
 
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -235,11 +239,11 @@ def views_from_photos(folder: Path, *, window: int, downscale: int, threshold: f
         index = len(views)
         if jitter_px > 0:
             shifts = np.linspace(-jitter_px / 2, jitter_px / 2, sub_frames).tolist()
-            frames = _shifted(photo, shifts)
-            rgb, edges = frames.mean(0), (shifts[0], shifts[-1])
+            frames = rgb_response.decode(_shifted(photo, shifts))
+            rgb, edges = rgb_response.encode(frames.mean(0)), (shifts[0], shifts[-1])
         else:
-            frames, rgb, edges = photo[None], photo, None
-        grey = torch.stack([to_grey(f) for f in frames])
+            frames, rgb, edges = rgb_response.decode(photo)[None], photo, None
+        grey = torch.stack([to_grey(f) for f in frames])  # linear luminance: what the spike sensor integrates
         if len(grey) == 1:
             grey = grey.expand(2, *grey.shape[1:])  # simulate spreads ≥ 2 key frames over the window
         stream = simulate(grey.clamp(0, 1), window, threshold=threshold, gain=gain, clock_hz=clock_hz,

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from spikegen_core import radiometry
 from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
 from spikegen_core.utils import atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
@@ -118,6 +119,9 @@ class ProcessDataConfig:
     """Photos: every N-th registered view becomes a test view (gt_path = the photo); 0 = none."""
     checkpoint: Path | None = None
     """Core-model checkpoint for dense frames; TFP when absent."""
+    rgb_response: str = "srgb"
+    """How the photos / RGB frames encode light: srgb (phones, cameras, video files), linear, or gamma:G. Photos
+    are linearised before spikes are simulated from them; written to the scene as `rgb_response`."""
     seed: int = 0
     """Seed for spike simulation."""
     verbose: bool = False
@@ -199,7 +203,8 @@ def _load_views(cfg: ProcessDataConfig, kind: str, dense: Callable[[torch.Tensor
         raise InputMismatchError(f"{cfg.data}: a folder of photos needs --simulate-spikes (to make spike windows "
                                  "from them); for photos alone use ns-process-data")
     return views_from_photos(cfg.data, window=cfg.window, downscale=cfg.downscale, threshold=cfg.threshold,
-                             gain=cfg.gain, clock_hz=cfg.clock_hz, jitter_px=cfg.jitter_px, seed=cfg.seed)
+                             gain=cfg.gain, clock_hz=cfg.clock_hz, jitter_px=cfg.jitter_px, seed=cfg.seed,
+                             rgb_response=radiometry.from_text(cfg.rgb_response))
 
 
 def _yaw(pose: np.ndarray, shift_px: float, focal: float) -> np.ndarray:
@@ -310,6 +315,7 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True, quiet=quiet)
+    response = radiometry.from_text(cfg.rgb_response)  # checked before any work
     if restorer is None and cfg.checkpoint is not None:
         restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain)
 
@@ -354,7 +360,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
             frame = dense(v.spikes)
             _save_image(out / "dense" / f"{v.name}.png", frame)
             image_paths[v.name] = f"images/{v.name}.png"
-            _save_image(out / image_paths[v.name], v.rgb if v.rgb is not None else frame)
+            # Without an RGB frame the view's image is its (linear) dense frame, encoded like the scene's RGB.
+            _save_image(out / image_paths[v.name], v.rgb if v.rgb is not None else response.encode(frame))
             if v.sharp is not None and v.rgb is not None and not torch.equal(v.sharp, v.rgb):
                 sharp_paths[v.name] = f"sharp/{v.name}.png"
                 _save_image(out / sharp_paths[v.name], v.sharp)
@@ -403,6 +410,7 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
         **{k: intr.get(k, 0.0) for k in ("k1", "k2", "p1", "p2")},
         "spikegen_format": 1,
+        radiometry.FIELD: response.to_json(),
         "spike": {"clock_hz": cfg.clock_hz, "threshold": cfg.threshold, "gain": cfg.gain,
                   "height": loaded.height, "width": loaded.width},
         "applied_transform": APPLIED_TRANSFORM.tolist(),
