@@ -1,7 +1,10 @@
 """Method configs exported through the ``nerfstudio.method_configs`` entry point.
 
 ``make_trainer_config`` is spikegen-splat's schedule, frames and losses: the spike-data dataparser is the default, so
-``ns-train spikegen-splat --data <scene>`` is enough; the device is CPU when CUDA is absent.
+``ns-train spikegen-splat --data <scene>`` is enough; the device is CPU when CUDA is absent. The registered methods
+use ``FULL_QUALITY`` (splatfacto's 30000 iterations, SH degree 3, two downscales, its schedule proportions);
+``make_trainer_config()`` without arguments is the quick start's short CPU schedule (``QUICK_START``). Either way the
+step counts follow ``--max-num-iterations`` when the trainer starts (spikegen_nvs/schedule.py).
 
 - ``spikegen-splat``: those settings, with the core SpikeGen model as a prior (spikegen_nvs/prior) on scenes of at
   most ``PRIOR_MAX_VIEWS`` training views, and off (no cost, the same run) on larger ones.
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Literal
 
 import torch
@@ -27,6 +31,7 @@ from spikegen_nvs.datamanager import SpikeDatamanagerConfig
 from spikegen_nvs.dataparser import SpikeDataParserConfig
 from spikegen_nvs.model import SpikeGenSplatModelConfig
 from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig
+from spikegen_nvs.schedule import ScheduleName, SpikeGenTrainerConfig, apply_schedule
 
 DEVICE_TYPE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -62,25 +67,32 @@ def _optimizers(max_steps: int) -> dict:
     }
 
 
+QUICK_START: dict[str, Any] = {"max_steps": 1000, "schedule": "quick", "sh_degree": 1, "num_downscales": 0}
+"""The quick start's short CPU schedule (tiny scenes at full resolution, SH degree 1); ns-train flags:
+``--max-num-iterations 1000 --pipeline.model.schedule quick --pipeline.model.sh-degree 1
+--pipeline.model.num-downscales 0``."""
+FULL_QUALITY: dict[str, Any] = {"max_steps": 30_000, "schedule": "full", "sh_degree": 3, "num_downscales": 2}
+"""Real captures: splatfacto's iterations, SH degree, resolution schedule and proportions."""
+
+
 def make_trainer_config(
     method_name: str = "spikegen-splat",
     *,
     max_steps: int = 1000,
-    refine_every: int = 50,
-    warmup_length: int = 150,
+    schedule: ScheduleName = "quick",
+    sh_degree: int = 1,
+    num_downscales: int = 0,
+    refine_every: int | None = None,
+    warmup_length: int | None = None,
     num_random: int = 3000,
 ) -> TrainerConfig:
-    """The spikegen-splat trainer config; arguments scale the schedule (used by the fast variant and tests)."""
+    """The spikegen-splat trainer config. ``schedule`` places the step counts along the run (re-applied from
+    ``--max-num-iterations`` when the trainer starts); giving ``refine_every`` or ``warmup_length`` pins every step
+    count as built for ``max_steps`` instead (schedule "fixed": the fast variant and tests)."""
     model = SpikeGenSplatModelConfig(
-        num_downscales=0,  # tiny scenes: train at full resolution from the start
-        resolution_schedule=max_steps,
-        warmup_length=warmup_length,
-        refine_every=refine_every,
-        reset_alpha_every=10,
-        stop_split_at=int(max_steps * 0.6),
-        stop_screen_size_at=max_steps,
-        sh_degree=1,
-        sh_degree_interval=max(max_steps // 5, 1),
+        num_downscales=num_downscales,
+        sh_degree=sh_degree,
+        schedule="quick" if schedule == "fixed" else schedule,  # placed for max_steps below, then pinned if asked
         num_random=num_random,
         random_scale=2.0,  # camera origins are scaled into [-1, 1]; the scene sits inside
         use_absgrad=DEVICE_TYPE == "cuda",
@@ -93,12 +105,9 @@ def make_trainer_config(
         spike_subwindow_weight=2.0,
         reblur_weight=1.0,
     )
-    return TrainerConfig(
+    config = SpikeGenTrainerConfig(
         method_name=method_name,
-        steps_per_eval_image=max(max_steps // 10, 1),
         steps_per_eval_batch=0,
-        steps_per_save=max(max_steps // 4, 1),
-        steps_per_eval_all_images=max_steps,
         max_num_iterations=max_steps,
         mixed_precision=False,
         machine=MachineConfig(device_type=DEVICE_TYPE),
@@ -116,12 +125,18 @@ def make_trainer_config(
         viewer=ViewerConfig(num_rays_per_chunk=1 << 15, quit_on_train_completion=True),
         vis="viewer",
     )
+    apply_schedule(config)  # the step counts for max_steps (the trainer places them again for the run's length)
+    if schedule == "fixed" or refine_every is not None or warmup_length is not None:
+        model.schedule = "fixed"
+        model.refine_every = refine_every if refine_every is not None else model.refine_every
+        model.warmup_length = warmup_length if warmup_length is not None else model.warmup_length
+    return config
 
 
 def make_baseline_config(
     train_images: Literal["tfp", "blur", "sharp", "file"] = "blur",
     method_name: str = "spikegen-baseline",
-    **kwargs: int,
+    **kwargs: Any,
 ) -> TrainerConfig:
     """splatfacto on one kind of frame per train view (no spike or re-blur loss): the comparison baselines.
 
@@ -142,12 +157,12 @@ def make_baseline_config(
 spikegen_splat_fast = MethodSpecification(
     config=make_trainer_config(
         "spikegen-splat-fast", max_steps=100, refine_every=1000, warmup_length=1000, num_random=500
-    ),
+    ),  # quick-start settings, pinned
     description="spikegen-splat smoke test: 100 iterations, no densification",
 )
 
 spikegen_baseline = MethodSpecification(
-    config=make_baseline_config(),
+    config=make_baseline_config(**FULL_QUALITY),
     description="splatfacto baseline on spike scenes: one frame per view (--pipeline.datamanager.dataparser."
     "train-images tfp|blur|sharp), no spike loss",
 )
@@ -162,7 +177,7 @@ def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior
 
     ``prior`` sets :class:`SpikeGenSplatPriorModelConfig` fields (``prior_weight=...``); a key that is one of
     ``make_trainer_config``'s arguments (``max_steps``, ``refine_every``, ...) goes there instead."""
-    trainer_keys = {"max_steps", "refine_every", "warmup_length", "num_random"}
+    trainer_keys = set(inspect.signature(make_trainer_config).parameters) - {"method_name"}
     config = make_trainer_config(method_name, **{k: v for k, v in prior.items() if k in trainer_keys})
     base = config.pipeline.model
     fields = {
@@ -179,13 +194,13 @@ def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior
 
 
 spikegen_splat = MethodSpecification(
-    config=make_prior_trainer_config("spikegen-splat", prior_max_views=PRIOR_MAX_VIEWS),
+    config=make_prior_trainer_config("spikegen-splat", prior_max_views=PRIOR_MAX_VIEWS, **FULL_QUALITY),
     description="Gaussian splatting from spike-camera scenes: restored dense frames + spike re-synthesis loss (+ the "
     f"core model as a prior on scenes of ≤ {PRIOR_MAX_VIEWS} views)",
 )
 
 spikegen_splat_prior = MethodSpecification(
-    config=make_prior_trainer_config(),
+    config=make_prior_trainer_config(**FULL_QUALITY),
     description="spikegen-splat + the core SpikeGen model as a prior: it fixes renders at in-between and jittered "
     "poses, and the splats are pulled toward its fixes",
 )

@@ -35,6 +35,7 @@ from spikegen_core.errors import InputMismatchError, NonFiniteLossError
 from spikegen_core.radiometry import LINEAR, RgbResponse
 from spikegen_nvs import compat, spike_loss
 from spikegen_nvs.rasterizer import rasterization
+from spikegen_nvs.schedule import ScheduleName
 
 
 def viewmats_from_c2w(c2w: torch.Tensor) -> torch.Tensor:
@@ -68,6 +69,18 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     """Steps during which only the photometric loss is used."""
     use_absgrad: bool = True
     """Densify on |grad| (gsplat on CUDA); forced off on CPU."""
+    window_crop: float = 1.0
+    """The virtual views other than the photometric one are rendered only inside a random crop of this fraction of
+    each side, where the spike and re-blur losses are then taken (a new crop every step: every pixel is visited,
+    at a fraction of the rendering cost); 1 = the whole view. A crop is a camera with the principal point moved: as
+    in gsplat, a footprint's Jacobian is clamped to 1.3x that camera's frustum, so large Gaussians far outside the
+    crop reach into it a little differently than in the whole view."""
+    schedule: ScheduleName = "fixed"
+    """How the step counts (densification, SH ramp, resolution, LR decay, eval/save) follow the run's
+    --max-num-iterations: "full" (splatfacto's proportions), "quick" (the short CPU schedule) or "fixed" (as
+    written). Applied when the trainer starts (spikegen_nvs/schedule.py)."""
+    total_steps: int | None = None
+    """The run's iteration count, set when the trainer starts (None outside a trainer)."""
     linear_radiance: bool = True
     """Gaussians carry linear radiance, encoded for display with the scene's ``rgb_response``. False: they carry
     the RGB files' own encoding, as plain splatfacto (the baselines)."""
@@ -106,6 +119,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         if not compat.cuda_usable(device if device is not None else None):
             self.strategy.absgrad = False  # absgrad needs gsplat's CUDA backward; use plain grads on CPU
         self._window_pose_cache: dict[tuple[int, int], torch.Tensor] = {}
+        self._crop_gen = torch.Generator().manual_seed(0)  # crops leave the global random stream alone
 
     @property
     def rgb_response(self) -> RgbResponse:
@@ -192,7 +206,64 @@ class SpikeGenSplatModel(SplatfactoModel):
             colors, sh_degree = torch.sigmoid(colors).squeeze(1), None
         render_mode = "RGB+ED" if (self.config.output_depth_during_training or not self.training) else "RGB"
         num = c2ws.shape[0]
-        render, alpha, self.info = rasterization(
+        crop = self._window_crop(H, W) if num > 1 else None
+        # Cropped: the view the photometric loss sees is rendered whole (its gradients drive densification, as in
+        # splatfacto), the other virtual views only inside a random crop (the spike and re-blur losses' pixels).
+        first = c2ws[centre : centre + 1] if crop is not None else c2ws
+        render, alpha, self.info = self._rasterize(params, colors, sh_degree, first, K, W, H, render_mode)
+        if self.training:
+            self.strategy.step_pre_backward(self.gauss_params, self.optimizers, self.strategy_state, self.step, self.info)
+        background = self._get_background_color()
+        rgb_all = torch.clamp(render[..., :3] + (1 - alpha) * background, 0.0, 1.0)
+        if self.config.use_bilateral_grid and self.training and camera.metadata and "cam_idx" in camera.metadata:
+            rgb_all = self._apply_bilateral_grid(rgb_all, camera.metadata["cam_idx"], H, W)
+        at = 0 if crop is not None else centre  # the photometric view's index in this render
+        depth = None
+        if render_mode == "RGB+ED":
+            d = render[at : at + 1, ..., 3:4]
+            depth = torch.where(alpha[at : at + 1] > 0, d, d.detach().max()).squeeze(0)
+        if background.shape[0] == 3 and not self.training:
+            background = background.expand(H, W, 3)
+        out: dict[str, Any] = {
+            "rgb": self.rgb_response.encode(rgb_all[at]),
+            "rgb_linear": rgb_all[at],
+            "depth": depth,
+            "accumulation": alpha[at],
+            "background": background,
+        }
+        if num > 1:
+            k = self.config.num_virtual_views
+            if crop is None:
+                out["window_rgb"] = rgb_all[:k]  # the K linear virtual views in window order (centre included, odd K)
+                return out
+            y0, x0, h, w = crop
+            others = [i for i in range(k) if i != centre]
+            Kc = K.clone()
+            Kc[..., 0, 2] -= x0  # the crop is a camera with the principal point moved and a smaller image
+            Kc[..., 1, 2] -= y0
+            part, part_alpha, _ = self._rasterize(params, colors, sh_degree, c2ws[others], Kc, w, h, "RGB")
+            part = torch.clamp(part[..., :3] + (1 - part_alpha) * background, 0.0, 1.0)
+            views = list(part.unbind(0))
+            if centre < k:
+                views.insert(centre, rgb_all[0, y0 : y0 + h, x0 : x0 + w])
+            out["window_rgb"] = torch.stack(views)  # (K, h, w, 3) linear, window order
+            out["window_crop"] = crop
+        return out
+
+    def _window_crop(self, height: int, width: int) -> tuple[int, int, int, int] | None:
+        """A random ``(y0, x0, h, w)`` of ``window_crop`` of each side (training only), or None for the whole view."""
+        f = self.config.window_crop
+        if not self.training or f >= 1.0:
+            return None
+        h, w = max(1, round(height * f)), max(1, round(width * f))
+        y0 = int(torch.randint(height - h + 1, (1,), generator=self._crop_gen))
+        x0 = int(torch.randint(width - w + 1, (1,), generator=self._crop_gen))
+        return y0, x0, h, w
+
+    def _rasterize(self, params: dict, colors: torch.Tensor, sh_degree: int | None, c2ws: torch.Tensor,
+                   K: torch.Tensor, width: int, height: int, render_mode: str):  # fmt: skip
+        num = c2ws.shape[0]
+        return rasterization(
             means=params["means"],
             quats=params["quats"],
             scales=torch.exp(params["scales"]),
@@ -200,8 +271,8 @@ class SpikeGenSplatModel(SplatfactoModel):
             colors=colors,
             viewmats=viewmats_from_c2w(c2ws),
             Ks=K.expand(num, 3, 3),
-            width=W,
-            height=H,
+            width=width,
+            height=height,
             packed=False,
             near_plane=0.01,
             far_plane=1e10,
@@ -211,29 +282,6 @@ class SpikeGenSplatModel(SplatfactoModel):
             absgrad=self.strategy.absgrad,
             rasterize_mode=self.config.rasterize_mode,
         )
-        if self.training:
-            self.strategy.step_pre_backward(self.gauss_params, self.optimizers, self.strategy_state, self.step, self.info)
-        background = self._get_background_color()
-        rgb_all = torch.clamp(render[..., :3] + (1 - alpha) * background, 0.0, 1.0)
-        if self.config.use_bilateral_grid and self.training and camera.metadata and "cam_idx" in camera.metadata:
-            rgb_all = self._apply_bilateral_grid(rgb_all, camera.metadata["cam_idx"], H, W)
-        depth = None
-        if render_mode == "RGB+ED":
-            d = render[centre : centre + 1, ..., 3:4]
-            depth = torch.where(alpha[centre : centre + 1] > 0, d, d.detach().max()).squeeze(0)
-        if background.shape[0] == 3 and not self.training:
-            background = background.expand(H, W, 3)
-        out: dict[str, Any] = {
-            "rgb": self.rgb_response.encode(rgb_all[centre]),
-            "rgb_linear": rgb_all[centre],
-            "depth": depth,
-            "accumulation": alpha[centre],
-            "background": background,
-        }
-        if num > 1:
-            k = self.config.num_virtual_views
-            out["window_rgb"] = rgb_all[:k]  # the K linear virtual views in window order (centre included for odd K)
-        return out
 
     # -- losses ---------------------------------------------------------------------------------------
     @staticmethod
@@ -268,7 +316,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         loss = super().get_loss_dict(outputs, batch, metrics_dict)
         loss["main_loss"] = self.config.photometric_weight * loss["main_loss"]
         if self.training and "window_rgb" in outputs and self.step >= self.config.spike_warmup:
-            loss.update(self._window_losses(outputs["window_rgb"], batch))
+            loss.update(self._window_losses(outputs["window_rgb"], batch, outputs.get("window_crop")))
         for name, value in loss.items():
             if not torch.isfinite(value).all():
                 raise NonFiniteLossError(
@@ -277,14 +325,24 @@ class SpikeGenSplatModel(SplatfactoModel):
                 )
         return loss
 
-    def _window_losses(self, window_rgb: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
+    def _window_losses(
+        self, window_rgb: torch.Tensor, batch: dict, crop: tuple[int, int, int, int] | None = None
+    ) -> dict[str, torch.Tensor]:
         losses: dict[str, torch.Tensor] = {}
         cfg = self.config
+
+        def cropped(image: torch.Tensor, channels_last: bool) -> torch.Tensor:  # at the render size
+            if crop is None:
+                return image
+            y0, x0, h, w = crop
+            rows, cols = slice(y0, y0 + h), slice(x0, x0 + w)
+            return image[..., rows, cols, :] if channels_last else image[..., rows, cols]
         if "spikes" in batch and (cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0):
             counts, ticks = spike_loss.subwindow_counts(batch["spikes"].to(self.device), cfg.num_virtual_views)
             scale = self._get_downscale_factor()
             if scale > 1:  # area-average counts to the render resolution (counts stay per pixel)
                 counts = resize_image(counts.permute(1, 2, 0), scale).permute(2, 0, 1)
+            counts = cropped(counts, channels_last=False)
             terms = spike_loss.spike_resynthesis_loss(
                 spike_loss.luminance(window_rgb),
                 counts,
@@ -296,7 +354,7 @@ class SpikeGenSplatModel(SplatfactoModel):
             losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
             losses["spike_subwindow_loss"] = cfg.spike_subwindow_weight * terms["subwindow"]
         if "blur" in batch and cfg.reblur_weight > 0:
-            blurred = self.get_gt_img(batch["blur"])
+            blurred = cropped(self.get_gt_img(batch["blur"]), channels_last=True)
             losses["reblur_loss"] = cfg.reblur_weight * spike_loss.reblur_loss(window_rgb, blurred, self.rgb_response.encode)
         return losses
 

@@ -211,3 +211,25 @@ def test_spikegen_restorer_deblurs_in_colour_and_reconstructs_grey() -> None:
     # The restoration follows the scene at least as well as a flat image would (r well above 0).
     r = torch.corrcoef(torch.stack([grey.flatten(), tfp(stream.spikes, threshold=2.0).flatten()]))[0, 1]
     assert r > 0.5, r
+
+
+def test_cropped_virtual_views_are_the_whole_views_cropped(scene: Path, tmp_path: Path) -> None:
+    _, trainer = _trainer(scene, tmp_path, 5, num_virtual_views=3, window_crop=0.5)
+    _run(trainer, 1)  # the trainer's callbacks hand the model its optimisers (densification needs them)
+    model = trainer.pipeline.model
+    model.train()
+    with torch.no_grad():  # small Gaussians: projection's Jacobian, clamped to 1.3x the (cropped) frustum as in
+        model.gauss_params["scales"].clamp_(max=math.log(0.02))  # gsplat, then changes no pixel inside the crop
+    camera, batch = trainer.pipeline.datamanager.next_train(0)
+    cropped = model.get_outputs(camera.to(model.device))
+    y0, x0, h, w = cropped["window_crop"]
+    assert (h, w) == (10, 10) and cropped["window_rgb"].shape == (3, 10, 10, 3)
+    model.config.window_crop = 1.0
+    whole = model.get_outputs(camera.to(model.device))
+    assert "window_crop" not in whole and whole["window_rgb"].shape == (3, 20, 20, 3)
+    expected = whole["window_rgb"][:, y0 : y0 + h, x0 : x0 + w]
+    assert torch.allclose(cropped["window_rgb"], expected, atol=2e-3)
+    assert torch.allclose(cropped["rgb"], whole["rgb"], atol=1e-6)  # the photometric view is whole either way
+    losses = model._window_losses(cropped["window_rgb"], batch, cropped["window_crop"])
+    assert set(losses) == {"spike_window_loss", "spike_subwindow_loss", "reblur_loss"}
+    assert all(torch.isfinite(v) and v > 0 for v in losses.values())

@@ -321,7 +321,7 @@ def test_registered_spikegen_splat_is_the_trainer_config_with_the_prior_gated_by
     import dataclasses
     from importlib.metadata import entry_points
 
-    from spikegen_nvs.config import PRIOR_MAX_VIEWS, make_trainer_config
+    from spikegen_nvs.config import FULL_QUALITY, PRIOR_MAX_VIEWS, make_trainer_config
     from spikegen_nvs.model import SpikeGenSplatModelConfig
     from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig
 
@@ -330,7 +330,7 @@ def test_registered_spikegen_splat_is_the_trainer_config_with_the_prior_gated_by
     splat, prior = methods["spikegen-splat"].config, methods["spikegen-splat-prior"].config
     assert isinstance(splat.pipeline.model, SpikeGenSplatPriorModelConfig)
     assert splat.pipeline.model.prior_max_views == PRIOR_MAX_VIEWS > 0 and prior.pipeline.model.prior_max_views == 0
-    plain = make_trainer_config()
+    plain = make_trainer_config(**FULL_QUALITY)  # the registered methods are full-quality
     for f in dataclasses.fields(SpikeGenSplatModelConfig):
         if f.name != "_target":
             assert getattr(splat.pipeline.model, f.name) == getattr(plain.pipeline.model, f.name), f.name

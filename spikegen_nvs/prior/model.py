@@ -39,8 +39,7 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     prior_start: int = 0
     """First step with the prior."""
     prior_end: float = 1.0
-    """Step where annealing reaches 0; a value ≤ 1 is a fraction of ``resolution_schedule`` (the run length in
-    our configs)."""
+    """Step where annealing reaches 0; a value ≤ 1 is a fraction of the run's iterations (``total_steps``)."""
     prior_every: int = 1
     """Apply the prior every N training steps (its cost is one extra render + one encode + a few head passes + one
     decode); every 2nd step at weight 1.5 gained half of what every step did (+0.17 vs +0.34 dB)."""
@@ -119,7 +118,8 @@ class SpikeGenSplatPriorModel(SpikeGenSplatModel):
 
     def _anneal_end(self) -> int:
         end = self.config.prior_end
-        return int(end * self.config.resolution_schedule) if end <= 1 else int(end)
+        total = self.config.total_steps or self.config.resolution_schedule  # outside a trainer: the old proxy
+        return int(end * total) if end <= 1 else int(end)
 
     def current_prior_weight(self) -> float:
         cfg = self.config

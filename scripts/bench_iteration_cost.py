@@ -1,0 +1,226 @@
+"""Benchmark: what one spikegen-splat iteration costs next to splatfacto's, and where the time goes (CPU).
+
+Three measurements, written to ``benchmarks/iteration_cost.md`` / ``.json``:
+
+1. ``farm-bench --vs 'B' -- A``: whole processes, A = spikegen-splat and B = the splatfacto baseline on the blurred
+   frames, each training ``--steps`` iterations of the sample scene (set-up included), paired A B A B … so the
+   ratio holds while the shared machine's speed drifts. Each run also writes its own median CPU seconds per
+   iteration, the ratio without the start-up both share.
+2. Where the time goes: cProfile of ``--profile-steps`` iterations of each, grouped (compositing forward and
+   backward, projection, losses, optimiser, data).
+3. Full quick-start runs (1000 iterations, median CPU s/iter and test PSNR) read from the JSON results of
+   ``scripts/bench_radiometry.py`` and of ``--quality`` runs of this script: the same quality at the lower cost.
+
+Reproduce: ``python scripts/bench_iteration_cost.py`` (``--quality`` first trains the spikegen-splat runs
+compared in 3, about 10 CPU minutes each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
+
+WORK = ROOT / "outputs" / "bench_iteration_cost"
+SCENE = ROOT / "outputs" / "bench_radiometry" / "scenes" / "sample-seed0-srgb"  # the sample scene, sRGB frames
+ARMS = {  # name -> (method, model overrides)
+    "spikegen-splat": ("spikegen-splat", {}),
+    "spikegen-splat (whole-view virtual views)": ("spikegen-splat", {"window_crop": 1.0}),
+    "splatfacto on blurred frames": ("blur", {}),
+}
+GROUPS = {  # cProfile function name patterns -> what they are
+    "compositing (forward)": r"numba_composite\.py:\d+\(_forward\)",
+    "compositing (backward)": r"numba_composite\.py:\d+\(_backward\)",
+    "projection (forward + backward)": r"numba_project\.py:\d+\(_project_(fwd|bwd)\)",
+    "tile binning": r"tiles\.py:\d+\(intersect_tiles\)",
+    "losses (photometric, spike, re-blur)": r"model\.py:\d+\(get_loss_dict\)",
+    "optimiser steps": r"optimizers\.py:\d+\(optimizer_scaler_step_some\)",
+    "data (next_train: image, spike window)": r"datamanager\.py:\d+\(next_train\)",
+    "window poses": r"model\.py:\d+\(_window_poses\)",
+    "whole iteration": r"trainer\.py:\d+\(train_iteration\)",
+}
+
+
+def _slug(arm: str) -> str:
+    return re.sub(r"\W+", "_", arm)
+
+
+def _trainer(arm: str, out: Path):
+    from _splat_runs import start
+    from bench_nvs import build_config
+
+    method, overrides = ARMS[arm]
+    torch.manual_seed(42)
+    return start(build_config(method, SCENE, out, 1000, "cpu", overrides))
+
+
+def _steps(trainer, first: int, count: int) -> list[float]:
+    from nerfstudio.engine.callbacks import TrainingCallbackLocation
+
+    cpu = []
+    for step in range(first, first + count):
+        c0 = time.process_time()
+        trainer.pipeline.train()
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.BEFORE_TRAIN_ITERATION)
+        trainer.train_iteration(step)
+        for cb in trainer.callbacks:
+            cb.run_callback_at_location(step, location=TrainingCallbackLocation.AFTER_TRAIN_ITERATION)
+        cpu.append(time.process_time() - c0)
+    return cpu
+
+
+def run_one(arm: str, steps: int, record: Path | None) -> None:
+    """What farm-bench times: set up and train ``steps`` iterations; append the median CPU s/iter to ``record``."""
+    torch.set_num_threads(1)
+    trainer = _trainer(arm, WORK / "runs" / "farm")
+    cpu = _steps(trainer, 0, steps)
+    if record is not None:
+        with open(record, "a") as f:
+            f.write(json.dumps({"arm": arm, "median_cpu_s_per_iter": float(np.median(cpu[1:]))}) + "\n")
+
+
+def profile(arm: str, skip: int, steps: int) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    trainer = _trainer(arm, WORK / "runs" / "profile")
+    _steps(trainer, 0, skip)
+    prof = cProfile.Profile()
+    prof.enable()
+    cpu = _steps(trainer, skip, steps)
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    seconds = {}
+    for group, pattern in GROUPS.items():
+        key = "cumtime" if group in ("losses (photometric, spike, re-blur)", "optimiser steps", "whole iteration",
+                                     "data (next_train: image, spike window)", "window poses",
+                                     "tile binning") else "tottime"  # fmt: skip
+        total = 0.0
+        for (file, line, name), (_, _, tottime, cumtime, _) in stats.items():
+            if re.search(pattern, f"{file}:{line}({name})"):
+                total += cumtime if key == "cumtime" else tottime
+        seconds[group] = total / steps
+    return {"gaussians": int(trainer.pipeline.model.num_points), "median_cpu_s_per_iter": float(np.median(cpu)),
+            "seconds_per_iter_profiled": seconds}  # fmt: skip
+
+
+def farm_bench(steps: int, runs: int, timeout: int) -> dict[str, Any]:
+    record = WORK / f"farm_record_{int(time.time())}.jsonl"
+    me = [sys.executable, str(Path(__file__).resolve()), "--steps", str(steps), "--record", str(record), "--run"]
+    a = me + ["spikegen-splat"]
+    b = me + ["splatfacto on blurred frames"]
+    cmd = ["farm-bench", "-n", str(runs), "--warmup", "1", "--timeout", str(timeout), "--vs", shlex.join(b), "--", *a]
+    print("[bench_iteration_cost] " + shlex.join(cmd), flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    text = done.stdout + done.stderr
+    per_run = [json.loads(line) for line in record.read_text().splitlines()] if record.is_file() else []
+    inside = {}
+    for arm in ("spikegen-splat", "splatfacto on blurred frames"):
+        values = [r["median_cpu_s_per_iter"] for r in per_run if r["arm"] == arm]
+        inside[arm] = float(np.median(values)) if values else None
+    ratio = re.search(r"ratio[^\n]*?cpu[^\n]*", text, flags=re.IGNORECASE)
+    return {"command": shlex.join(cmd), "output": text, "ratio_line": ratio.group(0) if ratio else None,
+            "in_process_median_cpu_s_per_iter": inside}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", choices=list(ARMS), help="internal: one timed process (what farm-bench starts)")
+    parser.add_argument("--record", type=Path, default=None)
+    parser.add_argument("--steps", type=int, default=200, help="iterations per timed process")
+    parser.add_argument("--runs", type=int, default=3, help="farm-bench pairs")
+    parser.add_argument("--timeout", type=int, default=3000, help="farm-bench's bound on the whole call (s)")
+    parser.add_argument("--profile-skip", type=int, default=5)
+    parser.add_argument("--profile-steps", type=int, default=40)
+    parser.add_argument("--quality", action="store_true", help="train the 1000-iteration runs of part 3 first")
+    args = parser.parse_args()
+    if args.run:
+        run_one(args.run, args.steps, args.record)
+        return
+    if not (SCENE / "transforms.json").is_file():
+        from spikegen_core.data.scene import make_scene
+
+        make_scene(SCENE, preset="sample", seed=0, rgb_response="srgb")
+    quality_dir = WORK / "quality"
+    if args.quality:
+        from bench_nvs import train_and_eval
+
+        for arm in ("spikegen-splat", "spikegen-splat (whole-view virtual views)"):
+            method, overrides = ARMS[arm]
+            torch.manual_seed(42)
+            res = train_and_eval(method, SCENE, WORK / "runs" / "quality" / _slug(arm), 1000, overrides=overrides)
+            quality_dir.mkdir(parents=True, exist_ok=True)
+            (quality_dir / f"{_slug(arm)}.json").write_text(json.dumps(res))
+    profiles = {arm: profile(arm, args.profile_skip, args.profile_steps) for arm in ARMS}
+    farm = farm_bench(args.steps, args.runs, args.timeout)
+    quality = {}
+    for arm in ("spikegen-splat", "spikegen-splat (whole-view virtual views)"):
+        path = quality_dir / f"{_slug(arm)}.json"
+        if path.is_file():
+            quality[arm] = json.loads(path.read_text())
+    blur = ROOT / "outputs" / "bench_radiometry" / "results" / "sample-seed0-srgb_blur_1000.json"
+    if blur.is_file():
+        quality["splatfacto on blurred frames"] = json.loads(blur.read_text())
+    result = {**bench_meta("cpu"), "benchmark": "iteration_cost", "command": "python scripts/bench_iteration_cost.py",
+              "settings": vars(args), "profiles": profiles, "farm_bench": farm, "quick_start_runs": quality}  # fmt: skip
+    groups = list(GROUPS)
+    rows = [[g, *(profiles[a]["seconds_per_iter_profiled"][g] for a in ARMS)] for g in groups]
+    md = [
+        "# spikegen-splat's iteration cost vs splatfacto's (CPU)",
+        "",
+        f"- commit `{result['commit']}`, {result['date']}; 1 torch thread; the sample scene with sRGB frames",
+        "- the machine is shared with other jobs: CPU seconds are the steadier number, and pairs keep ratios fair",
+        "",
+        "## farm-bench (whole processes: set-up + iterations)",
+        "",
+        f"`{farm['command']}`",
+        "",
+        "```",
+        farm["output"].strip()[-2500:],
+        "```",
+        "",
+        "Median CPU seconds per iteration inside those processes (start-up excluded): "
+        + ", ".join(f"{k}: {v:.4f}" for k, v in farm["in_process_median_cpu_s_per_iter"].items() if v)
+        + (f" → ratio {farm['in_process_median_cpu_s_per_iter']['spikegen-splat'] / farm['in_process_median_cpu_s_per_iter']['splatfacto on blurred frames']:.2f}×"  # noqa: E501
+           if all(farm["in_process_median_cpu_s_per_iter"].values()) else ""),
+        "",
+        f"## Where the time goes (cProfile, seconds per iteration, iterations {args.profile_skip}–"
+        f"{args.profile_skip + args.profile_steps}; profiling adds overhead to every call)",
+        "",
+        *markdown_table(["part", *ARMS], rows, lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)),
+        "",
+        "Gaussians when profiled: " + ", ".join(f"{a}: {p['gaussians']:,}" for a, p in profiles.items()),
+        "",
+    ]
+    if quality:
+        md += ["## Full quick-start runs (1000 iterations; test views as ns-eval)", ""]
+        qrows = [[a, r["psnr"], r["ssim"], r["s_per_iter_cpu"]] for a, r in quality.items()]
+        md += markdown_table(["run", "PSNR", "SSIM", "median CPU s/iter"], qrows,
+                             lambda v: f"{v:.4f}" if isinstance(v, float) else str(v))  # fmt: skip
+        if "splatfacto on blurred frames" in quality:
+            base = quality["splatfacto on blurred frames"]["s_per_iter_cpu"]
+            md += ["", "Ratio to splatfacto: " + ", ".join(
+                f"{a}: {r['s_per_iter_cpu'] / base:.2f}×" for a, r in quality.items() if "splatfacto" not in a)]  # fmt: skip
+    md += ["", "Reproduce: `python scripts/bench_iteration_cost.py --quality`", ""]
+    write_results(ROOT / "benchmarks" / "iteration_cost", result, md)
+    print("[bench_iteration_cost] wrote benchmarks/iteration_cost.md")
+
+
+if __name__ == "__main__":
+    main()
