@@ -8,11 +8,11 @@ Three measurements, written to ``benchmarks/iteration_cost.md`` / ``.json``:
    iteration, the ratio without the start-up both share.
 2. Where the time goes: cProfile of ``--profile-steps`` iterations of each, grouped (compositing forward and
    backward, projection, losses, optimiser, data).
-3. Full quick-start runs (1000 iterations, median CPU s/iter and test PSNR) read from the JSON results of
-   ``scripts/bench_radiometry.py`` and of ``--quality`` runs of this script: the same quality at the lower cost.
+3. Quality at that cost: whole training runs (test PSNR, median CPU s/iter) read from the results of
+   ``scripts/bench_radiometry.py`` run with ``--crop 1.0`` and ``--crop 0.5`` (same scene, steps and seed).
 
-Reproduce: ``python scripts/bench_iteration_cost.py`` (``--quality`` first trains the spikegen-splat runs
-compared in 3, about 10 CPU minutes each).
+Reproduce: ``python scripts/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0``, the same with
+``--crop 0.5 --responses srgb``, then ``python scripts/bench_iteration_cost.py``.
 """
 
 from __future__ import annotations
@@ -40,9 +40,11 @@ from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
 
 WORK = ROOT / "outputs" / "bench_iteration_cost"
 SCENE = ROOT / "outputs" / "bench_radiometry" / "scenes" / "sample-seed0-srgb"  # the sample scene, sRGB frames
+CROP = "spikegen-splat, window_crop 0.5"
+WHOLE = "spikegen-splat (default: whole virtual views)"
 ARMS = {  # name -> (method, model overrides)
-    "spikegen-splat": ("spikegen-splat", {}),
-    "spikegen-splat (whole-view virtual views)": ("spikegen-splat", {"window_crop": 1.0}),
+    CROP: ("spikegen-splat", {"window_crop": 0.5}),
+    WHOLE: ("spikegen-splat", {"window_crop": 1.0}),
     "splatfacto on blurred frames": ("blur", {}),
 }
 GROUPS = {  # cProfile function name patterns -> what they are
@@ -123,7 +125,7 @@ def profile(arm: str, skip: int, steps: int) -> dict[str, Any]:
 def farm_bench(steps: int, runs: int, timeout: int) -> dict[str, Any]:
     record = WORK / f"farm_record_{int(time.time())}.jsonl"
     me = [sys.executable, str(Path(__file__).resolve()), "--steps", str(steps), "--record", str(record), "--run"]
-    a = me + ["spikegen-splat"]
+    a = me + [CROP]
     b = me + ["splatfacto on blurred frames"]
     cmd = ["farm-bench", "-n", str(runs), "--warmup", "1", "--timeout", str(timeout), "--vs", shlex.join(b), "--", *a]
     print("[bench_iteration_cost] " + shlex.join(cmd), flush=True)
@@ -131,7 +133,7 @@ def farm_bench(steps: int, runs: int, timeout: int) -> dict[str, Any]:
     text = done.stdout + done.stderr
     per_run = [json.loads(line) for line in record.read_text().splitlines()] if record.is_file() else []
     inside = {}
-    for arm in ("spikegen-splat", "splatfacto on blurred frames"):
+    for arm in (CROP, "splatfacto on blurred frames"):
         values = [r["median_cpu_s_per_iter"] for r in per_run if r["arm"] == arm]
         inside[arm] = float(np.median(values)) if values else None
     ratio = re.search(r"ratio[^\n]*?cpu[^\n]*", text, flags=re.IGNORECASE)
@@ -148,7 +150,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=3000, help="farm-bench's bound on the whole call (s)")
     parser.add_argument("--profile-skip", type=int, default=5)
     parser.add_argument("--profile-steps", type=int, default=40)
-    parser.add_argument("--quality", action="store_true", help="train the 1000-iteration runs of part 3 first")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the markdown from the saved JSON")
+    parser.add_argument("--quality-size", default="48x36", help="bench_radiometry --size of the runs in part 3")
+    parser.add_argument("--quality-steps", type=int, default=300, help="bench_radiometry --steps of those runs")
     args = parser.parse_args()
     if args.run:
         run_one(args.run, args.steps, args.record)
@@ -157,27 +161,31 @@ def main() -> None:
         from spikegen_core.data.scene import make_scene
 
         make_scene(SCENE, preset="sample", seed=0, rgb_response="srgb")
-    quality_dir = WORK / "quality"
-    if args.quality:
-        from bench_nvs import train_and_eval
-
-        for arm in ("spikegen-splat", "spikegen-splat (whole-view virtual views)"):
-            method, overrides = ARMS[arm]
-            torch.manual_seed(42)
-            res = train_and_eval(method, SCENE, WORK / "runs" / "quality" / _slug(arm), 1000, overrides=overrides)
-            quality_dir.mkdir(parents=True, exist_ok=True)
-            (quality_dir / f"{_slug(arm)}.json").write_text(json.dumps(res))
-    profiles = {arm: profile(arm, args.profile_skip, args.profile_steps) for arm in ARMS}
-    farm = farm_bench(args.steps, args.runs, args.timeout)
+    saved = ROOT / "benchmarks" / "iteration_cost.json"
+    if args.report_only:
+        old = json.loads(saved.read_text())
+        rename = {"spikegen-splat": CROP, "spikegen-splat (whole-view virtual views)": WHOLE}  # earlier labels
+        profiles = {rename.get(k, k): v for k, v in old["profiles"].items()}
+        farm = old["farm_bench"]
+        farm["in_process_median_cpu_s_per_iter"] = {rename.get(k, k): v for k, v in
+                                                    farm["in_process_median_cpu_s_per_iter"].items()}  # fmt: skip
+        args.steps, args.runs = old["settings"]["steps"], old["settings"]["runs"]
+        args.profile_skip, args.profile_steps = old["settings"]["profile_skip"], old["settings"]["profile_steps"]
+        measured = {k: old[k] for k in ("commit", "machine", "date")}
+    else:
+        profiles = {arm: profile(arm, args.profile_skip, args.profile_steps) for arm in ARMS}
+        farm = farm_bench(args.steps, args.runs, args.timeout)
+        measured = bench_meta("cpu")
     quality = {}
-    for arm in ("spikegen-splat", "spikegen-splat (whole-view virtual views)"):
-        path = quality_dir / f"{_slug(arm)}.json"
+    results = ROOT / "outputs" / "bench_radiometry" / "results"
+    name = f"sample-seed0-{args.quality_size}-srgb"
+    for arm, file in ((CROP, f"{name}-{args.quality_size}-crop0.5_spikegen-splat"),
+                      (WHOLE, f"{name}-{args.quality_size}-crop1_spikegen-splat"),
+                      ("splatfacto on blurred frames", f"{name}_blur")):  # fmt: skip
+        path = results / f"{file}_{args.quality_steps}.json"
         if path.is_file():
             quality[arm] = json.loads(path.read_text())
-    blur = ROOT / "outputs" / "bench_radiometry" / "results" / "sample-seed0-srgb_blur_1000.json"
-    if blur.is_file():
-        quality["splatfacto on blurred frames"] = json.loads(blur.read_text())
-    result = {**bench_meta("cpu"), "benchmark": "iteration_cost", "command": "python scripts/bench_iteration_cost.py",
+    result = {**measured, "benchmark": "iteration_cost", "command": "python scripts/bench_iteration_cost.py",
               "settings": vars(args), "profiles": profiles, "farm_bench": farm, "quick_start_runs": quality}  # fmt: skip
     groups = list(GROUPS)
     rows = [[g, *(profiles[a]["seconds_per_iter_profiled"][g] for a in ARMS)] for g in groups]
@@ -185,6 +193,8 @@ def main() -> None:
         "# spikegen-splat's iteration cost vs splatfacto's (CPU)",
         "",
         f"- commit `{result['commit']}`, {result['date']}; 1 torch thread; the sample scene with sRGB frames",
+        f"- A = `{CROP}`: the other virtual views rendered in a random half-side crop (an option, off by default: it "
+        "costs PSNR, below); the default renders them whole",
         "- the machine is shared with other jobs: CPU seconds are the steadier number, and pairs keep ratios fair",
         "",
         "## farm-bench (whole processes: set-up + iterations)",
@@ -197,7 +207,7 @@ def main() -> None:
         "",
         "Median CPU seconds per iteration inside those processes (start-up excluded): "
         + ", ".join(f"{k}: {v:.4f}" for k, v in farm["in_process_median_cpu_s_per_iter"].items() if v)
-        + (f" → ratio {farm['in_process_median_cpu_s_per_iter']['spikegen-splat'] / farm['in_process_median_cpu_s_per_iter']['splatfacto on blurred frames']:.2f}×"  # noqa: E501
+        + (f" → ratio {farm['in_process_median_cpu_s_per_iter'][CROP] / farm['in_process_median_cpu_s_per_iter']['splatfacto on blurred frames']:.2f}×"  # noqa: E501
            if all(farm["in_process_median_cpu_s_per_iter"].values()) else ""),
         "",
         f"## Where the time goes (cProfile, seconds per iteration, iterations {args.profile_skip}–"
@@ -209,7 +219,8 @@ def main() -> None:
         "",
     ]
     if quality:
-        md += ["## Full quick-start runs (1000 iterations; test views as ns-eval)", ""]
+        md += [f"## Whole runs ({args.quality_steps} iterations, quick schedule, the sample scene at "
+               f"{args.quality_size} with sRGB frames; test views as ns-eval)", ""]
         qrows = [[a, r["psnr"], r["ssim"], r["s_per_iter_cpu"]] for a, r in quality.items()]
         md += markdown_table(["run", "PSNR", "SSIM", "median CPU s/iter"], qrows,
                              lambda v: f"{v:.4f}" if isinstance(v, float) else str(v))  # fmt: skip
@@ -217,7 +228,8 @@ def main() -> None:
             base = quality["splatfacto on blurred frames"]["s_per_iter_cpu"]
             md += ["", "Ratio to splatfacto: " + ", ".join(
                 f"{a}: {r['s_per_iter_cpu'] / base:.2f}×" for a, r in quality.items() if "splatfacto" not in a)]  # fmt: skip
-    md += ["", "Reproduce: `python scripts/bench_iteration_cost.py --quality`", ""]
+    md += ["", "Reproduce: `python scripts/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0`, the same with "
+           "`--crop 0.5 --responses srgb`, then `python scripts/bench_iteration_cost.py`", ""]
     write_results(ROOT / "benchmarks" / "iteration_cost", result, md)
     print("[bench_iteration_cost] wrote benchmarks/iteration_cost.md")
 
