@@ -78,7 +78,9 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     schedule: ScheduleName = "fixed"
     """How the step counts (densification, SH ramp, resolution, LR decay, eval/save) follow the run's
     --max-num-iterations: "full" (splatfacto's proportions), "quick" (the short CPU schedule) or "fixed" (as
-    written). Applied when the trainer starts (spikegen_nvs/schedule.py)."""
+    written). Applied when the trainer starts (spikegen_nvs/schedule.py); with "full" or "quick" it overwrites
+    warmup_length, refine_every, reset_alpha_every, stop_split_at, stop_screen_size_at, sh_degree_interval and
+    resolution_schedule, so pass "fixed" to set those by hand."""
     total_steps: int | None = None
     """The run's iteration count, set when the trainer starts (None outside a trainer)."""
     linear_radiance: bool = True
