@@ -94,6 +94,16 @@ def _resume(config):
     return resumed
 
 
+def test_checkpoints_get_the_umask_mode(trained) -> None:
+    import stat
+
+    config, _ = trained
+    mask = os.umask(0o022)
+    os.umask(mask)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in config.get_checkpoint_dir().glob("step-*.ckpt")}
+    assert modes == {0o666 & ~mask}  # was 0o600: the temp file's private mode survived the rename
+
+
 def test_latest_two_checkpoints_are_kept(trained) -> None:
     config, _ = trained
     folder = config.get_checkpoint_dir()

@@ -26,8 +26,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
-from spikegen_core.utils import atomic_path, atomic_write
+from spikegen_core.errors import (
+    CheckpointError,
+    InputMismatchError,
+    SceneFormatError,
+    SpikeFileError,
+    SpikeGenError,
+)
+from spikegen_core.utils import atomic_dir, atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
 from spikegen_nvs.process_data.inputs import (
     IMAGE_SUFFIXES,
@@ -122,6 +128,8 @@ class ProcessDataConfig:
     """Seed for spike simulation."""
     verbose: bool = False
     """Show COLMAP's own log."""
+    overwrite: bool = False
+    """Replace an --output-dir that holds files this command did not write (the whole folder is replaced)."""
 
 
 @dataclass
@@ -168,6 +176,41 @@ def _save_image(path: Path, image: torch.Tensor) -> None:
     arr = (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
     with atomic_path(path) as tmp:
         Image.fromarray(arr).save(tmp, format="PNG")
+
+
+GENERATOR_NAME = "spikegen-process-data"
+"""``transforms.json`` ``generator.name`` of the scenes this command writes (a rerun may replace them)."""
+
+
+def _check_paths(cfg: ProcessDataConfig) -> None:
+    """Refuse inputs inside --output-dir (the scene folder is replaced as a whole, so they would be lost) and
+    an --output-dir holding someone else's files, before anything is read or written."""
+    out = cfg.output_dir.resolve()
+    inputs = (("--data", cfg.data), ("--rgb", cfg.rgb), ("--rgb-times", cfg.rgb_times), ("--checkpoint", cfg.checkpoint))
+    for flag, path in inputs:
+        if path is not None and (path.resolve() == out or out in path.resolve().parents):
+            raise InputMismatchError(
+                f"{path}: {flag} lies inside --output-dir {cfg.output_dir}, which this command replaces; pass an "
+                f"--output-dir outside it, e.g. {cfg.output_dir.parent / (cfg.output_dir.name + '_scene')}"
+            )
+    if not cfg.output_dir.exists():
+        return
+    if not cfg.output_dir.is_dir():
+        raise InputMismatchError(f"{cfg.output_dir}: --output-dir is a file, not a folder; pass a folder path")
+    names = sorted(p.name for p in cfg.output_dir.iterdir())
+    if cfg.overwrite or not names:
+        return
+    try:
+        meta = json.loads((cfg.output_dir / "transforms.json").read_text())
+        ours = isinstance(meta, dict) and (meta.get("generator") or {}).get("name") == GENERATOR_NAME
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        shown = ", ".join(names[:5]) + (f" … (+{len(names) - 5})" if len(names) > 5 else "")
+        raise SceneFormatError(
+            f"{cfg.output_dir}: --output-dir holds files spikegen-process-data did not write ({shown}); pass a new "
+            "or empty --output-dir, or --overwrite to replace that folder and everything in it"
+        )
 
 
 def _detect_kind(cfg: ProcessDataConfig) -> str:
@@ -317,9 +360,7 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         frame = restorer(spikes) if restorer is not None else _tfp_frame(spikes, cfg.threshold, cfg.gain)
         return frame.detach().float().clamp(0, 1)
 
-    out = cfg.output_dir
-    # A failed run must not leave an earlier run's transforms.json looking like its result.
-    (out / "transforms.json").unlink(missing_ok=True)
+    _check_paths(cfg)  # before anything is read or written: nothing of the user's is touched on a bad call
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     kind = _detect_kind(cfg)
@@ -338,80 +379,85 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
                                 f"{'; '.join(warnings) or 'none'}); need at least {min_registered}. "
                                 "Take more views (--num-views), a shorter --window, or fix the listed files.")
 
-    columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    image_paths: dict[str, str] = {}
-    spike_paths: dict[str, str] = {}
-    sharp_paths: dict[str, str] = {}
-    with Progress(*columns, console=console, disable=quiet) as progress:
-        t0 = time.perf_counter()
-        task = progress.add_task("dense frames", total=n)
-        stream_rel = _write_stream(loaded, out / "spikes", cfg) if (
-            loaded.stream_path is not None and cfg.stream_output == "ranges") else None
-        from spikegen_core.spikes.io import write_dat
-        from spikegen_core.spikes.stream import SpikeStream
+    out = cfg.output_dir
+    # The scene is built in a temp folder beside --output-dir and swapped in when complete: a failed or killed
+    # run leaves the previous scene as it was (or no folder), never a mix of two runs.
+    with atomic_dir(out) as build:
+        columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        image_paths: dict[str, str] = {}
+        spike_paths: dict[str, str] = {}
+        sharp_paths: dict[str, str] = {}
+        with Progress(*columns, console=console, disable=quiet) as progress:
+            t0 = time.perf_counter()
+            task = progress.add_task("dense frames", total=n)
+            stream_rel = _write_stream(loaded, build / "spikes", cfg) if (
+                loaded.stream_path is not None and cfg.stream_output == "ranges") else None
+            from spikegen_core.spikes.io import write_dat
+            from spikegen_core.spikes.stream import SpikeStream
 
-        for v in loaded.views:
-            frame = dense(v.spikes)
-            _save_image(out / "dense" / f"{v.name}.png", frame)
-            image_paths[v.name] = f"images/{v.name}.png"
-            _save_image(out / image_paths[v.name], v.rgb if v.rgb is not None else frame)
-            if v.sharp is not None and v.rgb is not None and not torch.equal(v.sharp, v.rgb):
-                sharp_paths[v.name] = f"sharp/{v.name}.png"
-                _save_image(out / sharp_paths[v.name], v.sharp)
-            elif v.sharp is not None:
-                sharp_paths[v.name] = image_paths[v.name]
-            if stream_rel is not None:
-                spike_paths[v.name] = stream_rel
-            else:
-                spike_paths[v.name] = f"spikes/{v.name}.dat"
-                write_dat(out / spike_paths[v.name], SpikeStream(v.spikes, clock_hz=cfg.clock_hz,
-                                                                  threshold=cfg.threshold))
-            progress.advance(task)
-        seconds["dense"] = time.perf_counter() - t0
+            for v in loaded.views:
+                frame = dense(v.spikes)
+                _save_image(build / "dense" / f"{v.name}.png", frame)
+                image_paths[v.name] = f"images/{v.name}.png"
+                _save_image(build / image_paths[v.name], v.rgb if v.rgb is not None else frame)
+                if v.sharp is not None and v.rgb is not None and not torch.equal(v.sharp, v.rgb):
+                    sharp_paths[v.name] = f"sharp/{v.name}.png"
+                    _save_image(build / sharp_paths[v.name], v.sharp)
+                elif v.sharp is not None:
+                    sharp_paths[v.name] = image_paths[v.name]
+                if stream_rel is not None:
+                    spike_paths[v.name] = stream_rel
+                else:
+                    spike_paths[v.name] = f"spikes/{v.name}.dat"
+                    write_dat(build / spike_paths[v.name], SpikeStream(v.spikes, clock_hz=cfg.clock_hz,
+                                                                      threshold=cfg.threshold))
+                progress.advance(task)
+            seconds["dense"] = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        tasks: dict[str, int] = {}
+            t0 = time.perf_counter()
+            tasks: dict[str, int] = {}
 
-        def on_stage(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
+            def on_stage(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = progress.add_task(stage, total=total)
+                progress.update(tasks[stage], completed=done, total=total)
 
-        matcher = cfg.matcher if cfg.matcher != "auto" else ("sequential" if loaded.ordered else "exhaustive")
-        try:
-            sfm = run_sfm(out / "dense", [f"{v.name}.png" for v in loaded.views], out / "colmap",
-                          matcher=matcher, camera_model=cfg.camera_model, shared_intrinsics=True,
-                          num_threads=cfg.num_threads, sequential_overlap=cfg.sequential_overlap,
-                          max_num_features=cfg.max_num_features, min_registered=min_registered,
-                          on_stage=on_stage, verbose=cfg.verbose)
-        except RegistrationError:
-            for w in warnings:  # skipped inputs may be why too few views registered: list them too
-                console.print(f"[yellow]warning:[/yellow] {w}")
-            raise
-        seconds["colmap"] = time.perf_counter() - t0
+            matcher = cfg.matcher if cfg.matcher != "auto" else ("sequential" if loaded.ordered else "exhaustive")
+            try:
+                sfm = run_sfm(build / "dense", [f"{v.name}.png" for v in loaded.views], build / "colmap",
+                              matcher=matcher, camera_model=cfg.camera_model, shared_intrinsics=True,
+                              num_threads=cfg.num_threads, sequential_overlap=cfg.sequential_overlap,
+                              max_num_features=cfg.max_num_features, min_registered=min_registered,
+                              on_stage=on_stage, verbose=cfg.verbose)
+            except RegistrationError:
+                for w in warnings:  # skipped inputs may be why too few views registered: list them too
+                    console.print(f"[yellow]warning:[/yellow] {w}")
+                raise
+            seconds["colmap"] = time.perf_counter() - t0
 
-    frames = _frame_entries(loaded, sfm, cfg, spike_paths, image_paths, sharp_paths)
-    missing = [v.name for v in loaded.views if f"{v.name}.png" not in sfm.cam_from_world]
-    if missing:
-        warnings.append(f"{len(missing)} views not registered by COLMAP, left out: {', '.join(missing)}")
-    intr = dict(sfm.intrinsics)
-    if any(intr.get(k) for k in ("k1", "k2", "p1", "p2")):
-        warnings.append(f"camera model {cfg.camera_model} found lens distortion: ns-train spikegen-splat refuses "
-                        "such scenes; rerun with --camera-model SIMPLE_PINHOLE to train on it")
-    transforms = {
-        "camera_model": "OPENCV",
-        **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
-        **{k: intr.get(k, 0.0) for k in ("k1", "k2", "p1", "p2")},
-        "spikegen_format": 1,
-        "spike": {"clock_hz": cfg.clock_hz, "threshold": cfg.threshold, "gain": cfg.gain,
-                  "height": loaded.height, "width": loaded.width},
-        "applied_transform": APPLIED_TRANSFORM.tolist(),
-        "ply_file_path": "sparse_pc.ply",
-        "frames": frames,
-    }
-    _write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
-    with atomic_write(out / "transforms.json", "w") as f:
-        json.dump(transforms, f, indent=2)
+        frames = _frame_entries(loaded, sfm, cfg, spike_paths, image_paths, sharp_paths)
+        missing = [v.name for v in loaded.views if f"{v.name}.png" not in sfm.cam_from_world]
+        if missing:
+            warnings.append(f"{len(missing)} views not registered by COLMAP, left out: {', '.join(missing)}")
+        intr = dict(sfm.intrinsics)
+        if any(intr.get(k) for k in ("k1", "k2", "p1", "p2")):
+            warnings.append(f"camera model {cfg.camera_model} found lens distortion: ns-train spikegen-splat refuses "
+                            "such scenes; rerun with --camera-model SIMPLE_PINHOLE to train on it")
+        transforms = {
+            "camera_model": "OPENCV",
+            **{k: intr[k] for k in ("fl_x", "fl_y", "cx", "cy", "w", "h")},
+            **{k: intr.get(k, 0.0) for k in ("k1", "k2", "p1", "p2")},
+            "spikegen_format": 1,
+            "spike": {"clock_hz": cfg.clock_hz, "threshold": cfg.threshold, "gain": cfg.gain,
+                      "height": loaded.height, "width": loaded.width},
+            "applied_transform": APPLIED_TRANSFORM.tolist(),
+            "generator": {"name": GENERATOR_NAME},
+            "ply_file_path": "sparse_pc.ply",
+            "frames": frames,
+        }
+        _write_ply(build / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
+        with atomic_write(build / "transforms.json", "w") as f:
+            json.dump(transforms, f, indent=2)
 
     summary = ProcessSummary(num_views=n, num_registered=sfm.num_registered, num_points=len(sfm.points_xyz),
                              mean_reprojection_error=sfm.mean_reprojection_error, output_dir=out,
