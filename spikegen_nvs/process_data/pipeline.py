@@ -16,7 +16,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +30,6 @@ from spikegen_core.errors import (
     InputMismatchError,
     SceneFormatError,
     SpikeFileError,
-    SpikeGenError,
 )
 from spikegen_core.utils import atomic_dir, atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
@@ -485,14 +483,18 @@ def main() -> None:
     """Console entry point ``spikegen-process-data``."""
     import tyro
 
-    cfg = tyro.cli(ProcessDataConfig)
-    try:
-        process(cfg)
-    except SpikeGenError as err:
-        from rich.console import Console
+    from spikegen_core.cli_guard import check_options, run_cli
 
-        Console(stderr=True).print(f"[red]spikegen-process-data failed:[/red] {err}")
-        sys.exit(1)
+    def run() -> None:
+        cfg = tyro.cli(
+            ProcessDataConfig,
+            description="Turn a spike capture (or photos) into a scene folder for ns-train spikegen-splat. An "
+            "error prints one line; --debug (or SPIKEGEN_DEBUG=1) shows its traceback.",
+        )
+        check_options({"cfg": cfg})  # every numeric option, before anything is read or written
+        process(cfg)
+
+    run_cli("spikegen-process-data", run)
 
 
 if __name__ == "__main__":
