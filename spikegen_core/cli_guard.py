@@ -59,23 +59,63 @@ _FRACTION = Rule(0, 1)
 _SIZE = Rule(1, 1 << 16, what="pixels")  # no spike camera is wider than 65,536 pixels
 
 RULES: dict[str, Rule] = {
-    **dict.fromkeys(("threshold", "clock_hz", "fps", "play_fps", "gain", "lr", "vae_lr", "rgb_fps"), _POSITIVE),
+    **dict.fromkeys(
+        ("threshold", "clock_hz", "fps", "play_fps", "gain", "lr", "vae_lr", "rgb_fps"), _POSITIVE
+    ),
     **dict.fromkeys(("height", "width", "size", "image_size"), _SIZE),
     **dict.fromkeys(
         (
-            "window", "short_window", "luma_window", "spike_window", "batch_size", "steps", "num_views",
-            "downscale", "frames", "n", "num_train", "ticks", "subframes", "supersample", "upsample",
-            "ckpt_every", "log_every", "diffusion_repeats", "max_num_features", "sequential_overlap",
-            "rgb_only_every", "threads", "stop",
+            "window",
+            "short_window",
+            "luma_window",
+            "spike_window",
+            "batch_size",
+            "steps",
+            "num_views",
+            "downscale",
+            "frames",
+            "n",
+            "num_train",
+            "ticks",
+            "subframes",
+            "supersample",
+            "upsample",
+            "ckpt_every",
+            "log_every",
+            "diffusion_repeats",
+            "max_num_features",
+            "sequential_overlap",
+            "rgb_only_every",
+            "threads",
+            "stop",
         ),
         _AT_LEAST_1,
     ),  # fmt: skip
     **dict.fromkeys(
         (
-            "center", "start", "seed", "eval_every", "holdout", "num_test", "seed_points", "warmup_steps",
-            "vae_steps", "weight_decay", "grad_clip", "jitter_px", "motion", "motion_scale", "rgb_start_s",
-            "deblur_gamma", "reconstruct_gamma", "diffusion_weight", "image_weight", "latent_weight",
-            "spike_weight", "vae_kl_weight", "temperature",
+            "center",
+            "start",
+            "seed",
+            "eval_every",
+            "holdout",
+            "num_test",
+            "seed_points",
+            "warmup_steps",
+            "vae_steps",
+            "weight_decay",
+            "grad_clip",
+            "jitter_px",
+            "motion",
+            "motion_scale",
+            "rgb_start_s",
+            "deblur_gamma",
+            "reconstruct_gamma",
+            "diffusion_weight",
+            "image_weight",
+            "latent_weight",
+            "spike_weight",
+            "vae_kl_weight",
+            "temperature",
         ),
         _NON_NEGATIVE,
     ),  # fmt: skip
@@ -123,7 +163,9 @@ def _check_value(name: str, value: Any) -> None:
             if not rule.accepts(float(v)):
                 _fail_option(name, value, rule)
         if len(value) == 2 and value[0] > value[1]:
-            raise OptionError(f"{_flag(name)} {value!r}: a range must be (low, high) with low <= high; swap them")
+            raise OptionError(
+                f"{_flag(name)} {value!r}: a range must be (low, high) with low <= high; swap them"
+            )
 
 
 def check_options(options: Mapping[str, Any]) -> None:

@@ -609,16 +609,18 @@ def load_spikes(
     key: str | None = None,
     start: int = 0,
     count: int | None = None,
+    force_size: bool = False,
     **kwargs: Any,
 ) -> SpikeStream:
     """Read any supported spike file: ``.dat`` → :func:`read_dat`, ``.npz``/``.npy`` → :func:`read_npz`.
 
-    Size arguments apply to ``.dat`` files, ``axes``/``key`` to arrays; the frame range to both.
+    Size arguments (and ``force_size``) apply to ``.dat`` files, ``axes``/``key`` to arrays; the frame range
+    to both.
     """
     path = check_spike_file(path)  # before the suffix: a missing file or a folder is said as such
     suffix = path.suffix.lower()
     if suffix == ".dat":
-        return read_dat(path, height, width, start=start, count=count, **kwargs)
+        return read_dat(path, height, width, start=start, count=count, force_size=force_size, **kwargs)
     if suffix in (".npz", ".npy"):
         return read_npz(path, axes=axes, key=key, start=start, count=count, **kwargs)
     raise SpikeFileError(
