@@ -27,6 +27,7 @@ from spikegen_nvs.datamanager import SpikeDatamanagerConfig
 from spikegen_nvs.dataparser import SpikeDataParserConfig
 from spikegen_nvs.model import SpikeGenSplatModelConfig
 from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig
+from spikegen_nvs.trainer import SpikeGenTrainerConfig
 
 DEVICE_TYPE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -93,7 +94,7 @@ def make_trainer_config(
         spike_subwindow_weight=2.0,
         reblur_weight=1.0,
     )
-    return TrainerConfig(
+    return SpikeGenTrainerConfig(  # max_num_iterations is the total, also after --load-dir
         method_name=method_name,
         steps_per_eval_image=max(max_steps // 10, 1),
         steps_per_eval_batch=0,

@@ -128,8 +128,12 @@ def window_centres(
     if (fps is None) == (step is None):
         raise InputMismatchError("give exactly one of fps (output frames per second) or step (ticks between frames)")
     ticks = float(step) if step is not None else clock_hz / float(fps)
-    if not ticks > 0 or not math.isfinite(ticks):
-        raise InputMismatchError(f"output rate gives a step of {ticks} ticks; choose 0 < fps ≤ clock_hz")
+    if not ticks >= 1 - 1e-9 or not math.isfinite(ticks):  # < 1: more output frames than spike frames
+        rate = f"--fps {fps:g} on a {clock_hz:g} Hz spike clock" if fps is not None else f"step {step}"
+        raise InputMismatchError(
+            f"{rate} gives a frame every {ticks:g} ticks; at most one frame per tick: choose 0 < fps <= "
+            f"clock_hz ({clock_hz:g})"
+        )
     lo = max(window // 2, start)
     hi = num_frames - (window - window // 2)  # last centre whose window still fits
     if stop is not None:

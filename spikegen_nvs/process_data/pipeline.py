@@ -12,12 +12,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,6 +31,7 @@ from spikegen_core.errors import (
     InputMismatchError,
     SceneFormatError,
     SpikeFileError,
+    SpikeGenError,
 )
 from spikegen_core.utils import atomic_dir, atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
@@ -211,6 +213,19 @@ def _check_paths(cfg: ProcessDataConfig) -> None:
         )
 
 
+@contextlib.contextmanager
+def _naming_the_output_dir(out: Path) -> Iterator[Path]:
+    """:func:`atomic_dir`, with errors naming ``out`` where they name the temp folder the scene is built in."""
+    with atomic_dir(out) as build:
+        try:
+            yield build
+        except SpikeGenError as err:
+            if str(build) not in str(err):
+                raise
+            renamed = type(err)(str(err).replace(str(build), str(out)))
+            raise renamed.with_traceback(err.__traceback__) from err
+
+
 def _detect_kind(cfg: ProcessDataConfig) -> str:
     if cfg.input_kind != "auto":
         return cfg.input_kind
@@ -380,7 +395,7 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     out = cfg.output_dir
     # The scene is built in a temp folder beside --output-dir and swapped in when complete: a failed or killed
     # run leaves the previous scene as it was (or no folder), never a mix of two runs.
-    with atomic_dir(out) as build:
+    with _naming_the_output_dir(out) as build:
         columns = (TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         image_paths: dict[str, str] = {}
         spike_paths: dict[str, str] = {}
