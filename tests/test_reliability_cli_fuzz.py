@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from test_reliability_edges import run_spikegen
+from test_reliability_edges import run_spikegen, write_40x64
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True)
 
@@ -42,18 +42,7 @@ def _options(names: list[str]) -> st.SearchStrategy[list[str]]:
 @pytest.fixture(scope="module")
 def spike_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 frames of 40×64 with a sidecar."""
-    import torch.nn.functional as F
-    from test_reliability_edges import ASSETS
-
-    from spikegen_core.image import load_image
-    from spikegen_core.spikes.camera import simulate
-    from spikegen_core.spikes.io import write_dat
-
-    img = F.interpolate(
-        load_image(ASSETS / "sample.png", mode="grey")[None, None], size=(40, 64), mode="area"
-    )[0, 0]
-    path = tmp_path_factory.mktemp("cli_fuzz") / "s.dat"
-    return write_dat(path, simulate(img, 60, seed=0))
+    return write_40x64(tmp_path_factory.mktemp("cli_fuzz") / "s.dat", sidecar=True)
 
 
 def _hidden(folder: Path) -> list[Path]:

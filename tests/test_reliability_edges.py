@@ -185,21 +185,28 @@ def assert_one_line_error(result: tuple[int, str, str], *needles: str) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def spikes_40x64(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """60 frames of a 40×64 (H×W) scene, no sidecar."""
+def write_40x64(path: Path, *, sidecar: bool) -> Path:
+    """60 spike frames of the sample image at 40×64 (H×W)."""
     import torch.nn.functional as F
 
     from spikegen_core.image import load_image
     from spikegen_core.spikes.camera import simulate
     from spikegen_core.spikes.io import write_dat
 
-    img = F.interpolate(
+    grey = F.interpolate(
         load_image(ASSETS / "sample.png", mode="grey")[None, None], size=(40, 64), mode="area"
-    )[0, 0]
-    path = tmp_path_factory.mktemp("edges") / "x.dat"
-    write_dat(path, simulate(img, 60, seed=0).spikes, sidecar=False)
-    return path
+    )
+    return write_dat(path, simulate(grey[0, 0], 60, seed=0), sidecar=sidecar)
+
+
+def _sized(command: str, path: Path) -> list[str]:
+    return [command, str(path), "--height", "40", "--width", "64"]
+
+
+@pytest.fixture(scope="module")
+def spikes_40x64(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 frames of a 40×64 (H×W) scene, no sidecar."""
+    return write_40x64(tmp_path_factory.mktemp("edges") / "x.dat", sidecar=False)
 
 
 def test_a_size_whose_rows_do_not_line_up_is_refused_and_named(
@@ -216,7 +223,7 @@ def test_a_size_whose_rows_do_not_line_up_is_refused_and_named(
         "--force-size",
     )
     assert not list(tmp_path.iterdir()), line  # nothing written
-    code, out, _ = run_spikegen(["reconstruct", str(spikes_40x64), "--height", "40", "--width", "64", "--out",
+    code, out, _ = run_spikegen([*_sized("reconstruct", spikes_40x64), "--out",
                                  str(tmp_path)], capsys)  # fmt: skip
     assert code == 0 and "60 spike frames of 40×64" in out
     code, _, _ = run_spikegen(["reconstruct", str(spikes_40x64), "--height", "64", "--width", "40", "--force-size",
@@ -239,17 +246,25 @@ def test_flags_that_disagree_with_the_sidecar_are_refused(spikes_40x64: Path, tm
 
 
 @pytest.mark.parametrize("command", ["reconstruct", "restore"])
-@pytest.mark.parametrize("value", ["-2", "0", "nan"])
-def test_a_threshold_that_is_not_positive_is_refused(
-    spikes_40x64: Path, command: str, value: str, capsys
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--threshold", "-2", "--threshold -2.0: must be a number > 0"),  # item 4: a black image
+        ("--threshold", "0", "--threshold 0.0: must be a number > 0"),
+        ("--threshold", "nan", "--threshold nan: must be a number > 0"),
+        ("--window", "-5", "--window -5: must be an integer >= 1"),  # item 9: RuntimeError from a conv
+        (
+            "--window",
+            "0",
+            "--window 0: must be an integer >= 1",
+        ),  # item 17: "a None-frame window" / silently 41
+    ],
+)
+def test_options_out_of_range_are_refused_at_parse_time(
+    spikes_40x64: Path, command: str, flag: str, value: str, message: str, capsys
 ) -> None:
-    """Item 4: --threshold -2 or 0 gave a black image."""
-    assert_one_line_error(
-        run_spikegen(
-            [command, str(spikes_40x64), "--height", "40", "--width", "64", "--threshold", value], capsys
-        ),
-        f"--threshold {float(value)!r}: must be a number > 0",
-    )
+    """Items 4, 9 and 17."""
+    assert_one_line_error(run_spikegen([*_sized(command, spikes_40x64), flag, value], capsys), message)
 
 
 def test_restore_video_rerun_shorter_leaves_only_its_own_frames_and_no_temp_video(
@@ -318,20 +333,6 @@ def test_a_folder_as_the_spike_file_is_named_as_a_folder(tmp_path: Path, sizes: 
                           "d.dat: is a folder, not a spike file")  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ["restore", "reconstruct"])
-@pytest.mark.parametrize("value", ["-5", "0"])
-def test_a_window_below_one_is_refused_at_parse_time(
-    spikes_40x64: Path, command: str, value: str, capsys
-) -> None:
-    """Items 9 and 17: RuntimeError from a conv (-5), "a None-frame window" / silently 41 (0)."""
-    assert_one_line_error(
-        run_spikegen(
-            [command, str(spikes_40x64), "--height", "40", "--width", "64", "--window", value], capsys
-        ),
-        f"--window {value}: must be an integer >= 1",
-    )
-
-
 def test_restore_out_that_is_a_folder_is_refused_before_the_model_runs(
     spikes_40x64: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
@@ -344,9 +345,7 @@ def test_restore_out_that_is_a_folder_is_refused_before_the_model_runs(
         lambda *a, **k: pytest.fail("the model ran"),
     )
     assert_one_line_error(
-        run_spikegen(
-            ["restore", str(spikes_40x64), "--height", "40", "--width", "64", "--out", str(tmp_path)], capsys
-        ),  # fmt: skip
+        run_spikegen([*_sized("restore", spikes_40x64), "--out", str(tmp_path)], capsys),  # fmt: skip
         f"{tmp_path}: --out is an existing folder; give a file name, e.g. {tmp_path / 'restored.png'}",
     )
 
@@ -398,12 +397,7 @@ def test_restore_rgb_of_another_size_names_both_files(spikes_40x64: Path, tmp_pa
     assert_one_line_error(
         run_spikegen(
             [
-                "restore",
-                str(spikes_40x64),
-                "--height",
-                "40",
-                "--width",
-                "64",
+                *_sized("restore", spikes_40x64),
                 "--rgb",
                 str(tmp_path / "blur.png"),
                 "--out",
@@ -425,7 +419,7 @@ def test_a_grey_plus_alpha_rgb_frame_is_read_as_grey(spikes_40x64: Path, tmp_pat
     Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
     img = load_image(tmp_path / "la.png")
     assert img.shape == (3, 40, 64) and torch.allclose(img, torch.full_like(img, 128 / 255))
-    code, out, err = run_spikegen(["restore", str(spikes_40x64), "--height", "40", "--width", "64", "--rgb",
+    code, out, err = run_spikegen([*_sized("restore", spikes_40x64), "--rgb",
                                    str(tmp_path / "la.png"), "--out", str(tmp_path / "o.png")], capsys)  # fmt: skip
     assert code == 0 and (tmp_path / "o.png").is_file(), err
 
@@ -448,12 +442,7 @@ def test_a_json_passed_as_the_checkpoint_names_the_weights_file(
     assert_one_line_error(
         run_spikegen(
             [
-                "restore",
-                str(spikes_40x64),
-                "--height",
-                "40",
-                "--width",
-                "64",
+                *_sized("restore", spikes_40x64),
                 "--checkpoint",
                 str(ASSETS / "spikegen_tiny.json"),
                 "--out",
@@ -481,12 +470,7 @@ def test_a_checkpoint_with_a_nan_weight_is_named(spikes_40x64: Path, tmp_path: P
     assert_one_line_error(
         run_spikegen(
             [
-                "restore",
-                str(spikes_40x64),
-                "--height",
-                "40",
-                "--width",
-                "64",
+                *_sized("restore", spikes_40x64),
                 "--checkpoint",
                 str(tmp_path / "bad.safetensors"),
                 "--out",
