@@ -528,3 +528,16 @@ def test_process_data_errors_are_one_line_too(tmp_path: Path, capsys) -> None:
     code, _, err = run_spikegen(["--data", str(tmp_path / "empty"), "--output-dir", str(tmp_path / "o"),
                                  "--num-views", "0"], capsys, main=main)  # fmt: skip
     assert code == 1 and "--num-views 0: must be an integer >= 1" in err and "Traceback" not in err
+
+
+def test_a_dat_rewrite_that_dies_never_leaves_a_sidecar_of_other_frames(tmp_path: Path, monkeypatch) -> None:
+    """The .dat and its sidecar are two files: a rewrite killed between them must not pair old and new."""
+    from spikegen_core.spikes import io
+
+    path = io.write_dat(tmp_path / "v.dat", torch.ones(4, 24, 24, dtype=torch.uint8))
+    monkeypatch.setattr(io, "encode_frames", lambda frames: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # dies while writing 16×16 frames
+        io.write_dat(path, torch.ones(9, 16, 16, dtype=torch.uint8))
+    assert path.stat().st_size == 4 * 24 * 24 // 8  # the old frames, whole
+    assert not io.sidecar_path(path).exists()  # no sidecar claiming 24×24 for frames it no longer describes
+    assert io.read_dat(path, 24, 24).spikes.shape == (4, 24, 24)

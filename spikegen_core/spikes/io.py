@@ -430,6 +430,10 @@ def write_dat(
     path = Path(path)
     arr = _as_numpy_frames(spikes, str(path))
     _, height, width = arr.shape
+    # The .dat and its sidecar are two renames: drop an earlier sidecar first, so that a run killed between
+    # them never leaves a sidecar describing another file's frames (a size that may divide: silent garbage).
+    # (Only our own <name>.dat.json: a <name>.json may be the user's file.)
+    sidecar_path(path).unlink(missing_ok=True)
     with atomic_write(path) as f:
         # Chunked so that writing a long stream never holds more than a few MB of booleans.
         step = max(1, (8 << 20) // max(1, height * width))
