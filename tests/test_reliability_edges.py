@@ -541,3 +541,15 @@ def test_a_dat_rewrite_that_dies_never_leaves_a_sidecar_of_other_frames(tmp_path
     assert path.stat().st_size == 4 * 24 * 24 // 8  # the old frames, whole
     assert not io.sidecar_path(path).exists()  # no sidecar claiming 24×24 for frames it no longer describes
     assert io.read_dat(path, 24, 24).spikes.shape == (4, 24, 24)
+
+
+def test_process_data_refuses_a_wrong_looking_size_unless_forced(spikes_40x64: Path, tmp_path: Path) -> None:
+    """Item 2 for spikegen-process-data, whose --force-size the message names."""
+    from spikegen_nvs.process_data.pipeline import ProcessDataConfig, process
+
+    cfg = ProcessDataConfig(data=spikes_40x64, output_dir=tmp_path / "s", height=64, width=40, window=128)
+    with pytest.raises(SpikeFileError, match="it looks like height=40, width=64.*--force-size"):
+        process(cfg, quiet=True)
+    cfg.force_size = True  # accepted as told: it fails later, for being shorter than one window
+    with pytest.raises(SpikeFileError, match="60 frames, shorter than one window of 128"):
+        process(cfg, quiet=True)

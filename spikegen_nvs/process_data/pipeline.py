@@ -76,6 +76,8 @@ class ProcessDataConfig:
     """Spike frame height of a .dat file (else read from its .json sidecar)."""
     width: int | None = None
     """Spike frame width of a .dat file (else read from its .json sidecar)."""
+    force_size: bool = False
+    """Read a .dat at --height/--width even where its sidecar disagrees or the size looks wrong."""
     axes: str = "THW"
     """Axis order of .npz/.npy spike arrays, e.g. HWT."""
     npz_key: str | None = None
@@ -247,10 +249,10 @@ def _load_views(cfg: ProcessDataConfig, kind: str, dense: Callable[[torch.Tensor
     if kind == "stream":
         return views_from_stream(cfg.data, num_views=cfg.num_views, window=cfg.window, mode=cfg.view_selection,
                                  clock_hz=cfg.clock_hz, dense=dense, height=cfg.height, width=cfg.width,
-                                 axes=cfg.axes, key=cfg.npz_key)
+                                 axes=cfg.axes, key=cfg.npz_key, force_size=cfg.force_size)
     if kind == "windows":
         return views_from_window_folder(cfg.data, min_window=cfg.window, clock_hz=cfg.clock_hz, height=cfg.height,
-                                        width=cfg.width, axes=cfg.axes, key=cfg.npz_key)
+                                        width=cfg.width, axes=cfg.axes, key=cfg.npz_key, force_size=cfg.force_size)
     if not cfg.simulate_spikes:
         raise InputMismatchError(f"{cfg.data}: a folder of photos needs --simulate-spikes (to make spike windows "
                                  "from them); for photos alone use ns-process-data")
@@ -309,6 +311,8 @@ def _write_stream(loaded: LoadedViews, spikes_dir: Path, cfg: ProcessDataConfig)
         # Keep the source's own sidecar (it may carry a crop); fill in what the command line told us.
         found = [p for p in (sidecar_path(src), src.with_suffix(".json")) if p.is_file()]
         meta = json.loads(found[0].read_text()) if found else {"height": loaded.height, "width": loaded.width}
+        if cfg.force_size and cfg.height is not None and cfg.width is not None:
+            meta = {"height": cfg.height, "width": cfg.width}  # the size the user forced, not the sidecar's
         meta.setdefault("clock_hz", cfg.clock_hz)
         meta.setdefault("threshold", cfg.threshold)
         with atomic_write(sidecar_path(dst), "w") as f:
