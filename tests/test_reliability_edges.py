@@ -553,3 +553,23 @@ def test_process_data_refuses_a_wrong_looking_size_unless_forced(spikes_40x64: P
     cfg.force_size = True  # accepted as told: it fails later, for being shorter than one window
     with pytest.raises(SpikeFileError, match="60 frames, shorter than one window of 128"):
         process(cfg, quiet=True)
+
+
+def test_a_video_rewrite_dying_before_its_json_leaves_no_json_of_the_earlier_run(tmp_path: Path, monkeypatch) -> None:
+    """The MP4 and its .json are two renames: the new video must never sit beside the old run's .json."""
+    from spikegen_core.video import writer
+
+    with writer.FrameWriter(tmp_path / "v.mp4", meta={"run": "old"}) as w:
+        w.write(torch.zeros(2, 1, 16, 16))
+    assert json.loads((tmp_path / "v.json").read_text())["run"] == "old"
+
+    def dies(*args, **kwargs):
+        raise KeyboardInterrupt  # killed after the video's rename, before the .json's
+
+    monkeypatch.setattr(writer, "atomic_write", dies)
+    with pytest.raises(KeyboardInterrupt), writer.FrameWriter(tmp_path / "v.mp4", meta={"run": "new"}) as w:
+        w.write(torch.ones(5, 1, 16, 16))
+    assert not (tmp_path / "v.json").exists()
+    import imageio.v3 as iio
+
+    assert iio.improps(tmp_path / "v.mp4", plugin="pyav").shape[0] == 5  # the new, complete video

@@ -96,6 +96,10 @@ class FrameWriter:
                  tb: TracebackType | None) -> None:
         if self._writer is not None:
             self._writer.close()
+        if exc_type is None and self.mp4 is not None:
+            # The video and its .json are two renames: drop the earlier .json first, so a kill between them
+            # never pairs the new video with the old run's frame count and rates.
+            self.mp4.with_suffix(".json").unlink(missing_ok=True)
         if self._atomic is not None:
             self._atomic.__exit__(exc_type, exc, tb)  # renames into place only on success
         if self._atomic_dir is not None:
