@@ -555,7 +555,9 @@ def test_process_data_refuses_a_wrong_looking_size_unless_forced(spikes_40x64: P
         process(cfg, quiet=True)
 
 
-def test_a_video_rewrite_dying_before_its_json_leaves_no_json_of_the_earlier_run(tmp_path: Path, monkeypatch) -> None:
+def test_a_video_rewrite_dying_before_its_json_leaves_no_json_of_the_earlier_run(
+    tmp_path: Path, monkeypatch
+) -> None:
     """The MP4 and its .json are two renames: the new video must never sit beside the old run's .json."""
     from spikegen_core.video import writer
 
