@@ -6,10 +6,17 @@ diffusers) are imported by the subcommand that needs them, so ``spikegen --help`
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
+
+from spikegen_core import __version__
+
+SPIKES_FLAG = "--spikes"
+"""Former spelling of the spike file of ``restore-video``; every verb now takes it as its first positional."""
 
 
 def reconstruct(
@@ -56,8 +63,17 @@ def reconstruct(
     if method == "model":
         from spikegen_core.train import restore
 
-        written.append(restore(spikes=spikes, out=out / f"{spikes.stem}_spikegen.png", checkpoint=checkpoint,
-                               height=height, width=width, axes=axes, center=c))
+        written.append(
+            restore(
+                spikes=spikes,
+                out=out / f"{spikes.stem}_spikegen.png",
+                checkpoint=checkpoint,
+                height=height,
+                width=width,
+                axes=axes,
+                center=c,
+            )
+        )
     print(f"read {stream.num_frames} spike frames of {stream.height}×{stream.width} from {spikes}")
     for p in written:
         print(f"wrote {p}")
@@ -103,8 +119,19 @@ def restore(
     from spikegen_core.train import restore_image
 
     image = restore_image(
-        spikes, rgb=rgb, checkpoint=checkpoint, window=window, center=center, threshold=threshold, mode=mode,
-        sampler=sampler, steps=steps, temperature=temperature, height=height, width=width, axes=axes,
+        spikes,
+        rgb=rgb,
+        checkpoint=checkpoint,
+        window=window,
+        center=center,
+        threshold=threshold,
+        mode=mode,
+        sampler=sampler,
+        steps=steps,
+        temperature=temperature,
+        height=height,
+        width=width,
+        axes=axes,
         device=device,
     )
     print(f"wrote {save_image(out, image)}")
@@ -183,10 +210,31 @@ def _commands() -> dict:
     }
 
 
-def main() -> None:
-    tyro.extras.subcommand_cli_from_dict(_commands(), description="SpikeGen core tools.")
+def spikes_flag_to_positional(args: Sequence[str]) -> list[str]:
+    """``restore-video --spikes FILE …`` → ``restore-video FILE …`` (the alias kept for older scripts)."""
+    args = list(args)
+    if not args or args[0] != "restore-video":
+        return args
+    for i, arg in enumerate(args):
+        if arg == SPIKES_FLAG and i + 1 < len(args):
+            return [args[0], args[i + 1], *args[1:i], *args[i + 2 :]]
+        if arg.startswith(SPIKES_FLAG + "="):
+            return [args[0], arg.split("=", 1)[1], *args[1:i], *args[i + 1 :]]
+    return args
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """``spikegen VERB …``; ``spikegen --version`` prints the installed version."""
+    args = sys.argv[1:] if args is None else list(args)
+    if args in (["--version"], ["-V"]):
+        print(f"spikegen {__version__}")
+        return
+    tyro.extras.subcommand_cli_from_dict(
+        _commands(),
+        description=f"SpikeGen core tools (version {__version__}).",
+        args=spikes_flag_to_positional(args),
+    )
 
 
 if __name__ == "__main__":
     main()
-
