@@ -63,17 +63,8 @@ def reconstruct(
     if method == "model":
         from spikegen_core.train import restore
 
-        written.append(
-            restore(
-                spikes=spikes,
-                out=out / f"{spikes.stem}_spikegen.png",
-                checkpoint=checkpoint,
-                height=height,
-                width=width,
-                axes=axes,
-                center=c,
-            )
-        )
+        written.append(restore(spikes=spikes, out=out / f"{spikes.stem}_spikegen.png", checkpoint=checkpoint,
+                               height=height, width=width, axes=axes, center=c))
     print(f"read {stream.num_frames} spike frames of {stream.height}×{stream.width} from {spikes}")
     for p in written:
         print(f"wrote {p}")
@@ -119,19 +110,8 @@ def restore(
     from spikegen_core.train import restore_image
 
     image = restore_image(
-        spikes,
-        rgb=rgb,
-        checkpoint=checkpoint,
-        window=window,
-        center=center,
-        threshold=threshold,
-        mode=mode,
-        sampler=sampler,
-        steps=steps,
-        temperature=temperature,
-        height=height,
-        width=width,
-        axes=axes,
+        spikes, rgb=rgb, checkpoint=checkpoint, window=window, center=center, threshold=threshold, mode=mode,
+        sampler=sampler, steps=steps, temperature=temperature, height=height, width=width, axes=axes,
         device=device,
     )
     print(f"wrote {save_image(out, image)}")
@@ -238,3 +218,4 @@ def main(args: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
