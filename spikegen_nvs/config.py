@@ -19,7 +19,6 @@ import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
-from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
@@ -27,6 +26,7 @@ from spikegen_nvs.datamanager import SpikeDatamanagerConfig
 from spikegen_nvs.dataparser import SpikeDataParserConfig
 from spikegen_nvs.model import SpikeGenSplatModelConfig
 from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig
+from spikegen_nvs.trainer import SpikeGenTrainerConfig
 
 DEVICE_TYPE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -69,7 +69,7 @@ def make_trainer_config(
     refine_every: int = 50,
     warmup_length: int = 150,
     num_random: int = 3000,
-) -> TrainerConfig:
+) -> SpikeGenTrainerConfig:
     """The spikegen-splat trainer config; arguments scale the schedule (used by the fast variant and tests)."""
     model = SpikeGenSplatModelConfig(
         num_downscales=0,  # tiny scenes: train at full resolution from the start
@@ -93,7 +93,7 @@ def make_trainer_config(
         spike_subwindow_weight=2.0,
         reblur_weight=1.0,
     )
-    return TrainerConfig(
+    return SpikeGenTrainerConfig(
         method_name=method_name,
         steps_per_eval_image=max(max_steps // 10, 1),
         steps_per_eval_batch=0,
@@ -122,7 +122,7 @@ def make_baseline_config(
     train_images: Literal["tfp", "blur", "sharp", "file"] = "blur",
     method_name: str = "spikegen-baseline",
     **kwargs: int,
-) -> TrainerConfig:
+) -> SpikeGenTrainerConfig:
     """splatfacto on one kind of frame per train view (no spike or re-blur loss): the comparison baselines.
 
     Same schedule, densification and CPU handling as ``spikegen-splat`` (so iterations and timing compare),
@@ -156,7 +156,7 @@ PRIOR_MAX_VIEWS = 8
 in PSNR and SSIM on every seed; at 12 a trade (PSNR +0.19 dB, SSIM −0.004); at 24 nothing but a small SSIM loss."""
 
 
-def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior: Any) -> TrainerConfig:
+def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior: Any) -> SpikeGenTrainerConfig:
     """spikegen-splat's trainer config (same frames, schedule and losses) with the model swapped for the prior model.
 
     ``prior`` sets :class:`SpikeGenSplatPriorModelConfig` fields (``prior_weight=...``); a key that is one of

@@ -177,11 +177,11 @@ class SpikeDataParser(DataParser):
     def __init__(self, config: SpikeDataParserConfig) -> None:
         super().__init__(config=config)
         self.downscale_factor = 1
-        from spikegen_nvs.compat import apply_torch_load_shim
+        from spikegen_nvs.compat import apply_nerfstudio_shims
 
         # Built inside eval_setup before the checkpoint loads: splatfacto baselines on spike scenes
         # (ns-eval/ns-render on torch >= 2.6) get the shim too.
-        apply_torch_load_shim()
+        apply_nerfstudio_shims()
 
     # -- reading --------------------------------------------------------------------------------------
     def _scene_paths(self) -> tuple[Path, Path]:
