@@ -172,6 +172,26 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path: Path) -> None:
     assert json.loads((cfg.out_dir / "last.json").read_text())["step"] == 6
 
 
+def _scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder)).Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_training_writes_tensorboard_scalars_that_continue_on_resume(tmp_path: Path) -> None:
+    model = SpikeGen(micro_config())
+    cfg = quick_cfg(tmp_path, steps=3, ckpt_every=2)
+    run_stage(_toy_stage(model, -1, 3), cfg, CPU, _batches())
+    run_stage(_toy_stage(model, -1, 5), with_overrides(cfg, resume=True), CPU, _batches())
+    loss = _scalars(cfg.out_dir / "tensorboard", "toy/loss")
+    assert [step for step, _ in loss] == [1, 2, 3, 4, 5]  # the resumed run appends, no step twice
+    logged = [float(line.split("loss=")[1].split()[0]) for line in (cfg.out_dir / "train.log").read_text().splitlines()
+              if "loss=" in line]  # fmt: skip
+    assert [round(v, 4) for _, v in loss] == logged  # the same numbers as train.log
+    assert [step for step, _ in _scalars(cfg.out_dir / "tensorboard", "toy/lr")] == [1, 2, 3, 4, 5]
+
+
 @pytest.mark.slow
 def test_pretrain_then_finetune_end_to_end(tmp_path: Path) -> None:
     common = dict(steps=2, batch_size=2, image_size=32, spike_frames=(16, 16), progress=False, ckpt_every=1)

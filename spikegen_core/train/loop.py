@@ -66,6 +66,12 @@ def _log(path: Path, line: str) -> None:
         f.write(line + "\n")
 
 
+def _scalar_writer(out_dir: Path, start: int):  # noqa: ANN202 - torch.utils.tensorboard.SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter  # imported here: tensorboard costs a second at start-up
+
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"), purge_step=start + 1 if start else None)
+
+
 def save_training_state(
     out_dir: Path, prefix: str, model: nn.Module, ema: nn.Module, opt, sched, step: int, meta: dict
 ) -> None:
@@ -106,6 +112,9 @@ def run_stage(
                 _log(log_path, f"[{stage.name}] skipped a checkpoint: {problem}")
             _log(log_path, f"[{stage.name}] resumed from {state.path} at step {start}")
     batches = data(start)
+    # TensorBoard scalars beside train.log (`tensorboard --logdir <out_dir>/tensorboard`); purge_step drops the
+    # events a killed run wrote after its last checkpoint, so a resumed curve has no doubled steps.
+    scalars = _scalar_writer(out_dir, start) if rt.is_main else None
     objective = stage.objective
     if rt.distributed:
         objective = DistributedDataParallel(
@@ -160,10 +169,17 @@ def run_stage(
                 _log(log_path, f"[{stage.name}] step {step + 1} loss={loss.item():.4f} {parts} "
                                f"lr={sched.get_last_lr()[0]:.2e} {sps:.1f} samples/s")
                 progress.update(task, loss=loss.item(), sps=sps)
+                if scalars is not None:
+                    values = {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, "samples_per_s": sps,
+                              "lr": sched.get_last_lr()[0]}  # fmt: skip
+                    for name, value in values.items():
+                        scalars.add_scalar(f"{stage.name}/{name}", value, step + 1)
             progress.update(task, advance=1)
             if rt.is_main and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == stage.steps):
                 save_training_state(out_dir, stage.prefix, model, ema, opt, sched, step + 1, stage.meta())
             barrier(rt)
+    if scalars is not None:
+        scalars.close()
     if hasattr(batches, "close"):
         batches.close()  # stops a prefetch thread
     return ema
