@@ -29,6 +29,7 @@ from nerfstudio.data.datamanagers.full_images_datamanager import (
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.utils.rich_utils import CONSOLE
 from PIL import Image
+from rich.progress import track
 
 from spikegen_core.errors import CheckpointError, SceneFormatError
 from spikegen_core.spikes.reconstruct import tfp
@@ -241,7 +242,8 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
             return cached
         device = self.device if cache_images_device == "gpu" else "cpu"
         CONSOLE.log(f"Dense frames for {len(cached)} train views: restorer {self.restorer_key}")
-        for idx, data in enumerate(cached):
+        views = track(enumerate(cached), total=len(cached), description="dense frames", console=CONSOLE, transient=True)
+        for idx, data in views:
             view = self.spike_views[idx]
             data["dense_is_grey"] = False
             if self.config.dense_target == "restored":

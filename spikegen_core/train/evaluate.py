@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 
 from spikegen_core.data.motion import random_motion
@@ -79,7 +80,8 @@ def evaluate_reds(
 ) -> list[Row]:
     """Dense reconstruction on the REDS samples: model vs TFP vs TFI (grey, 41-frame window at the key frame)."""
     rows = []
-    for name, dat, gt_path in reds_samples(root):
+    samples = reds_samples(root)
+    for name, dat, gt_path in track(samples, description="REDS samples", transient=True):
         gt_img = load_image(gt_path, mode="keep")
         gt = gt_img if gt_img.ndim == 2 else rgb_to_grey(gt_img, "reds")
         h, w = gt.shape
@@ -148,7 +150,7 @@ def _pair_rows(model: SpikeGen, name: str, sharp: torch.Tensor, blurred: torch.T
 def evaluate_held_out(model: SpikeGen, *, count: int = 32, tile: int | None = 64, **sample_kw: Any) -> list[Row]:
     """Deblurring on :func:`held_out_deblur_set` (same rows as :func:`evaluate_pairs`)."""
     rows = []
-    for s in held_out_deblur_set(count):
+    for s in track(held_out_deblur_set(count), description="held-out exposures", transient=True):
         rows += _pair_rows(model, s["name"], s["sharp"], s["blurred"], s["spikes"], s["threshold"], tile, **sample_kw)
     return rows
 
@@ -159,7 +161,7 @@ def evaluate_pairs(model: SpikeGen, folder: str | Path, *, tile: int | None = 64
     pairs = PairFolder(folder, spike_dtype=torch.uint8)
     theta = float(pairs.settings.get("threshold", 2.0))
     rows = []
-    for i in range(len(pairs)):
+    for i in track(range(len(pairs)), description="pairs", transient=True):
         p = pairs[i]
         name = Path(pairs.pairs[i]["sharp"]).stem
         rows += _pair_rows(model, name, p["sharp"], p["blurred"], p["spikes"], theta, tile, **sample_kw)
