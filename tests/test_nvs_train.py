@@ -191,6 +191,25 @@ def test_train_eval_checkpoint(scene: Path, tmp_path: Path) -> None:
     assert torch.allclose(expected, got, atol=1e-5)
 
 
+def test_ns_export_gaussian_splat_writes_the_trained_gaussians(scene: Path, tmp_path: Path) -> None:
+    """`ns-export gaussian-splat --load-config .../config.yml --output-dir out` on a trained run (README)."""
+    from nerfstudio.scripts.exporter import ExportGaussianSplat
+    from plyfile import PlyData
+
+    config, trainer = _trainer(scene, tmp_path, 3)
+    _run(trainer, 3)
+    trainer.save_checkpoint(2)
+    ExportGaussianSplat(load_config=config.get_base_dir() / "config.yml", output_dir=tmp_path / "export").main()
+    vertices = PlyData.read(tmp_path / "export" / "splat.ply")["vertex"]
+    model = trainer.pipeline.model
+    assert vertices.count == model.num_points > 0
+    with torch.no_grad():
+        xyz = np.stack([vertices[k] for k in ("x", "y", "z")], axis=1)
+        assert np.allclose(xyz, model.means.cpu().numpy())
+        assert np.allclose(vertices["opacity"], model.opacities.cpu().numpy()[:, 0])
+        assert np.allclose(vertices["f_dc_0"], model.shs_0.reshape(model.num_points, -1).cpu().numpy()[:, 0])
+
+
 def test_spikegen_restorer_deblurs_in_colour_and_reconstructs_grey() -> None:
     from types import SimpleNamespace
 
