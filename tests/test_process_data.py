@@ -17,11 +17,12 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from spikegen_core.errors import SpikeFileError, SpikeGenError
+from spikegen_core.geometry import interpolate_pose
 from spikegen_core.spikes import read_dat, simulate, write_dat
 from spikegen_nvs.process_data.colmap import RegistrationError
 from spikegen_nvs.process_data.inputs import ViewWindow, attach_rgb, load_rgb_frames, views_from_window_folder
 from spikegen_nvs.process_data.pipeline import ProcessDataConfig, process
-from spikegen_nvs.process_data.poses import colmap_to_nerfstudio, interpolate_pose, pose_errors, umeyama
+from spikegen_nvs.process_data.poses import colmap_to_nerfstudio, pose_errors, umeyama
 
 H, W, FOCAL = 96, 128, 110.0
 TARGET = np.array([0.6, 0.6, 0.5])

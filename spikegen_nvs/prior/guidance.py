@@ -29,9 +29,9 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from nerfstudio.cameras.camera_utils import quaternion_from_matrix, quaternion_matrix, quaternion_slerp
 
 from spikegen_core.errors import InputMismatchError
+from spikegen_core.geometry import interpolate_pose
 from spikegen_core.models.spikegen import SpikeGen
 
 PriorKind = Literal["fix", "restore", "sds"]
@@ -69,17 +69,6 @@ def noise_timestep(
 
 
 # -- poses -----------------------------------------------------------------------------------------------
-def interpolate_pose(a: torch.Tensor, b: torch.Tensor, s: float) -> torch.Tensor:
-    """Camera-to-world ``(3, 4)`` a fraction ``s`` of the way from ``a`` to ``b`` (slerp + linear)."""
-    qa = quaternion_from_matrix(a[:3, :3].detach().cpu().double().numpy())
-    qb = quaternion_from_matrix(b[:3, :3].detach().cpu().double().numpy())
-    rot = quaternion_matrix(quaternion_slerp(qa, qb, s))[:3, :3]
-    out = torch.empty(3, 4, dtype=a.dtype, device=a.device)
-    out[:, :3] = torch.as_tensor(np.ascontiguousarray(rot), dtype=a.dtype, device=a.device)
-    out[:, 3] = (1 - s) * a[:3, 3] + s * b[:3, 3]
-    return out
-
-
 def rotation(axis_angle: torch.Tensor) -> torch.Tensor:
     """(3,) axis × angle (radians) → (3, 3) rotation matrix (matrix exponential of the skew matrix)."""
     x, y, z = axis_angle.tolist()
@@ -106,7 +95,7 @@ def sample_pose(
     if kind == "between" and others:
         j = int(torch.randint(len(others), (1,), generator=generator))
         s = 0.2 + 0.6 * float(torch.rand((), generator=generator))  # avoid the ends: those are training views
-        return interpolate_pose(current, others[j].to(current), s)
+        return interpolate_pose([0.0, 1.0], torch.stack([current[:3, :4], others[j][:3, :4].to(current)]), s)
     return orbit_jitter(current, jitter_deg, generator)
 
 
