@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from spikegen_core.errors import InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.spikes.camera import to_grey
 
 SPIKE_SUFFIXES = (".dat", ".npz", ".npy")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -46,12 +47,6 @@ class LoadedViews:
     ordered: bool  # views follow the capture's time order (→ sequential matching)
     warnings: list[str] = field(default_factory=list)
     stream_path: Path | None = None  # the long stream, when views are ranges into one
-
-
-def to_grey(rgb: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) → (H, W) with the field's weights (0.299 R + 0.587 G + 0.114 B)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device)
-    return torch.einsum("c,chw->hw", weights, rgb)
 
 
 def load_image(path: Path, downscale: int = 1) -> torch.Tensor:
