@@ -39,9 +39,10 @@ from spikegen_core.data.raycast import (
     render_many,
     render_points,
 )
+from spikegen_core.data.scene_format import write_ply, write_transforms
 from spikegen_core.data.scene_textures import make_texture_bank
 from spikegen_core.errors import SceneFormatError
-from spikegen_core.utils import atomic_path, atomic_write
+from spikegen_core.utils import atomic_path
 
 __all__ = [
     "PRESETS",
@@ -200,22 +201,6 @@ def _save_png(path: Path, image: torch.Tensor) -> None:
     arr = arr.transpose(1, 2, 0) if arr.ndim == 3 else arr
     with atomic_path(path) as tmp:
         Image.fromarray(arr).save(tmp, format="PNG")
-
-
-def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
-    """Binary little-endian PLY with ``x y z`` float and ``red green blue`` uchar (what open3d/nerfstudio read)."""
-    n = xyz.shape[0]
-    rec = np.empty(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
-    rec["x"], rec["y"], rec["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-    rec["red"], rec["green"], rec["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    header = (
-        "ply\nformat binary_little_endian 1.0\ncomment spikegen procedural scene seed points\n"
-        f"element vertex {n}\nproperty float x\nproperty float y\nproperty float z\n"
-        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
-    )
-    with atomic_write(path) as f:
-        f.write(header.encode("ascii"))
-        f.write(rec.tobytes())
 
 
 def _matrix(c2w: torch.Tensor) -> list[list[float]]:
@@ -396,14 +381,13 @@ def _make_scene(
     }
     if cfg.seed_points:
         xyz, rgb = _seed_points(world, k, train_poses, cfg.seed_points, seed)
-        write_ply(out / "sparse_pc.ply", xyz, rgb)
+        write_ply(out / "sparse_pc.ply", xyz, rgb, comment="spikegen procedural scene seed points")
         meta["ply_file_path"] = "sparse_pc.ply"
         done += 1
         if progress:
             progress("seed points", done, total)
     meta["frames"] = frames
-    with atomic_write(out / "transforms.json", "w") as f:  # last: its presence marks a complete scene
-        json.dump(meta, f, indent=2)
+    write_transforms(out, meta)  # last: its presence marks a complete scene
     return out
 
 

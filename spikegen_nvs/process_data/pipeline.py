@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from spikegen_core.data.scene_format import write_ply, write_transforms
 from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
 from spikegen_core.utils import atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
@@ -264,16 +265,6 @@ def _write_stream(loaded: LoadedViews, spikes_dir: Path, cfg: ProcessDataConfig)
     return f"spikes/{dst.name}"
 
 
-def _write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
-    """ASCII PLY with x y z red green blue (what nerfstudio's ``ply_file_path`` loader reads)."""
-    header = (f"ply\nformat ascii 1.0\nelement vertex {len(xyz)}\nproperty float x\nproperty float y\n"
-              "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
-    with atomic_write(path, "w") as f:
-        f.write(header)
-        for (x, y, z), (r, g, b) in zip(xyz, rgb, strict=True):
-            f.write(f"{x:.6f} {y:.6f} {z:.6f} {int(r)} {int(g)} {int(b)}\n")
-
-
 def _frame_entries(loaded: LoadedViews, sfm: SfmResult, cfg: ProcessDataConfig, spike_paths: dict[str, str],
                    image_paths: dict[str, str], sharp_paths: dict[str, str]) -> list[dict]:
     poses = {name.rsplit(".", 1)[0]: colmap_to_nerfstudio(m) for name, m in sfm.cam_from_world.items()}
@@ -409,9 +400,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         "ply_file_path": "sparse_pc.ply",
         "frames": frames,
     }
-    _write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
-    with atomic_write(out / "transforms.json", "w") as f:
-        json.dump(transforms, f, indent=2)
+    write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
+    write_transforms(out, transforms)
 
     summary = ProcessSummary(num_views=n, num_registered=sfm.num_registered, num_points=len(sfm.points_xyz),
                              mean_reprojection_error=sfm.mean_reprojection_error, output_dir=out,
