@@ -28,10 +28,10 @@ from nerfstudio.data.datamanagers.full_images_datamanager import (
 )
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.utils.rich_utils import CONSOLE
-from PIL import Image
 from rich.progress import track
 
 from spikegen_core.errors import CheckpointError, SceneFormatError
+from spikegen_core.image import load_image
 from spikegen_core.spikes.reconstruct import tfp
 from spikegen_core.spikes.stream import SpikeStream
 from spikegen_core.utils import atomic_write, file_digest
@@ -207,9 +207,7 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
     @staticmethod
     def _read_rgb(path: Path) -> torch.Tensor:
         """``(3, H, W)`` float in [0, 1]."""
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-        return torch.from_numpy(rgb).permute(2, 0, 1)
+        return load_image(path, mode="rgb")
 
     def dense_frame(self, idx: int) -> torch.Tensor:
         """Restored dense frame of train view ``idx`` as ``(H, W)`` or ``(3, H, W)``; cached on disk."""

@@ -290,10 +290,8 @@ class SpikeDataParser(DataParser):
 
     def _tfp_image(self, view: SpikeView, root: Path) -> Path:
         """The TFP of the view's window as an 8-bit PNG in the cache (written once, atomically)."""
-        from PIL import Image
-
+        from spikegen_core.image import save_image
         from spikegen_core.spikes.reconstruct import tfp
-        from spikegen_core.utils import atomic_path
 
         key = hashlib.sha256(
             f"{view.spike_path.resolve()}|{view.spike_path.stat().st_mtime_ns}|{view.start}|{view.end}|"
@@ -302,9 +300,7 @@ class SpikeDataParser(DataParser):
         out = self._cache_dir(root) / "tfp" / f"{view.spike_path.stem}_{view.start}_{key}.png"
         if not out.is_file():
             grey = tfp(view.read(), threshold=view.threshold, gain=view.gain).clamp(0, 1)
-            pixels = (grey * 255).round().to(torch.uint8).cpu().numpy()
-            with atomic_path(out) as tmp:
-                Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(tmp, format="PNG")
+            save_image(out, grey.expand(3, *grey.shape))  # RGB: what every image loader expects
         return out
 
     def _train_image(self, frame: dict, view: SpikeView, idx: int, root: Path, json_path: Path) -> Path:

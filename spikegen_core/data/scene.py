@@ -25,7 +25,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from spikegen_core.data.raycast import (
     Box,
@@ -42,7 +41,7 @@ from spikegen_core.data.raycast import (
 from spikegen_core.data.scene_format import write_ply, write_transforms
 from spikegen_core.data.scene_textures import make_texture_bank
 from spikegen_core.errors import SceneFormatError
-from spikegen_core.utils import atomic_path
+from spikegen_core.image import save_image
 
 __all__ = [
     "PRESETS",
@@ -195,14 +194,6 @@ def exposure_weights(num_subframes: int, num_ticks: int) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------ writers
-def _save_png(path: Path, image: torch.Tensor) -> None:
-    """Write a ``(3, H, W)`` or ``(H, W)`` image in [0, 1] as an 8-bit PNG, atomically."""
-    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-    arr = arr.transpose(1, 2, 0) if arr.ndim == 3 else arr
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
-
-
 def _matrix(c2w: torch.Tensor) -> list[list[float]]:
     return [[round(float(v), 8) for v in row] for row in c2w]
 
@@ -320,9 +311,9 @@ def _make_scene(
 
         name = f"train_{i:04d}"
         write_dat(out / "spikes" / f"{name}.dat", stream, sidecar=True)
-        _save_png(out / "images" / f"{name}.png", blurred)
-        _save_png(out / "sharp" / f"{name}.png", sharp)
-        _save_png(out / "tfp" / f"{name}.png", tfp_img)
+        save_image(out / "images" / f"{name}.png", blurred)
+        save_image(out / "sharp" / f"{name}.png", sharp)
+        save_image(out / "tfp" / f"{name}.png", tfp_img)
         blur = _blur_px(world, k, centre, poses[0], poses[-1])
         blurs.append(blur)
         train_poses.append(centre)
@@ -352,7 +343,7 @@ def _make_scene(
         sign = 1.0 if j % 2 else -1.0
         pose = traj.pose(t, radial_offset=0.35 * sign if off else 0.0, height_offset=0.25 if off else 0.0)
         name = f"test_{j:04d}"
-        _save_png(out / "images" / f"{name}.png", render(world, pose, k, cfg.supersample))
+        save_image(out / "images" / f"{name}.png", render(world, pose, k, cfg.supersample))
         frames.append({
             "file_path": f"images/{name}.png",
             "gt_path": f"images/{name}.png",

@@ -28,6 +28,7 @@ import torch
 
 from spikegen_core.data.scene_format import write_ply, write_transforms
 from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.image import save_image
 from spikegen_core.utils import atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
 from spikegen_nvs.process_data.inputs import (
@@ -161,14 +162,7 @@ def _tfp_frame(spikes: torch.Tensor, threshold: float, gain: float) -> torch.Ten
 
 def _save_image(path: Path, image: torch.Tensor) -> None:
     """(H, W) or (3, H, W) float in [0, 1] → 8-bit RGB PNG (grey is repeated so every loader sees RGB)."""
-    from PIL import Image
-
-    img = image.detach().float().cpu().clamp(0, 1)
-    if img.ndim == 2:
-        img = img.expand(3, *img.shape)
-    arr = (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
+    save_image(path, image.expand(3, *image.shape) if image.ndim == 2 else image)
 
 
 def _detect_kind(cfg: ProcessDataConfig) -> str:
