@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from spikegen_core.errors import CheckpointError, InputMismatchError
 from spikegen_core.spikes.camera import to_grey
+from spikegen_core.spikes.stream import central_start
 
 __all__ = ["AdaptiveTFPRestorer", "ModelRestorer", "Restorer", "TFPRestorer", "luma_swap", "make_restorer"]
 
@@ -48,7 +49,7 @@ def central(spikes: torch.Tensor, window: int | None) -> torch.Tensor:
     t = spikes.shape[1]
     if window is None or window >= t:
         return spikes
-    start = t // 2 - window // 2
+    start = central_start(t, window, "key")
     return spikes[:, start : start + window]
 
 

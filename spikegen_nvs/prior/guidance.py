@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.geometry import interpolate_pose
 from spikegen_core.models.spikegen import SpikeGen
+from spikegen_core.spikes.stream import central_start
 
 PriorKind = Literal["fix", "restore", "sds"]
 PoseKind = Literal["train", "between", "around"]
@@ -160,7 +161,7 @@ class DiffusionPrior:
             return None
         t = spikes.shape[1]
         n = min(self.spike_frames, t, self.model.config.max_spike_frames)
-        start = (t - n) // 2
+        start = central_start(t, n, "middle")
         return spikes[:, start : start + n].to(self.device, torch.float32)
 
     def _inputs(
