@@ -71,22 +71,20 @@ def _model_id(checkpoint: Path | None) -> str:
 
 
 class SpikeGenRestorer:
-    """The core SpikeGen model: deblurs the view's blurred RGB with its spikes (colour), or reconstructs a grey
-    frame from the spikes alone when the view has no RGB. ``checkpoint=None`` is the shipped tiny model."""
+    """The core SpikeGen model (``spikegen_core.video.restorers.ModelRestorer``, the one model restorer): deblurs
+    the view's blurred RGB with its spikes (colour), or reconstructs a grey frame from the spikes alone when the
+    view has no RGB. ``checkpoint=None`` is the shipped tiny model."""
 
     def __init__(self, checkpoint: Path | None = None) -> None:
-        from spikegen_core.train import load_model
+        from spikegen_core.video.restorers import ModelRestorer
 
-        self.model, _ = load_model(checkpoint, device="cpu")
-        self.model.eval()
+        self.restorer = ModelRestorer(checkpoint).load()
+        self.model = self.restorer.model
         self.restorer_id = _model_id(checkpoint)
 
-    @torch.no_grad()
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
-        from spikegen_core.train import restore_tensors
-
-        out = restore_tensors(self.model, spikes.spikes.float(), blurred, threshold=view.threshold / view.gain)
-        return out if blurred is not None else out[0]
+        rgb = None if blurred is None else blurred[None]
+        return self.restorer(spikes.spikes[None], rgb, threshold=view.threshold / view.gain)[0].squeeze(0)
 
 
 class AutoRestorer:
