@@ -179,14 +179,16 @@ class DiffusionPrior:
 
     def _add_noise(self, z0: torch.Tensor, t: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(z0.device)
-        a = self.alphas[t].to(z0.device)
-        return a.sqrt() * z0 + (1 - a).sqrt() * noise, noise
+        return self.model.head.train_scheduler.add_noise(z0, noise, torch.tensor([t], device=z0.device)), noise
 
     def _eps(self, x: torch.Tensor, t: int, cond: torch.Tensor) -> torch.Tensor:
         return self.model.head(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), cond)
 
     def denoise(self, z_t: torch.Tensor, t: int, cond: torch.Tensor) -> torch.Tensor:
-        """Deterministic DDIM (η = 0) from timestep ``t`` to 0 in ``denoise_steps`` steps; tokens (M, C)."""
+        """Deterministic DDIM (η = 0) from timestep ``t`` to 0 in ``denoise_steps`` steps; tokens (M, C).
+
+        Written out rather than ``DDIMScheduler.step``: the scheduler steps along its own grid from the top of the
+        schedule (previous timestep = t − T/n), while the prior starts at an arbitrary ``t``."""
         ts = np.unique(np.linspace(t, 0, self.denoise_steps + 1).round().astype(int))[::-1]
         x = z_t
         for cur, nxt in zip(ts[:-1], ts[1:], strict=True):
