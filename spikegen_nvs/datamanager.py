@@ -90,10 +90,9 @@ class SpikeGenRestorer:
 class AutoRestorer:
     """TFP where the window holds enough spikes, the core SpikeGen model where it does not.
 
-    TFP estimates intensity from spike counts, so its relative noise is about 1/√(spikes per pixel): with the ~12 a
-    64-tick window of the sample scene holds it is the sharpest target there is (training on the core model's
-    frames instead costs 0.3 dB there), with ~1.5 (16 ticks, θ 4) it is mostly noise and the core model's frames
-    are worth +1 dB (benchmarks/prior.md). The model is loaded only when a view needs it."""
+    TFP estimates intensity from spike counts, so its relative noise is about 1/√(spikes per pixel): with a dozen
+    spikes per pixel it is the sharpest target there is, with one or two it is mostly noise and the core model's
+    frames are the better target (benchmarks/prior.md). The model is loaded only when a view needs it."""
 
     def __init__(self, checkpoint: Path | None = None, tfp_window: int | None = None, min_spikes: float = 4.0) -> None:
         self.tfp = TFPRestorer(tfp_window)

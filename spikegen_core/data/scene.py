@@ -256,8 +256,8 @@ def make_scene(
     ``overrides`` are :class:`SceneConfig` fields (``width``, ``num_train``, ``window``, ``threshold``,
     ``orbit_deg_per_s``, ``seed_points=0`` for no PLY, ...). The same preset, overrides and ``seed`` give
     byte-identical files. ``progress(stage, done, total)`` is called after each view. ``threads``: torch CPU
-    threads while generating (restored after); the ray batches are small, and on a busy 2-core machine one
-    thread ran 3x faster than two. ``None`` keeps torch's setting.
+    threads while generating (restored after); the ray batches are small, so one thread (the default) spares
+    the threading overhead. ``None`` keeps torch's setting.
     """
     previous = torch.get_num_threads()
     if threads is not None:

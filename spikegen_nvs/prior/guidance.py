@@ -224,8 +224,8 @@ class DiffusionPrior:
         z = self.denoise(z_t, t, cond.reshape(b * n, d))
         image = m.decode(m._to_map(z.view(b, n, -1), grid), rgb, spk)
         if self.residual:
-            # keep only what the denoiser changed: a small CPU autoencoder reconstructs our renders at
-            # ~16–25 dB, and pulling toward its output would blur whatever the splats already got right
+            # keep only what the denoiser changed: a small CPU autoencoder reconstructs our renders only
+            # roughly, and pulling toward its output would blur whatever the splats already got right
             image = rgb + image - m.decode(m._to_map(z0.view(b, n, -1), grid), rgb, spk)
         return _like(image, render)
 
