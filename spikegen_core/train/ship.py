@@ -27,6 +27,8 @@ from spikegen_core.train.pretrain import pretrain
 class ShipConfig:
     """Steps of each stage of the shipped tiny model (defaults: what made the shipped file)."""
 
+    preset: str = "tiny"
+    """Which PRETRAIN/FINETUNE preset pair to run ("natural": scripts/train_core_natural.sh)."""
     work_dir: Path = Path("runs/ship-tiny")
     """Training folder (the pretraining checkpoints; fine-tuning goes to ``work_dir/finetune``)."""
     vae_steps: int = 2000
@@ -55,11 +57,11 @@ def ship(cfg: ShipConfig) -> Path:
     t0 = time.time()
     common = dict(threads=cfg.threads, resume=True, progress=cfg.progress, ckpt_every=100)
     pre = pretrain(with_overrides(
-        PRETRAIN_PRESETS["tiny"], out_dir=cfg.work_dir, steps=cfg.pretrain_steps, vae_steps=cfg.vae_steps, **common
+        PRETRAIN_PRESETS[cfg.preset], out_dir=cfg.work_dir, steps=cfg.pretrain_steps, vae_steps=cfg.vae_steps, **common
     ))
     t1 = time.time()
     ft = finetune(with_overrides(
-        FINETUNE_PRESETS["tiny"], out_dir=cfg.work_dir / "finetune", init=pre, steps=cfg.finetune_steps, **common
+        FINETUNE_PRESETS[cfg.preset], out_dir=cfg.work_dir / "finetune", init=pre, steps=cfg.finetune_steps, **common
     ))
     t2 = time.time()
     record = {
