@@ -7,9 +7,10 @@ Two kinds of data:
 - a pair folder (``index.json`` + ``sharp/ blurred/ spikes/``, ``spikegen_core.data.pairs``), e.g. the held-out
   deblurring set of :func:`make_held_out_pairs`, whose seed training never draws.
 
-The REDS spikes come from another simulator whose θ is not recorded. ``threshold="calibrate"`` fits one
-global gain per recording (θ = mean(GT) / mean spike rate) and uses it for every method alike; a number uses
-that θ as is. Either way the table says which θ was used.
+The REDS spikes come from another simulator whose θ is not recorded. By default the data set's constant
+(``spikegen_core.data.reds.REDS_THRESHOLD``, calibrated once from the training recordings) is used for every
+method and image; a number uses that θ as is; ``threshold="calibrate"`` fits one gain per recording (θ = mean(GT)
+/ mean spike rate: an oracle, kept only to compare with older tables). The table says which θ was used.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rich.table import Table
 
 from spikegen_core.data.motion import random_motion
 from spikegen_core.data.pairs import PairFolder, make_motion_sample, make_pairs
+from spikegen_core.data.reds import REDS_THRESHOLD
 from spikegen_core.data.textures import random_texture
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.image import load_image, rgb_to_grey
@@ -73,7 +75,7 @@ def evaluate_reds(
     root: str | Path,
     *,
     window: int = DEFAULT_WINDOW,
-    threshold: float | str = "calibrate",
+    threshold: float | str | None = None,
     tile: int | None = 64,
     **sample_kw: Any,
 ) -> list[Row]:
@@ -87,7 +89,10 @@ def evaluate_reds(
         spikes = stream.window(stream.num_frames // 2, window).spikes
         if threshold == "calibrate":
             theta = float(gt.mean() / spikes.float().mean().clamp_min(1e-6))
-            note = f"θ={theta:.3f} (calibrated: GT mean / spike rate)"
+            note = f"θ={theta:.3f} (calibrated per recording: GT mean / spike rate, an oracle)"
+        elif threshold is None:
+            theta = REDS_THRESHOLD
+            note = f"θ={theta:.3f} (REDS data-set constant)"
         else:
             theta = float(threshold)
             note = f"θ={theta:.3f}"
@@ -190,7 +195,7 @@ def evaluate(
     checkpoint: str | Path | None = None,
     *,
     window: int = DEFAULT_WINDOW,
-    threshold: float | str = "calibrate",
+    threshold: float | str | None = None,
     tile: int | None = 64,
     out_json: str | Path | None = None,
     device: str = "cpu",
