@@ -154,7 +154,7 @@ _NATURAL = dict(preset="natural", data="natural", threshold_range=(1.2, 3.0), mo
 
 
 def _natural_pretrain() -> PretrainConfig:
-    return PretrainConfig(out_dir=Path("runs/pretrain-natural"), steps=60, vae_steps=250, **_NATURAL)
+    return PretrainConfig(out_dir=Path("runs/pretrain-natural"), steps=30, vae_steps=100, **_NATURAL)
 
 
 def _natural_finetune() -> FinetuneConfig:

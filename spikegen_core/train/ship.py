@@ -43,6 +43,8 @@ class ShipConfig:
     """Where the exported float16 checkpoint goes."""
     progress: bool = False
     """Rich progress bars (off for nohup logs)."""
+    ckpt_every: int = 100
+    """Steps between resumable checkpoints of every stage."""
 
 
 def export(src: Path, dst: Path, extra: dict | None = None) -> Path:
@@ -55,7 +57,7 @@ def export(src: Path, dst: Path, extra: dict | None = None) -> Path:
 
 def ship(cfg: ShipConfig) -> Path:
     t0 = time.time()
-    common = dict(threads=cfg.threads, resume=True, progress=cfg.progress, ckpt_every=100)
+    common = dict(threads=cfg.threads, resume=True, progress=cfg.progress, ckpt_every=cfg.ckpt_every)
     pre = pretrain(with_overrides(
         PRETRAIN_PRESETS[cfg.preset], out_dir=cfg.work_dir, steps=cfg.pretrain_steps, vae_steps=cfg.vae_steps, **common
     ))
