@@ -123,7 +123,8 @@ def evaluate(
 
     Args:
         data: a REDS-layout folder (spike/ + gt/, e.g. ../shared/data/spike/reds_synthetic), a folder written
-            by `spikegen make-pairs`, or "held-out" for the built-in synthetic deblurring set.
+            by `spikegen make-pairs`, "held-out" for the built-in synthetic deblurring set, or "held-out-natural"
+            for the same on photographs training never sees.
         checkpoint: SpikeGen checkpoint (default: the shipped tiny one), or a training folder (its newest EMA).
         window: spike frames around the key frame (the field's protocol: 41).
         threshold: the camera's θ for a REDS folder (default: the data set's constant, calibrated once from the

@@ -118,3 +118,14 @@ def test_reds_theta_is_the_data_set_constant(shared_data: Path) -> None:
     assert "train_203_part4_key_id151" not in evaluated
     shapes = {tuple(p.shape) for p in training_photos(str(shared_data))}
     assert (3, 250, 400) in shapes  # the REDS frame without spikes is among the training photographs
+
+
+def test_held_out_natural_deblurring_set_is_fixed_and_blurred() -> None:
+    from spikegen_core.metrics import psnr
+    from spikegen_core.train.evaluate import held_out_natural_set
+
+    a, b = held_out_natural_set(count=3, size=32), held_out_natural_set(count=3, size=32)
+    assert all(torch.equal(x["spikes"], y["spikes"]) for x, y in zip(a, b, strict=True))
+    blur = [float(psnr(to_grey(s["blurred"]), to_grey(s["sharp"]))) for s in a]
+    assert max(blur) < 40, blur  # every exposure moves: the blurred frame is not the sharp one
+    assert min(float(s["sharp"].std()) for s in a) > 0.02  # photo content, not flat crops

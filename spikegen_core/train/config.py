@@ -154,11 +154,12 @@ _NATURAL = dict(preset="natural", data="natural", threshold_range=(1.2, 3.0), mo
 
 
 def _natural_pretrain() -> PretrainConfig:
-    return PretrainConfig(out_dir=Path("runs/pretrain-natural"), steps=30, vae_steps=100, **_NATURAL)
+    return PretrainConfig(out_dir=Path("runs/pretrain-natural"), steps=30, vae_steps=100, warmup_steps=10,
+                          **_NATURAL)  # fmt: skip
 
 
 def _natural_finetune() -> FinetuneConfig:
-    return FinetuneConfig(out_dir=Path("runs/finetune-natural"), steps=30_000, lr=5e-4, warmup_steps=100,
+    return FinetuneConfig(out_dir=Path("runs/finetune-natural"), steps=30_000, lr=5e-4, warmup_steps=30,
                           image_weight=10.0, spike_weight=1.0, ckpt_every=100, rgb_only_every=8,
                           reconstruct_gamma=0.75, **_NATURAL)  # fmt: skip
 

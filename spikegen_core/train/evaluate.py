@@ -126,6 +126,30 @@ def held_out_deblur_set(
     return out
 
 
+def held_out_natural_set(
+    count: int = 16, size: int = 64, num_frames: int = 41, threshold: float = 2.0, motion_scale: float = 1.5,
+    seed: int = HELD_OUT_SEED, shared: str | Path | None = None,
+) -> list[dict[str, torch.Tensor]]:
+    """Held-out synthetic deblurring on natural-photo content: random crops of photographs training never sees
+    (scikit-image's ``coffee`` and the two REDS ground truths that have spikes, when the shared folder is there),
+    a camera that always moves, spikes from the same camera model as training."""
+    from spikegen_core.data.natural import HELD_OUT_PHOTOS, photo, shared_data_dir
+
+    photos = [photo(n) for n in HELD_OUT_PHOTOS]
+    root = (Path(shared) if shared else shared_data_dir()) / "spike" / "reds_synthetic"
+    if (root / "spike").is_dir():
+        photos += [load_image(gt) for _, _, gt in reds_samples(root)]
+    out = []
+    for i in range(count):
+        g = torch.Generator().manual_seed(seed * 10_007 + 31 * i + 1)
+        motion = random_motion(g, size, motion_scale, allow_still=False)
+        s = make_motion_sample(photos[i % len(photos)], size=size, num_spike_frames=num_frames, threshold=threshold,
+                               motion=motion, generator=g)  # fmt: skip
+        out.append({"name": f"natural_{i:03d}", "sharp": s.sharp, "blurred": s.blurred, "spikes": s.spikes,
+                    "threshold": float(threshold)})
+    return out
+
+
 def make_held_out_pairs(out_dir: str | Path, count: int = 32, size: int = 64, num_frames: int = 32,
                         threshold: float = 2.0, motion_scale: float = 1.0, seed: int = HELD_OUT_SEED) -> Path:
     """A synthetic pair folder (``data.pairs.make_pairs`` layout, default motion) with a seed training never draws."""
@@ -154,6 +178,16 @@ def evaluate_held_out(model: SpikeGen, *, count: int = 32, tile: int | None = 64
     """Deblurring on :func:`held_out_deblur_set` (same rows as :func:`evaluate_pairs`)."""
     rows = []
     for s in held_out_deblur_set(count):
+        rows += _pair_rows(model, s["name"], s["sharp"], s["blurred"], s["spikes"], s["threshold"], tile, **sample_kw)
+    return rows
+
+
+def evaluate_held_out_natural(
+    model: SpikeGen, *, count: int = 16, tile: int | None = 64, **sample_kw: Any
+) -> list[Row]:
+    """Deblurring on :func:`held_out_natural_set` (same rows as :func:`evaluate_pairs`)."""
+    rows = []
+    for s in held_out_natural_set(count):
         rows += _pair_rows(model, s["name"], s["sharp"], s["blurred"], s["spikes"], s["threshold"], tile, **sample_kw)
     return rows
 
@@ -202,11 +236,13 @@ def evaluate(
     show: bool = True,
     **sample_kw: Any,
 ) -> dict[str, Any]:
-    """Evaluate on a REDS-layout folder, a pair folder, or ``"held-out"`` (the built-in synthetic deblurring
-    set); prints a table, returns (and optionally writes) ``{"kind", "summary", "rows"}``."""
+    """Evaluate on a REDS-layout folder, a pair folder, ``"held-out"`` (the built-in synthetic deblurring set
+    on textures) or ``"held-out-natural"`` (the same on held-out photographs); prints a table, returns (and optionally writes) ``{"kind", "summary", "rows"}``."""
     model, _ = load_model(checkpoint, device=device)
     if str(data) == "held-out":
         kind, rows = "held-out", evaluate_held_out(model, tile=tile, **sample_kw)
+    elif str(data) == "held-out-natural":
+        kind, rows = "held-out-natural", evaluate_held_out_natural(model, tile=tile, **sample_kw)
     elif (data := Path(data)) and (data / "spike").is_dir() and (data / "gt").is_dir() and not (data / "index.json").is_file():
         kind, rows = "reds", evaluate_reds(model, data, window=window, threshold=threshold, tile=tile, **sample_kw)
     else:
