@@ -313,9 +313,9 @@ def test_every_nth_finetune_batch_trains_the_rgb_only_path() -> None:
     seen = {}
     original = model.condition
 
-    def condition(rgb, spikes, gamma):
+    def condition(rgb, spikes, gamma, threshold=None):
         seen["spikes"], seen["gamma"] = spikes, gamma
-        return original(rgb, spikes, gamma)
+        return original(rgb, spikes, gamma, threshold)
 
     model.condition = condition
     terms = objective(batches[2])
