@@ -72,13 +72,15 @@ def mean_rows(label: str, scores: list[tuple[float, float]], **extra: Any) -> di
 
 
 def load_any(arg: str) -> tuple[Any, dict[str, Any]]:
-    """A checkpoint file, a training folder (newest EMA), or ``shipped``."""
+    """A checkpoint file, a training folder (newest EMA; ``live:<folder>``: its live weights), or ``shipped``."""
     if arg == "shipped":
         return load_model(SHIPPED)
+    if arg.startswith("live:"):
+        return load_training_ema(arg[5:], ema=False)
     return load_model(Path(arg))
 
 
-def run_checkpoints(run: Path | None, extra: list[str]) -> list[tuple[str, str]]:
+def run_checkpoints(run: Path | None, extra: list[str], live: bool = False) -> list[tuple[str, str]]:
     """(label, what to load) for every stage of ``run`` that has weights, then ``extra``."""
     out = []
     if run is not None:
@@ -86,6 +88,8 @@ def run_checkpoints(run: Path | None, extra: list[str]) -> list[tuple[str, str]]
             out.append(("pretrained (fusion stage)", str(run / "model.safetensors")))
         if (run / "finetune" / "last.json").is_file():
             out.append(("fine-tuning, newest EMA", str(run / "finetune")))
+            if live:
+                out.append(("fine-tuning, newest live weights", f"live:{run / 'finetune'}"))
     return out + [(Path(e).name if e != "shipped" else "shipped tiny", e) for e in extra]
 
 
@@ -126,6 +130,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--tile", type=int, default=64, help="restoration tile (0: whole frame)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--live", action="store_true", help="also the run's live (non-EMA) fine-tuning weights")
     p.add_argument("--count", type=int, default=16, help="held-out natural deblurring exposures")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "core_natural")
     args = p.parse_args()
@@ -138,7 +143,7 @@ def main() -> None:
         mean_rows("TFI", [score(tfi(s, threshold=theta), g) for _, s, g, _ in reds]),
     ]
     timing, deblur = [], {}
-    for label, what in run_checkpoints(args.run, args.checkpoint):
+    for label, what in run_checkpoints(args.run, args.checkpoint, args.live):
         model, meta = load_any(what)
         preds = [restore_tensors(model, s, None, threshold=theta, tile=tile)[0] for _, s, _, _ in reds]
         rows.append(mean_rows(f"SpikeGen: {label}", [score(pr, g) for pr, (_, _, g, _) in zip(preds, reds, strict=True)],
@@ -149,7 +154,7 @@ def main() -> None:
         deblur[label] = summarise(evaluate_held_out_natural(model, count=args.count, tile=tile))
     ae = autoencoder_psnr(args.run, reds) if args.run is not None else None
 
-    settings = {"run": args.run, "checkpoints": args.checkpoint, "tile": args.tile, "threads": args.threads,
+    settings = {"run": args.run, "checkpoints": args.checkpoint, "live": args.live, "count": args.count, "tile": args.tile, "threads": args.threads,
                 "reds_threshold": theta, "reds_window": REDS_WINDOW, "reds_key_frame": REDS_KEY_FRAME,
                 "reds_grey": "0.11·B + 0.59·G + 0.30·R"}  # fmt: skip
     meta = bench_meta("cpu")
