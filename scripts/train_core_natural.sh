@@ -19,7 +19,7 @@ mkdir -p "$OUT"
 cd "$REPO"
 echo "$(date -u +%FT%TZ) start/resume at $(git rev-parse --short HEAD 2>/dev/null || echo '?'), shared data: $SPIKEGEN_SHARED_DATA" >> "$OUT/run.log"
 nohup nice -n 19 "${PYTHON:-python}" -m spikegen_core.train.ship --preset natural --work-dir "$OUT" \
-    --vae-steps 200 --pretrain-steps 30 --finetune-steps 30000 --threads 1 --ckpt-every 25 \
+    --vae-steps 3000 --pretrain-steps 200 --finetune-steps 30000 --threads 1 --ckpt-every 25 \
     --asset "$OUT/spikegen_natural.safetensors" >> "$OUT/run.log" 2>&1 &
 echo $! > "$OUT/pid"
 echo "training in the background: pid $(cat "$OUT/pid"), log $OUT/run.log, checkpoints in $OUT"
