@@ -142,6 +142,9 @@ def main() -> None:
         mean_rows("TFP-41", [score(tfp(s, threshold=theta), g) for _, s, g, _ in reds]),
         mean_rows("TFI", [score(tfi(s, threshold=theta), g) for _, s, g, _ in reds]),
     ]
+    # the windows of the natural preset's temporal features: which one a per-pixel choice starts from
+    rows += [mean_rows(f"TFP-{n}", [score(tfp(s, window=n, threshold=theta), g) for _, s, g, _ in reds])
+             for n in (5, 9, 17, 21, 33)]  # fmt: skip
     timing, deblur = [], {}
     for label, what in run_checkpoints(args.run, args.checkpoint, args.live):
         model, meta = load_any(what)
