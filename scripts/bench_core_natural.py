@@ -156,6 +156,17 @@ def main() -> None:
         timing.append({"method": label, "s_per_frame": round(frame_seconds(model, reds[0][1], tile), 2)})
         deblur[label] = summarise(evaluate_held_out_natural(model, count=args.count, tile=tile))
     ae = autoencoder_psnr(args.run, reds) if args.run is not None else None
+    history = []
+    if ae is not None:
+        # every run of this script adds its autoencoder score to the run folder: PSNR vs training step
+        hist_path = args.run / "bench_autoencoder_history.jsonl"
+        with open(hist_path, "a") as f:
+            f.write(json.dumps({"step": ae["step"], "cpu_s": ae["cpu_s"], "mean": ae["mean"]}) + "\n")
+        seen = {}
+        for line in hist_path.read_text().splitlines():
+            h = json.loads(line)
+            seen[h["step"]] = h
+        history = sorted(seen.values(), key=lambda h: h["step"])
 
     settings = {"run": args.run, "checkpoints": args.checkpoint, "live": args.live, "count": args.count, "tile": args.tile, "threads": args.threads,
                 "reds_threshold": theta, "reds_window": REDS_WINDOW, "reds_key_frame": REDS_KEY_FRAME,
@@ -163,7 +174,7 @@ def main() -> None:
     meta = bench_meta("cpu")
     command = "python scripts/bench_core_natural.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = {**meta, "benchmark": "core_natural", "command": command, "settings": settings, "reds": rows,
-              "autoencoder": ae, "timing": timing, "held_out_natural": deblur}  # fmt: skip
+              "autoencoder": ae, "autoencoder_history": history, "timing": timing, "held_out_natural": deblur}  # fmt: skip
     md = ["# Core model, `natural` preset (issue 20): REDS samples and the autoencoder", "",
           f"- commit `{meta['commit']}`, {meta['date']}", f"- machine: {machine_summary(meta['machine'])}",
           f"- rerun: `{command}`", f"- settings: {settings_line(settings)}", "",
@@ -177,7 +188,12 @@ def main() -> None:
         md += ["## Autoencoder reconstruction on held-out photographs", "",
                *markdown_table(["image", "PSNR (dB)"], [[k, round(v, 2)] for k, v in ae["psnr"].items()]), "",
                f"Autoencoder stage step {ae['step']} (CPU {ae['cpu_s']} s); mean {ae['mean']:.2f} dB. Centre crops of at "
-               "most 256×400; never trained on.", ""]  # fmt: skip
+               "most 256×400; never trained on.", "",
+               *markdown_table(["autoencoder step", "training CPU-h", "mean PSNR (dB)"],
+                               [[h["step"], round(h["cpu_s"] / 3600, 3) if h["cpu_s"] else None, round(h["mean"], 2)]
+                                for h in history]), "",
+               "Every run of the script on this training folder adds a row (`bench_autoencoder_history.jsonl`).",
+               ""]  # fmt: skip
     if deblur:
         first = next(iter(deblur.values()))
         base = [[m, round(first[m]["psnr"], 2), round(first[m]["ssim"], 4)]
