@@ -238,7 +238,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate on a REDS-layout folder, a pair folder, ``"held-out"`` (the built-in synthetic deblurring set
     on textures) or ``"held-out-natural"`` (the same on held-out photographs); prints a table, returns (and optionally writes) ``{"kind", "summary", "rows"}``."""
-    model, _ = load_model(checkpoint, device=device)
+    model, meta = load_model(checkpoint, device=device)
     if str(data) == "held-out":
         kind, rows = "held-out", evaluate_held_out(model, tile=tile, **sample_kw)
     elif str(data) == "held-out-natural":
@@ -248,9 +248,12 @@ def evaluate(
     else:
         kind, rows = "pairs", evaluate_pairs(model, data, tile=tile, **sample_kw)
     result = {"kind": kind, "data": str(data), "checkpoint": str(checkpoint or "shipped"),
+              "step": meta.get("step"), "training_cpu_s": meta.get("cpu_s"),
               "summary": summarise(rows), "rows": [asdict(r) for r in rows]}
     if show:
-        print_table(rows, f"{kind}: {data}")
+        trained = f", step {meta['step']}" if meta.get("step") is not None else ""
+        trained += f", {meta['cpu_s'] / 3600:.2f} CPU-h of its stage" if meta.get("cpu_s") else ""
+        print_table(rows, f"{kind}: {data} ({checkpoint or 'shipped'}{trained})")
     if out_json is not None:
         with atomic_write(out_json, "w") as f:
             json.dump(result, f, indent=2)
