@@ -42,10 +42,11 @@ from spikegen_core.data.natural import HELD_OUT_PHOTOS, photo  # noqa: E402
 from spikegen_core.data.reds import REDS_KEY_FRAME, REDS_THRESHOLD, REDS_WINDOW, reds_recordings  # noqa: E402
 from spikegen_core.image import load_image, rgb_to_grey  # noqa: E402
 from spikegen_core.metrics import psnr, ssim  # noqa: E402
+from spikegen_core.spikes.camera import to_grey  # noqa: E402
 from spikegen_core.spikes.io import read_dat  # noqa: E402
 from spikegen_core.spikes.reconstruct import tfi, tfp  # noqa: E402
 from spikegen_core.train.checkpoint import SHIPPED, load_model, load_training_ema  # noqa: E402
-from spikegen_core.train.evaluate import evaluate_held_out_natural, summarise  # noqa: E402
+from spikegen_core.train.evaluate import evaluate_held_out_natural, held_out_natural_set, summarise  # noqa: E402
 from spikegen_core.train.restore import restore_tensors  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("SPIKEGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -114,6 +115,19 @@ def autoencoder_psnr(run: Path, reds: list) -> dict[str, Any] | None:
         scores[name] = float(psnr(y, x))
     return {"step": meta.get("step"), "cpu_s": meta.get("cpu_s"), "psnr": scores,
             "mean": sum(scores.values()) / len(scores)}  # fmt: skip
+
+
+def natural_baselines(count: int) -> dict[str, dict[str, float]]:
+    """Blurred input, TFP and TFI (whole window) on the held-out natural deblurring set, luma and RGB."""
+    scores: dict[str, list[tuple[float, float]]] = {"blurred input": [], "TFP": [], "TFI": [], "blurred input (RGB)": []}
+    for smp in held_out_natural_set(count):
+        target, theta = to_grey(smp["sharp"]), smp["threshold"]
+        scores["blurred input"].append(score(to_grey(smp["blurred"]), target))
+        scores["TFP"].append(score(tfp(smp["spikes"], threshold=theta), target))
+        scores["TFI"].append(score(tfi(smp["spikes"], threshold=theta), target))
+        scores["blurred input (RGB)"].append(score(smp["blurred"], smp["sharp"]))
+    return {k: {"psnr": sum(a for a, _ in v) / len(v), "ssim": sum(b for _, b in v) / len(v), "n": len(v)}
+            for k, v in scores.items()}  # fmt: skip
 
 
 def frame_seconds(model: Any, spikes: torch.Tensor, tile: int | None) -> float:
@@ -194,15 +208,16 @@ def main() -> None:
                                 for h in history]), "",
                "Every run of the script on this training folder adds a row (`bench_autoencoder_history.jsonl`).",
                ""]  # fmt: skip
-    if deblur:
-        first = next(iter(deblur.values()))
-        base = [[m, round(first[m]["psnr"], 2), round(first[m]["ssim"], 4)]
-                for m in ("blurred input", "TFP", "TFI", "blurred input (RGB)")]  # fmt: skip
-        model_rows = [[f"{lab}: {m}", round(v[m]["psnr"], 2), round(v[m]["ssim"], 4)] for lab, v in deblur.items()
-                      for m in ("model deblur", "model spikes-only", "model deblur (RGB)")]  # fmt: skip
-        md += ["## Held-out synthetic deblurring, natural-photo content (64×64, 41 ticks, θ = 2, always moving)", "",
-               *markdown_table(["method", "PSNR (dB)", "SSIM"], base + model_rows), "",
-               f"{first['TFP']['n']} exposures; luma unless marked RGB.", ""]  # fmt: skip
+    # the inputs' and TFP/TFI scores on the held-out natural set need no model
+    first = natural_baselines(args.count)
+    result["held_out_natural_baselines"] = first
+    base = [[m, round(first[m]["psnr"], 2), round(first[m]["ssim"], 4)]
+            for m in ("blurred input", "TFP", "TFI", "blurred input (RGB)")]  # fmt: skip
+    model_rows = [[f"{lab}: {m}", round(v[m]["psnr"], 2), round(v[m]["ssim"], 4)] for lab, v in deblur.items()
+                  for m in ("model deblur", "model spikes-only", "model deblur (RGB)")]  # fmt: skip
+    md += ["## Held-out synthetic deblurring, natural-photo content (64×64, 41 ticks, θ = 2, always moving)", "",
+           *markdown_table(["method", "PSNR (dB)", "SSIM"], base + model_rows), "",
+           f"{first['TFP']['n']} exposures; luma unless marked RGB.", ""]  # fmt: skip
     if timing:
         md += ["## One-pass restoration time, 250×400 frame", "",
                *markdown_table(["checkpoint", "s / frame"], [[t["method"], t["s_per_frame"]] for t in timing]), "",
