@@ -121,6 +121,8 @@ def evaluate(
     data: tyro.conf.Positional[str],
     checkpoint: Path | None = None,
     window: int = 41,
+    threshold: float | None = None,
+    tile: int = 64,
     out_json: Path | None = None,
     device: str = "cpu",
 ) -> None:
@@ -128,15 +130,20 @@ def evaluate(
 
     Args:
         data: a REDS-layout folder (spike/ + gt/, e.g. ../shared/data/spike/reds_synthetic), a folder written
-            by `spikegen make-pairs`, or "held-out" for the built-in synthetic deblurring set.
-        checkpoint: SpikeGen checkpoint (default: the shipped tiny one).
+            by `spikegen make-pairs`, "held-out" for the built-in synthetic deblurring set, or "held-out-natural"
+            for the same on photographs training never sees.
+        checkpoint: SpikeGen checkpoint (default: the shipped tiny one), or a training folder (its newest EMA).
         window: spike frames around the key frame (the field's protocol: 41).
+        threshold: the camera's θ for a REDS folder (default: the data set's constant, calibrated once from the
+            training recordings; see spikegen_core.data.reds).
+        tile: tile size of the restoration (0: the whole frame at once).
         out_json: also write the table as JSON here.
         device: cpu or cuda.
     """
     from spikegen_core.train import evaluate as run_evaluate
 
-    run_evaluate(data, checkpoint, window=window, out_json=out_json, device=device)
+    run_evaluate(data, checkpoint, window=window, threshold=threshold, tile=tile or None, out_json=out_json,
+                 device=device)  # fmt: skip
     if out_json is not None:
         print(f"wrote {out_json}")
 

@@ -55,7 +55,7 @@ class PretrainObjective(nn.Module):
         sharp, spikes = batch["sharp"], batch["spikes"]
         gamma = sample_gamma(sharp.shape[0], endpoint_prob=self.endpoint_prob, device=sharp.device)
         tl = target_latent(self.model, fade_to_grey(sharp, gamma))
-        terms, _ = self.model.losses(sharp, spikes, gamma, tl, self.repeats)
+        terms, _ = self.model.losses(sharp, spikes, gamma, tl, self.repeats, threshold=batch.get("threshold"))
         return terms
 
 
@@ -121,8 +121,11 @@ class FinetuneObjective(nn.Module):
         else:
             rgb, gamma, target = self.inputs(batch)
             spikes_in = spikes
-        terms, mean = self.model.losses(rgb, spikes_in, gamma, target_latent(self.model, target), self.repeats)
-        pred = self.model.decode(mean, rgb, spikes_in)
+        theta = batch.get("threshold")
+        terms, mean = self.model.losses(
+            rgb, spikes_in, gamma, target_latent(self.model, target), self.repeats, threshold=theta
+        )
+        pred = self.model.decode(mean, rgb, spikes_in, threshold=theta)
         terms["image"] = F.mse_loss(pred, target)
         terms["spike"] = spike_stream_loss(pred, spikes, threshold=batch["threshold"], window=self.spike_window)
         return terms
