@@ -7,12 +7,17 @@ diffusers) are imported by the subcommand that needs them, so ``spikegen --help`
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
 
+from spikegen_core import __version__
 from spikegen_core.cli_guard import checked, run_cli
+
+SPIKES_FLAG = "--spikes"
+"""Former spelling of the spike file of ``restore-video``; every verb now takes it as its first positional."""
 
 
 def reconstruct(
@@ -125,6 +130,8 @@ def evaluate(
     data: tyro.conf.Positional[str],
     checkpoint: Path | None = None,
     window: int = 41,
+    threshold: float | None = None,
+    tile: int = 64,
     out_json: Path | None = None,
     device: str = "cpu",
 ) -> None:
@@ -132,15 +139,20 @@ def evaluate(
 
     Args:
         data: a REDS-layout folder (spike/ + gt/, e.g. ../shared/data/spike/reds_synthetic), a folder written
-            by `spikegen make-pairs`, or "held-out" for the built-in synthetic deblurring set.
-        checkpoint: SpikeGen checkpoint (default: the shipped tiny one).
+            by `spikegen make-pairs`, "held-out" for the built-in synthetic deblurring set, or "held-out-natural"
+            for the same on photographs training never sees.
+        checkpoint: SpikeGen checkpoint (default: the shipped tiny one), or a training folder (its newest EMA).
         window: spike frames around the key frame (the field's protocol: 41).
+        threshold: the camera's θ for a REDS folder (default: the data set's constant, calibrated once from the
+            training recordings; see spikegen_core.data.reds).
+        tile: tile size of the restoration (0: the whole frame at once).
         out_json: also write the table as JSON here.
         device: cpu or cuda.
     """
     from spikegen_core.train import evaluate as run_evaluate
 
-    run_evaluate(data, checkpoint, window=window, out_json=out_json, device=device)
+    run_evaluate(data, checkpoint, window=window, threshold=threshold, tile=tile or None, out_json=out_json,
+                 device=device)  # fmt: skip
     if out_json is not None:
         print(f"wrote {out_json}")
 
@@ -196,15 +208,36 @@ def _commands() -> dict:
     return {name: checked(fn) for name, fn in commands.items()}
 
 
-def main() -> None:
-    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+def spikes_flag_to_positional(args: Sequence[str]) -> list[str]:
+    """``restore-video --spikes FILE …`` → ``restore-video FILE …`` (the alias kept for older scripts)."""
+    args = list(args)
+    if not args or args[0] != "restore-video":
+        return args
+    for i, arg in enumerate(args):
+        if arg == SPIKES_FLAG and i + 1 < len(args):
+            return [args[0], args[i + 1], *args[1:i], *args[i + 2 :]]
+        if arg.startswith(SPIKES_FLAG + "="):
+            return [args[0], arg.split("=", 1)[1], *args[1:i], *args[i + 1 :]]
+    return args
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """``spikegen VERB …``; ``spikegen --version`` prints the installed version. A user error prints one line
+    (``--debug`` or ``SPIKEGEN_DEBUG=1``: its traceback), see :mod:`spikegen_core.cli_guard`."""
+    args = sys.argv[1:] if args is None else list(args)
+    if args in (["--version"], ["-V"]):
+        print(f"spikegen {__version__}")
+        return
+    command = next((a for a in args if not a.startswith("-")), None)
     run_cli(
         f"spikegen {command}" if command else "spikegen",
-        lambda: tyro.extras.subcommand_cli_from_dict(
+        lambda argv: tyro.extras.subcommand_cli_from_dict(
             _commands(),
-            description="SpikeGen core tools. An error prints one line; --debug (or SPIKEGEN_DEBUG=1) shows its "
-            "traceback.",
+            description=f"SpikeGen core tools (version {__version__}). An error prints one line; --debug (or "
+            "SPIKEGEN_DEBUG=1) shows its traceback.",
+            args=spikes_flag_to_positional(argv),
         ),
+        args,
     )
 
 

@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from spikegen_core.errors import OptionError, SpikeGenError
@@ -217,12 +217,13 @@ def _user_error(err: BaseException) -> str | None:
     return None
 
 
-def run_cli(prog: str, main: Callable[[], Any]) -> None:
-    """Run ``main`` (which parses ``sys.argv``) with the error layer described in the module docstring."""
-    debug = debug_requested()
-    sys.argv = [a for a in sys.argv if a != DEBUG_FLAG]
+def run_cli(prog: str, main: Callable[[list[str]], Any], args: Sequence[str] | None = None) -> None:
+    """Run ``main(args)`` (``args``: the command line without the program, default ``sys.argv[1:]``, with
+    ``--debug`` taken out) under the error layer described in the module docstring."""
+    args = sys.argv[1:] if args is None else list(args)
+    debug = debug_requested(args)
     try:
-        main()
+        main([a for a in args if a != DEBUG_FLAG])
     except KeyboardInterrupt:
         if debug:
             raise
