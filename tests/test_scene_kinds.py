@@ -150,3 +150,24 @@ def test_random_init_fills_the_room_the_cameras_look_at(scenes: dict[str, Path],
     history = _run(trainer, 3)
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in history)
     assert _visible_fraction(model.means.detach(), cameras) > 0.7
+
+
+def test_scene_extent_picks_the_reference_by_where_the_cameras_stand() -> None:
+    from spikegen_nvs.scene_extent import random_means_in_box, scene_extent
+
+    g = torch.Generator().manual_seed(0)
+    ring = torch.nn.functional.normalize(torch.randn(16, 3, generator=g), dim=-1)
+    shell = 5.0 * torch.nn.functional.normalize(torch.randn(500, 3, generator=g), dim=-1)
+    inside = scene_extent(0.5 * ring, shell)  # cameras well inside the points: a room seen from its middle
+    assert inside.reference == "points" and inside.scale == pytest.approx(1 / 5.0, rel=1e-3)
+    assert (inside.aabb[0] < -0.9).all() and (inside.aabb[1] > 0.9).all()
+    around = scene_extent(4.0 * ring, shell)  # cameras around the content (5 < 2 x 4): nerfstudio's rule
+    assert around.reference == "poses" and around.scale == pytest.approx(1 / 4.0, rel=1e-3)
+    assert torch.equal(around.aabb, torch.tensor([[-1.0] * 3, [1.0] * 3]))
+    assert scene_extent(0.5 * ring, None).reference == "poses"
+    with pytest.raises(SceneFormatError, match="needs seed points"):
+        scene_extent(0.5 * ring, None, reference="points")
+    cube = (torch.rand(100, 3, generator=g) - 0.5) * 2.0
+    assert torch.allclose(random_means_in_box(cube, 2.0, around.aabb), cube, atol=1e-6)
+    moved = random_means_in_box(cube, 2.0, inside.aabb)
+    assert ((moved >= inside.aabb[0]) & (moved <= inside.aabb[1])).all()
