@@ -182,11 +182,11 @@ class SpikeDataParser(DataParser):
     def __init__(self, config: SpikeDataParserConfig) -> None:
         super().__init__(config=config)
         self.downscale_factor = 1
-        from spikegen_nvs.compat import apply_torch_load_shim
+        from spikegen_nvs.compat import apply_nerfstudio_shims
 
         # Built inside eval_setup before the checkpoint loads: splatfacto baselines on spike scenes
         # (ns-eval/ns-render on torch >= 2.6) get the shim too.
-        apply_torch_load_shim()
+        apply_nerfstudio_shims()
 
     # -- reading --------------------------------------------------------------------------------------
     def _scene_paths(self) -> tuple[Path, Path]:
@@ -295,10 +295,8 @@ class SpikeDataParser(DataParser):
 
     def _tfp_image(self, view: SpikeView, root: Path) -> Path:
         """The TFP of the view's window as an 8-bit PNG in the cache (written once, atomically)."""
-        from PIL import Image
-
+        from spikegen_core.image import save_image
         from spikegen_core.spikes.reconstruct import tfp
-        from spikegen_core.utils import atomic_path
 
         key = hashlib.sha256(
             f"{view.spike_path.resolve()}|{view.spike_path.stat().st_mtime_ns}|{view.start}|{view.end}|"
@@ -307,9 +305,7 @@ class SpikeDataParser(DataParser):
         out = self._cache_dir(root) / "tfp" / f"{view.spike_path.stem}_{view.start}_{key}.png"
         if not out.is_file():
             grey = tfp(view.read(), threshold=view.threshold, gain=view.gain).clamp(0, 1)
-            pixels = (grey * 255).round().to(torch.uint8).cpu().numpy()
-            with atomic_path(out) as tmp:
-                Image.fromarray(np.stack([pixels] * 3, axis=-1)).save(tmp, format="PNG")
+            save_image(out, grey.expand(3, *grey.shape))  # RGB: what every image loader expects
         return out
 
     def _train_image(self, frame: dict, view: SpikeView, idx: int, root: Path, json_path: Path) -> Path:

@@ -75,7 +75,7 @@ class SpikeGenSplatModel(SplatfactoModel):
     def populate_modules(self) -> None:
         # Here, not at import: this module is imported while nerfstudio's eval_utils is half-initialised,
         # and eval_setup/Trainer load the checkpoint only after the model exists.
-        compat.apply_torch_load_shim()
+        compat.apply_nerfstudio_shims()
         if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
             # nerfstudio 1.1.5's splatfacto under DDP silently drifts (densification replaces the parameters DDP
             # registered; views are not split across ranks): refuse rather than train something wrong.

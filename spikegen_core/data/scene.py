@@ -25,7 +25,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from spikegen_core.data.raycast import (
     Box,
@@ -39,6 +38,7 @@ from spikegen_core.data.raycast import (
     render_many,
     render_points,
 )
+from spikegen_core.data.scene_format import write_ply, write_transforms
 from spikegen_core.data.scene_kinds import (
     ForwardTrajectory,
     RoomTrajectory,
@@ -47,7 +47,7 @@ from spikegen_core.data.scene_kinds import (
 )
 from spikegen_core.data.scene_textures import make_texture_bank, photo_texture_bank
 from spikegen_core.errors import SceneFormatError
-from spikegen_core.utils import atomic_path, atomic_write
+from spikegen_core.image import save_image
 
 __all__ = [
     "KINDS",
@@ -229,30 +229,6 @@ def exposure_weights(num_subframes: int, num_ticks: int) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------ writers
-def _save_png(path: Path, image: torch.Tensor) -> None:
-    """Write a ``(3, H, W)`` or ``(H, W)`` image in [0, 1] as an 8-bit PNG, atomically."""
-    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-    arr = arr.transpose(1, 2, 0) if arr.ndim == 3 else arr
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
-
-
-def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
-    """Binary little-endian PLY with ``x y z`` float and ``red green blue`` uchar (what open3d/nerfstudio read)."""
-    n = xyz.shape[0]
-    rec = np.empty(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
-    rec["x"], rec["y"], rec["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-    rec["red"], rec["green"], rec["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    header = (
-        "ply\nformat binary_little_endian 1.0\ncomment spikegen procedural scene seed points\n"
-        f"element vertex {n}\nproperty float x\nproperty float y\nproperty float z\n"
-        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
-    )
-    with atomic_write(path) as f:
-        f.write(header.encode("ascii"))
-        f.write(rec.tobytes())
-
-
 def _matrix(c2w: torch.Tensor) -> list[list[float]]:
     return [[round(float(v), 8) for v in row] for row in c2w]
 
@@ -315,8 +291,8 @@ def make_scene(
     ``overrides`` are :class:`SceneConfig` fields (``width``, ``num_train``, ``window``, ``threshold``,
     ``orbit_deg_per_s``, ``seed_points=0`` for no PLY, ...). The same preset, overrides and ``seed`` give
     byte-identical files. ``progress(stage, done, total)`` is called after each view. ``threads``: torch CPU
-    threads while generating (restored after); the ray batches are small, and on a busy 2-core machine one
-    thread ran 3x faster than two. ``None`` keeps torch's setting.
+    threads while generating (restored after); the ray batches are small, so one thread (the default) spares
+    the threading overhead. ``None`` keeps torch's setting.
     """
     previous = torch.get_num_threads()
     if threads is not None:
@@ -370,9 +346,9 @@ def _make_scene(
 
         name = f"train_{i:04d}"
         write_dat(out / "spikes" / f"{name}.dat", stream, sidecar=True)
-        _save_png(out / "images" / f"{name}.png", blurred)
-        _save_png(out / "sharp" / f"{name}.png", sharp)
-        _save_png(out / "tfp" / f"{name}.png", tfp_img)
+        save_image(out / "images" / f"{name}.png", blurred)
+        save_image(out / "sharp" / f"{name}.png", sharp)
+        save_image(out / "tfp" / f"{name}.png", tfp_img)
         blur = _blur_px(world, k, centre, poses[0], poses[-1])
         blurs.append(blur)
         train_poses.append(centre)
@@ -402,7 +378,7 @@ def _make_scene(
         sign = 1.0 if j % 2 else -1.0
         pose = traj.pose(t, radial_offset=0.35 * sign if off else 0.0, height_offset=0.25 if off else 0.0)
         name = f"test_{j:04d}"
-        _save_png(out / "images" / f"{name}.png", render(world, pose, k, cfg.supersample))
+        save_image(out / "images" / f"{name}.png", render(world, pose, k, cfg.supersample))
         frames.append({
             "file_path": f"images/{name}.png",
             "gt_path": f"images/{name}.png",
@@ -431,14 +407,13 @@ def _make_scene(
     }
     if cfg.seed_points:
         xyz, rgb = _seed_points(world, k, train_poses, cfg.seed_points, seed)
-        write_ply(out / "sparse_pc.ply", xyz, rgb)
+        write_ply(out / "sparse_pc.ply", xyz, rgb, comment="spikegen procedural scene seed points")
         meta["ply_file_path"] = "sparse_pc.ply"
         done += 1
         if progress:
             progress("seed points", done, total)
     meta["frames"] = frames
-    with atomic_write(out / "transforms.json", "w") as f:  # last: its presence marks a complete scene
-        json.dump(meta, f, indent=2)
+    write_transforms(out, meta)  # last: its presence marks a complete scene
     return out
 
 

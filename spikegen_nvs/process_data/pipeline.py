@@ -26,7 +26,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from spikegen_core.data.scene_format import write_ply, write_transforms
 from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.image import save_image
 from spikegen_core.utils import atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
 from spikegen_nvs.process_data.inputs import (
@@ -162,14 +164,7 @@ def _tfp_frame(spikes: torch.Tensor, threshold: float, gain: float) -> torch.Ten
 
 def _save_image(path: Path, image: torch.Tensor) -> None:
     """(H, W) or (3, H, W) float in [0, 1] → 8-bit RGB PNG (grey is repeated so every loader sees RGB)."""
-    from PIL import Image
-
-    img = image.detach().float().cpu().clamp(0, 1)
-    if img.ndim == 2:
-        img = img.expand(3, *img.shape)
-    arr = (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
+    save_image(path, image.expand(3, *image.shape) if image.ndim == 2 else image)
 
 
 def _detect_kind(cfg: ProcessDataConfig) -> str:
@@ -264,16 +259,6 @@ def _write_stream(loaded: LoadedViews, spikes_dir: Path, cfg: ProcessDataConfig)
         stream.clock_hz, stream.threshold = cfg.clock_hz, cfg.threshold
         write_dat(dst, stream)
     return f"spikes/{dst.name}"
-
-
-def _write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
-    """ASCII PLY with x y z red green blue (what nerfstudio's ``ply_file_path`` loader reads)."""
-    header = (f"ply\nformat ascii 1.0\nelement vertex {len(xyz)}\nproperty float x\nproperty float y\n"
-              "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
-    with atomic_write(path, "w") as f:
-        f.write(header)
-        for (x, y, z), (r, g, b) in zip(xyz, rgb, strict=True):
-            f.write(f"{x:.6f} {y:.6f} {z:.6f} {int(r)} {int(g)} {int(b)}\n")
 
 
 def _frame_entries(loaded: LoadedViews, sfm: SfmResult, cfg: ProcessDataConfig, spike_paths: dict[str, str],
@@ -416,9 +401,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         "ply_file_path": "sparse_pc.ply",
         "frames": frames,
     }
-    _write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
-    with atomic_write(out / "transforms.json", "w") as f:
-        json.dump(transforms, f, indent=2)
+    write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
+    write_transforms(out, transforms)
 
     summary = ProcessSummary(num_views=n, num_registered=sfm.num_registered, num_points=len(sfm.points_xyz),
                              mean_reprojection_error=sfm.mean_reprojection_error, output_dir=out,
