@@ -39,11 +39,18 @@ from spikegen_core.data.raycast import (
     render_points,
 )
 from spikegen_core.data.scene_format import write_ply, write_transforms
-from spikegen_core.data.scene_textures import make_texture_bank
+from spikegen_core.data.scene_kinds import (
+    ForwardTrajectory,
+    RoomTrajectory,
+    build_forward_world,
+    build_room_world,
+)
+from spikegen_core.data.scene_textures import make_texture_bank, photo_texture_bank
 from spikegen_core.errors import SceneFormatError
 from spikegen_core.image import save_image
 
 __all__ = [
+    "KINDS",
     "PRESETS",
     "SceneConfig",
     "Trajectory",
@@ -51,12 +58,17 @@ __all__ = [
     "exposure_weights",
     "make_scene",
     "make_scene_command",
+    "make_trajectory",
     "resolve_config",
 ]
 
 SCENE_FORMAT_VERSION = 1
 GENERATOR_NAME = "spikegen make-scene"
 ProgressFn = Callable[[str, int, int], None]
+SceneKind = Literal["orbit", "room", "forward"]
+KINDS: tuple[str, ...] = ("orbit", "room", "forward")
+"""orbit: cameras circle objects in a room's middle; room: inside-out, the camera pans around the walls from near
+the middle; forward: hand-held, LLFF-like, shaking in front of a layered scene (spikegen_core/data/scene_kinds.py)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,8 @@ class SceneConfig:
     num_objects: int = 6
     seed_points: int = 3000  # points written to sparse_pc.ply; 0 writes no PLY
     tfp_window: int | None = None  # ticks around the window centre averaged for the TFP image (None: half)
+    kind: SceneKind = "orbit"  # the world and camera path (KINDS); orbit_deg_per_s/arc_deg drive every path's phase
+    textures: Literal["auto", "procedural", "photo"] = "auto"  # auto: procedural for orbit, photographs otherwise
 
 
 PRESETS: dict[str, SceneConfig] = {
@@ -88,6 +102,11 @@ PRESETS: dict[str, SceneConfig] = {
     "large": SceneConfig(
         width=240, height=180, num_train=60, num_test=12, num_off_track=4, window=128, subframes=13,
         orbit_deg_per_s=600.0, texture_size=256, num_objects=9, seed_points=10_000,
+    ),
+    # The spike sensor's native readout (250 x 400, e.g. the PKU Vidar cameras of the public datasets).
+    "native": SceneConfig(
+        width=400, height=250, num_train=30, num_test=6, window=64, subframes=9, orbit_deg_per_s=450.0,
+        texture_size=256, num_objects=8, seed_points=10_000,
     ),
 }
 
@@ -116,6 +135,9 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
         problems.append(f"tfp_window must be in [1, window={cfg.window}]")
     if cfg.threshold <= 0 or cfg.gain <= 0 or cfg.clock_hz <= 0:
         problems.append("threshold, gain and clock_hz must be positive")
+    if cfg.kind not in KINDS or cfg.textures not in ("auto", "procedural", "photo"):
+        problems.append(f"kind {cfg.kind!r} / textures {cfg.textures!r}: kind is one of {list(KINDS)}, "
+                        "textures one of auto, procedural, photo")  # fmt: skip
     if not 0 < cfg.fov_deg < 170 or cfg.supersample < 1 or cfg.seed_points < 0:
         problems.append("fov_deg in (0, 170), supersample >= 1 and seed_points >= 0 are required")
     if problems:
@@ -125,10 +147,17 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
 
 # ------------------------------------------------------------------------------------------------ the world
 def build_world(cfg: SceneConfig, seed: int) -> World:
-    """A room with a textured floor, walls and ceiling and ``num_objects`` boxes and spheres near its middle."""
+    """The world of ``cfg.kind``; orbit: a room with a textured floor, walls and ceiling and ``num_objects`` boxes
+    and spheres near its middle (the other kinds: spikegen_core/data/scene_kinds.py)."""
     g = torch.Generator().manual_seed(int(seed))
+    photo = cfg.textures == "photo" or (cfg.textures == "auto" and cfg.kind != "orbit")
+    bank = photo_texture_bank if photo else make_texture_bank
+    if cfg.kind == "room":
+        return build_room_world(cfg.num_objects, bank(6 + cfg.num_objects, cfg.texture_size, g), g)
+    if cfg.kind == "forward":
+        return build_forward_world(cfg.num_objects, bank(3 + cfg.num_objects, cfg.texture_size, g), g)
     n_mat = 3 + cfg.num_objects
-    textures = make_texture_bank(n_mat, cfg.texture_size, g)
+    textures = bank(n_mat, cfg.texture_size, g)
     tile = torch.empty(n_mat)
     tile[:3] = torch.tensor([2.0, 2.5, 3.0])  # floor, walls, ceiling
     tile[3:] = 0.7 + 0.5 * torch.rand(cfg.num_objects, generator=g)
@@ -183,6 +212,12 @@ class Trajectory:
         tx, ty, tz = self.target
         target = torch.tensor([tx + 0.3 * math.sin(5 * a), ty + 0.15 * math.sin(7 * a), tz + 0.3 * math.cos(5 * a)])
         return look_at(eye, target)
+
+
+def make_trajectory(cfg: SceneConfig) -> Trajectory | RoomTrajectory | ForwardTrajectory:
+    """The camera path of ``cfg.kind``, its phase advancing at ``orbit_deg_per_s``."""
+    omega = math.radians(cfg.orbit_deg_per_s)
+    return {"orbit": Trajectory, "room": RoomTrajectory, "forward": ForwardTrajectory}[cfg.kind](omega=omega)
 
 
 def exposure_weights(num_subframes: int, num_ticks: int) -> torch.Tensor:
@@ -283,7 +318,7 @@ def _make_scene(
 
     world = build_world(cfg, seed)
     k = Intrinsics.from_fov(cfg.width, cfg.height, cfg.fov_deg)
-    traj = Trajectory(omega=math.radians(cfg.orbit_deg_per_s))
+    traj = make_trajectory(cfg)
     weights = exposure_weights(cfg.subframes, cfg.window)
     arc = math.radians(cfg.arc_deg)
     total = cfg.num_train + cfg.num_test + (1 if cfg.seed_points else 0)
@@ -384,7 +419,8 @@ def _make_scene(
 
 def make_scene_command(
     out: Path = Path("data/spikegen-sample"),
-    preset: Literal["sample", "large"] = "sample",
+    preset: Literal["sample", "large", "native"] = "sample",
+    kind: SceneKind = "orbit",
     seed: int = 0,
     width: int | None = None,
     height: int | None = None,
@@ -399,13 +435,18 @@ def make_scene_command(
     long_stream: bool = False,
     ticks: int | None = None,
     supersample: int | None = None,
+    textures: Literal["auto", "procedural", "photo"] = "auto",
 ) -> Path:
     """Generate a procedural high-speed 3-D scene (spike windows + blurred RGB + test views) for spikegen-splat,
     or with --long-stream only the raw capture: one continuous spike stream along the trajectory.
 
     Args:
         out: folder to write the scene into (created if needed).
-        preset: "sample" (96x72, 24 train views, seconds on a CPU) or "large" (240x180, 60 views).
+        preset: sizes and counts: "sample" (96x72, 24 train views, seconds on a CPU), "large" (240x180, 60
+            views) or "native" (400x250, the spike sensor's readout, 30 views).
+        kind: the world and camera path: "orbit" (cameras circle objects in the middle of a room), "room"
+            (inside-out: the camera pans around photo-papered walls from near the middle) or "forward"
+            (hand-held, LLFF-like: a shaking camera in front of layered photo cards).
         seed: random seed; the same seed and options give identical files.
         width: image and spike width in pixels (None: the preset's; the same for every option below).
         height: image and spike height in pixels.
@@ -421,6 +462,8 @@ def make_scene_command(
             ground-truth poses) instead of a scene, as input for spikegen-process-data.
         ticks: long-stream length in ticks (None: the time to cover the preset's orbit arc).
         supersample: render samples per pixel side (None: the preset's).
+        textures: surface textures: "procedural", "photo" (scikit-image's public-domain/CC0 sample photographs)
+            or "auto" (procedural for orbit, photographs for the other kinds).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -428,7 +471,7 @@ def make_scene_command(
     given = {
         "width": width, "height": height, "num_train": num_train, "num_test": num_test, "window": window,
         "subframes": subframes, "threshold": threshold, "orbit_deg_per_s": orbit_deg_per_s,
-        "seed_points": seed_points, "supersample": supersample,
+        "seed_points": seed_points, "supersample": supersample, "kind": kind, "textures": textures,
     }
     overrides = {key: v for key, v in given.items() if v is not None}
     console = Console()

@@ -124,8 +124,9 @@ class ProcessDataConfig:
     """SIFT features per image."""
     num_threads: int = -1
     """Threads for COLMAP (-1: all cores)."""
-    eval_every: int = 0
-    """Photos: every N-th registered view becomes a test view (gt_path = the photo); 0 = none."""
+    eval_every: int = 8
+    """Photos: hold out every N-th registered view as a test view (views 0, N, 2N, ..., as nerfstudio's
+    `eval_interval` split): its photo becomes `gt_path` (what ns-eval scores) and it trains nothing; 0 = none."""
     checkpoint: Path | None = None
     """Core-model checkpoint for dense frames; TFP when absent."""
     seed: int = 0
@@ -146,6 +147,7 @@ class ProcessSummary:
     transforms_path: Path
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    num_test: int = 0  # registered views held out as test views (gt_path), among num_registered
 
     @property
     def ns_train_command(self) -> str:
@@ -340,8 +342,10 @@ def _frame_entries(loaded: LoadedViews, sfm: SfmResult, cfg: ProcessDataConfig, 
         frames.append(frame)
     if cfg.eval_every > 0:
         for i, frame in enumerate(frames):
-            if i % cfg.eval_every == cfg.eval_every - 1 and "sharp_path" in frame:
-                frame["gt_path"] = frame["file_path"] = frame["sharp_path"]
+            if i % cfg.eval_every == 0 and "sharp_path" in frame:
+                # A test view carries only its pose and ground truth: nothing of it reaches training.
+                frames[i] = {"file_path": frame["sharp_path"], "gt_path": frame["sharp_path"],
+                             "transform_matrix": frame["transform_matrix"], "time": frame["time"]}  # fmt: skip
     return frames
 
 
@@ -362,6 +366,9 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         frame = restorer(spikes) if restorer is not None else _tfp_frame(spikes, cfg.threshold, cfg.gain)
         return frame.detach().float().clamp(0, 1)
 
+    if cfg.eval_every == 1:
+        raise InputMismatchError("--eval-every 1 would hold out every view and leave none to train on; "
+                                 "use 0 (no test views) or at least 2")  # fmt: skip
     _check_paths(cfg)  # before anything is read or written: nothing of the user's is touched on a bad call
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -462,7 +469,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
 
     summary = ProcessSummary(num_views=n, num_registered=sfm.num_registered, num_points=len(sfm.points_xyz),
                              mean_reprojection_error=sfm.mean_reprojection_error, output_dir=out,
-                             transforms_path=out / "transforms.json", warnings=warnings, seconds=seconds)
+                             transforms_path=out / "transforms.json", warnings=warnings, seconds=seconds,
+                             num_test=sum("gt_path" in f for f in frames))
     _print_summary(console, summary)
     return summary
 
@@ -472,6 +480,7 @@ def _print_summary(console, s: ProcessSummary) -> None:
 
     table = Table(title="spikegen-process-data", show_header=False)
     table.add_row("views registered", f"{s.num_registered} / {s.num_views}")
+    table.add_row("test views (held out)", str(s.num_test))
     table.add_row("3-D points", str(s.num_points))
     table.add_row("mean reprojection error", f"{s.mean_reprojection_error:.3f} px")
     table.add_row("scene written to", str(s.output_dir))
