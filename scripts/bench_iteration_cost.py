@@ -70,7 +70,7 @@ def _trainer(arm: str, out: Path):
 
     method, overrides = ARMS[arm]
     torch.manual_seed(42)
-    return start(build_config(method, SCENE, out, 1000, "cpu", overrides))
+    return start(build_config(method, SCENE, out, 1000, "cpu", 42, overrides))
 
 
 def _steps(trainer, first: int, count: int) -> list[float]:

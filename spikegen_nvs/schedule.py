@@ -9,17 +9,18 @@ through its first half as splatfacto does and ``--max-num-iterations 1000`` thro
 - ``"quick"``: the short CPU schedule of the quick start (tiny scenes: densify early and often, stop at 60 %);
 - ``"fixed"``: the model's and optimisers' fields exactly as written (tests and experiments that set them).
 
-:class:`SpikeGenTrainerConfig` (the trainer of every spikegen method) applies the profile when the trainer is
-built: after ns-train has parsed ``--max-num-iterations``, not when the method config is.
+``spikegen_nvs.trainer.SpikeGenTrainer`` (the trainer of every spikegen method) applies the profile when it is
+built: after ns-train has parsed ``--max-num-iterations`` (the run's total, also when resuming), not when the method
+config is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
-from nerfstudio.engine.trainer import Trainer, TrainerConfig
+from nerfstudio.engine.trainer import TrainerConfig
 
 ScheduleName = Literal["full", "quick", "fixed"]
 
@@ -103,18 +104,3 @@ def apply_schedule(config: TrainerConfig) -> TrainerConfig:
             if scheduler.warmup_steps:
                 scheduler.warmup_steps = at(profile.lr_warmup)
     return config
-
-
-class SpikeGenTrainer(Trainer):
-    """nerfstudio's Trainer with the schedule placed along this run (see the module docstring)."""
-
-    def __init__(self, config: TrainerConfig, local_rank: int = 0, world_size: int = 1) -> None:
-        apply_schedule(config)
-        super().__init__(config, local_rank, world_size)
-
-
-@dataclass
-class SpikeGenTrainerConfig(TrainerConfig):
-    """TrainerConfig whose trainer derives the schedule from ``max_num_iterations`` when it starts."""
-
-    _target: type = field(default_factory=lambda: SpikeGenTrainer)

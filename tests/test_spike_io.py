@@ -146,7 +146,7 @@ def test_bad_dat_files(tmp_path: Path) -> None:
         read_dat(ok)
     with pytest.raises(SpikeFileError, match="crop"):
         read_dat(ok, 250, 400, crop=(200, 200))
-    with pytest.raises(SpikeFileError, match="cannot read"):
+    with pytest.raises(SpikeFileError, match="missing.dat: spike file not found"):
         read_dat(tmp_path / "missing.dat", 250, 400)
 
 
@@ -201,8 +201,11 @@ def test_npz_swapped_axes_detected(tmp_path: Path) -> None:
 
 
 def test_unknown_suffix(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(bytes(8))
     with pytest.raises(SpikeFileError, match="unknown spike file type"):
         load_spikes(tmp_path / "a.bin")
+    with pytest.raises(SpikeFileError, match="b.bin: spike file not found"):  # a missing file is said first
+        load_spikes(tmp_path / "b.bin")
 
 
 def test_shared_recordings(shared_data: Path) -> None:
@@ -219,3 +222,15 @@ def test_shared_recordings(shared_data: Path) -> None:
     assert torch.equal(window.spikes, full.spikes[130:171])
     with pytest.raises(SpikeFileError, match="250×400"):
         read_dat(dat, 1000, 1000)
+
+
+@pytest.mark.parametrize(("t", "n"), [(32, 21), (33, 21), (32, 16), (41, 41), (8, 1)])
+def test_central_start_conventions(t: int, n: int) -> None:
+    from spikegen_core.spikes.stream import SpikeStream, central_start
+
+    stream = SpikeStream(torch.arange(t).view(t, 1, 1).expand(t, 1, 2).contiguous())
+    key = central_start(t, n, "key")
+    assert stream.window(t // 2, n).start_frame == key  # the key-frame convention of SpikeStream.window
+    middle = central_start(t, n, "middle")
+    assert middle == key - (t % 2 == 0 and n % 2 == 1)  # one frame earlier only for an even T and odd n
+    assert 0 <= middle and middle + n <= t and 0 <= key and key + n <= t

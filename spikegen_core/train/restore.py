@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from spikegen_core import radiometry
-from spikegen_core.errors import InputMismatchError
-from spikegen_core.image import load_image, save_image
+from spikegen_core.errors import InputMismatchError, SpikeFileError
+from spikegen_core.image import check_output_image, load_image, save_image
 from spikegen_core.models.spikegen import SpikeGen
 from spikegen_core.spikes.io import load_spikes
 from spikegen_core.spikes.stream import SpikeStream
@@ -64,9 +64,11 @@ def run_model(
     tile: int | None = 64,
     overlap: int = 16,
     batch: int = 16,
+    threshold: float | None = None,
     **sample_kw: Any,
 ) -> torch.Tensor:
-    """Model output for one frame: ``rgb`` (3, H, W) and/or ``spikes`` (T, H, W) → (3, H, W), any H, W."""
+    """Model output for one frame: ``rgb`` (3, H, W) and/or ``spikes`` (T, H, W) → (3, H, W), any H, W.
+    ``threshold``: the camera's θ (models with ``theta_input`` use it; None: the model's configured θ)."""
     ref = rgb if rgb is not None else spikes
     if ref is None:
         raise InputMismatchError("restore needs spikes, an RGB frame, or both; got neither")
@@ -95,7 +97,7 @@ def run_model(
         chunk = boxes[i : i + batch]
         r = torch.stack([rgb_p[:, y : y + tile_h, x : x + tile_w] for y, x in chunk]).to(dev) if rgb_p is not None else None
         k = torch.stack([spk_p[:, y : y + tile_h, x : x + tile_w] for y, x in chunk]).to(dev) if spk_p is not None else None
-        out = model(r, k, gamma, **sample_kw).float()
+        out = model(r, k, gamma, threshold=threshold, **sample_kw).float()
         for (y, x), o in zip(chunk, out, strict=True):
             acc[:, y : y + tile_h, x : x + tile_w] += o * wt
             norm[:, y : y + tile_h, x : x + tile_w] += wt
@@ -124,23 +126,41 @@ def restore_tensors(
         if rgb is None:
             raise InputMismatchError("deblurring needs the blurred RGB frame; pass rgb=... or use mode='reconstruct'")
         gamma = cfg.deblur_gamma if spikes is not None else 0.0
-        return run_model(model, rgb, spikes, gamma, tile=tile, overlap=overlap, **sample_kw)
+        return run_model(model, rgb, spikes, gamma, tile=tile, overlap=overlap, threshold=threshold, **sample_kw)
     if spikes is None:
         raise InputMismatchError("reconstruction needs a spike window; pass spikes=...")
     theta = float(threshold if threshold is not None else cfg.threshold)
     if cfg.tfp_prior:
         prior = tfp_prior(spikes[None], theta, cfg.prior_window)[0]
-        out = run_model(model, prior, spikes, cfg.reconstruct_gamma, tile=tile, overlap=overlap, **sample_kw)
+        out = run_model(model, prior, spikes, cfg.reconstruct_gamma, tile=tile, overlap=overlap, threshold=theta,
+                        **sample_kw)  # fmt: skip
     else:
-        out = run_model(model, None, spikes, 1.0, tile=tile, overlap=overlap, **sample_kw)
+        out = run_model(model, None, spikes, 1.0, tile=tile, overlap=overlap, threshold=theta, **sample_kw)
     return out.mean(0, keepdim=True).expand(3, -1, -1).contiguous()
 
 
 def spike_window(stream: SpikeStream, window: int | None, center: int | None) -> torch.Tensor:
-    """The (T, H, W) window of ``window`` frames around ``center`` (default: the middle; whole if shorter)."""
+    """The (T, H, W) window of ``window`` frames around ``center`` (default: the middle).
+
+    ``window=None``: :data:`DEFAULT_WINDOW` frames, or the whole stream when it is shorter. An explicit window
+    must fit the stream, and the window around ``center`` must lie inside it: SpikeFileError names the file,
+    the value and the range that works (never a silently shortened or shifted window).
+    """
     n = stream.num_frames
-    window = min(window or DEFAULT_WINDOW, n)
+    name = stream.source or "spike stream"
+    if window is None:
+        window = min(DEFAULT_WINDOW, n)
+    if window < 1 or window > n:
+        raise SpikeFileError(
+            f"{name}: --window {window} does not fit its {n} frames; pass --window between 1 and {n}"
+        )
     center = n // 2 if center is None else center
+    lo, hi = window // 2, n - (window - window // 2)  # the centres whose window fits
+    if not lo <= center <= hi:
+        raise SpikeFileError(
+            f"{name}: --center {center} with --window {window} needs frames [{center - window // 2}, "
+            f"{center - window // 2 + window}) of its {n}; pass --center between {lo} and {hi}"
+        )
     return stream.window(center, window).spikes
 
 
@@ -149,7 +169,7 @@ def restore_image(
     *,
     rgb: str | Path | None = None,
     checkpoint: str | Path | None = None,
-    window: int = DEFAULT_WINDOW,
+    window: int | None = None,
     center: int | None = None,
     threshold: float | None = None,
     mode: Mode = "auto",
@@ -160,22 +180,30 @@ def restore_image(
     height: int | None = None,
     width: int | None = None,
     axes: str = "THW",
+    key: str | None = None,
+    force_size: bool = False,
     device: str = "cpu",
     rgb_response: radiometry.RgbResponse = radiometry.LINEAR,
 ) -> torch.Tensor:
     """Restore one frame from a ``.dat``/``.npz``/``.npy`` spike file (+ optional blurred RGB image file).
 
-    ``window`` frames around ``center`` (default: the middle of the stream) are used. ``threshold``: the
-    camera's θ (default: the file's sidecar, else the model's). ``height``/``width`` for a ``.dat`` without
-    sidecar; ``axes`` for arrays (``"HWT"`` when time is last). ``rgb_response``: how the RGB file encodes light;
-    it is linearised for the model (which works in linear light, as the spikes) and the result encoded the same
-    way. Returns (3, H, W) in [0, 1].
+    ``window`` frames around ``center`` (default: the middle of the stream; ``window=None``: 41, or the whole
+    stream when shorter) are used. ``threshold``: the camera's θ (default: the file's sidecar, else the
+    model's). ``height``/``width`` for a ``.dat`` without sidecar; ``axes``/``key`` for arrays (``"HWT"`` when
+    time is last). Inputs are all checked before the model is loaded. ``rgb_response``: how the RGB file encodes
+    light; it is linearised for the model (which works in linear light, as the spikes) and the result encoded the
+    same way. Returns (3, H, W) in [0, 1].
     """
-    stream = load_spikes(spikes, height=height, width=width, axes=axes)
+    stream = load_spikes(spikes, height=height, width=width, axes=axes, key=key, force_size=force_size)
     theta = threshold if threshold is not None else stream.threshold
     win = spike_window(stream, window, center)
-    model, _ = load_model(checkpoint, device=device)
     image = rgb_response.decode(load_image(rgb)) if rgb is not None else None
+    if image is not None and tuple(image.shape[-2:]) != tuple(win.shape[-2:]):
+        raise InputMismatchError(
+            f"{rgb}: the RGB frame is {image.shape[-2]}×{image.shape[-1]} but the spikes of {spikes} are "
+            f"{win.shape[-2]}×{win.shape[-1]}; resize or crop the RGB frame to the spike camera's size"
+        )
+    model, _ = load_model(checkpoint, device=device)
     out = restore_tensors(
         model, win, image, threshold=theta, mode=mode, tile=tile, sampler=sampler, steps=steps,
         temperature=temperature,
@@ -185,4 +213,5 @@ def restore_image(
 
 def restore(spikes: str | Path, out: str | Path = Path("restored.png"), **kwargs: Any) -> Path:
     """:func:`restore_image`, written to ``out`` (PNG or any format imageio knows); returns ``out``."""
+    check_output_image(out)  # before the model runs
     return save_image(out, restore_image(spikes, **kwargs))

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import tyro
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from spikegen_core import radiometry
@@ -136,7 +137,7 @@ def restore_video(
 
 
 def restore_video_command(
-    spikes: Path,
+    spikes: tyro.conf.Positional[Path],
     out: Path = Path("outputs/video"),
     fps: float = 1000.0,
     window: int = 41,
@@ -147,6 +148,8 @@ def restore_video_command(
     height: int | None = None,
     width: int | None = None,
     axes: str = "THW",
+    key: str | None = None,
+    force_size: bool = False,
     threshold: float | None = None,
     clock_hz: float | None = None,
     start: int = 0,
@@ -161,7 +164,8 @@ def restore_video_command(
     """Turn a long spike stream into a high-frame-rate video (MP4 and/or PNG frames).
 
     Args:
-        spikes: the spike file (.dat with sidecar or --height/--width, .npy, or .npz).
+        spikes: the spike file (.dat with sidecar or --height/--width, .npy, or .npz); `--spikes FILE`
+            also works.
         out: output folder.
         fps: output frames per second on the spike clock (1000 from a 20 kHz stream = one frame every 20 ticks).
         window: spike frames per output frame, centred on it.
@@ -173,6 +177,8 @@ def restore_video_command(
         height: frame height for .dat files without sidecar.
         width: frame width for .dat files without sidecar.
         axes: axis order of .npz/.npy arrays, THW or HWT.
+        key: array name inside a .npz (default: its only array, or spk/spikes/spike/arr_0/data).
+        force_size: read a .dat at --height/--width even where its sidecar disagrees or the size looks wrong.
         threshold: θ of the camera (default: the file's sidecar, else 2.0).
         clock_hz: spike clock (default: the sidecar, else 20 kHz).
         start: first spike frame to use.
@@ -186,8 +192,9 @@ def restore_video_command(
             (the spikes' intensity as is), or gamma:G.
     """
     response = radiometry.from_text(rgb_response)
-    src = SpikeSource.open(spikes, height=height, width=width, axes=axes, clock_hz=clock_hz, threshold=threshold)
-    theta = threshold or src.threshold or 2.0
+    src = SpikeSource.open(spikes, height=height, width=width, axes=axes, key=key, clock_hz=clock_hz,
+                           threshold=threshold, force_size=force_size)  # fmt: skip
+    theta = threshold if threshold is not None else (src.threshold or 2.0)
     rest = make_restorer(restorer, checkpoint=checkpoint, threshold=theta, device=device,
                          window=short_window if restorer == "tfp_adaptive" else None)
     res = restore_video(src, out, fps=fps, window=window, restorer=rest, batch_size=batch_size, start=start,

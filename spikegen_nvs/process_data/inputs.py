@@ -17,8 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spikegen_core.errors import InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.errors import ImageFileError, InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.image import load_image as read_image
 from spikegen_core.radiometry import SRGB, RgbResponse
+from spikegen_core.spikes.camera import to_grey
 
 SPIKE_SUFFIXES = (".dat", ".npz", ".npy")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -49,25 +51,16 @@ class LoadedViews:
     stream_path: Path | None = None  # the long stream, when views are ranges into one
 
 
-def to_grey(rgb: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) → (H, W) with the field's weights (0.299 R + 0.587 G + 0.114 B)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device)
-    return torch.einsum("c,chw->hw", weights, rgb)
-
-
 def load_image(path: Path, downscale: int = 1) -> torch.Tensor:
-    """An image file → (3, H, W) float in [0, 1], box-downscaled by an integer factor."""
-    from PIL import Image, UnidentifiedImageError
-
+    """An image file → (3, H, W) float in [0, 1], box-downscaled by an integer factor (a partial box at the
+    edge averages the pixels it holds, like PIL's ``reduce``); an unreadable file is a ``SpikeFileError``."""
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if downscale > 1:
-                im = im.reduce(downscale)  # box filter: averages, so no aliasing for SIFT to latch onto
-            arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError) as err:
-        raise SpikeFileError(f"{path}: cannot read the image ({err}); check the file or remove it") from err
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+        img = read_image(path, mode="rgb")
+    except ImageFileError as err:
+        raise SpikeFileError(f"{err}; or remove it") from err
+    if downscale > 1:  # box filter: averages, so no aliasing for SIFT to latch onto
+        img = F.avg_pool2d(img[None], downscale, ceil_mode=True)[0]
+    return img.contiguous()
 
 
 # --------------------------------------------------------------------------------------------- streams
@@ -77,7 +70,7 @@ class StreamReader:
     """Frame ranges of one long spike stream; ``.dat`` is memory-mapped so only asked-for frames are read."""
 
     def __init__(self, path: Path, *, height: int | None = None, width: int | None = None,
-                 axes: str = "THW", key: str | None = None) -> None:
+                 axes: str = "THW", key: str | None = None, force_size: bool = False) -> None:
         from spikegen_core.spikes import io as spike_io
 
         self.path = Path(path)
@@ -92,7 +85,8 @@ class StreamReader:
                     "giving its frame size; pass --height and --width (e.g. --height 250 --width 400 for "
                     "REDS-style captures)"
                 )
-            first = spike_io.read_dat(self.path, height, width, start=0, count=1)
+            first = spike_io.read_dat(self.path, height, width, start=0, count=1, force_size=force_size)
+            self._force_size = force_size
             self.height, self.width = first.height, first.width
             self.num_frames = spike_io.dat_num_frames(self.path, self.height, self.width)
             self._whole = None
@@ -107,7 +101,7 @@ class StreamReader:
     def read(self, start: int, count: int) -> torch.Tensor:
         if self._whole is not None:
             return self._whole[start : start + count]
-        return self._io.read_dat(self.path, *self._hw, start=start, count=count).spikes
+        return self._io.read_dat(self.path, *self._hw, start=start, count=count, force_size=self._force_size).spikes
 
 
 def sharpness(image: torch.Tensor) -> float:
@@ -144,8 +138,9 @@ def choose_centres(reader: StreamReader, num_views: int, window: int, mode: View
 
 def views_from_stream(path: Path, *, num_views: int, window: int, mode: ViewSelection, clock_hz: float,
                       dense: Callable[[torch.Tensor], torch.Tensor], height: int | None = None,
-                      width: int | None = None, axes: str = "THW", key: str | None = None) -> LoadedViews:
-    reader = StreamReader(path, height=height, width=width, axes=axes, key=key)
+                      width: int | None = None, axes: str = "THW", key: str | None = None,
+                      force_size: bool = False) -> LoadedViews:
+    reader = StreamReader(path, height=height, width=width, axes=axes, key=key, force_size=force_size)
     views = []
     for i, centre in enumerate(choose_centres(reader, num_views, window, mode, dense)):
         start = centre - window // 2
@@ -159,7 +154,8 @@ def views_from_stream(path: Path, *, num_views: int, window: int, mode: ViewSele
 
 
 def views_from_window_folder(folder: Path, *, min_window: int, clock_hz: float, height: int | None = None,
-                             width: int | None = None, axes: str = "THW", key: str | None = None) -> LoadedViews:
+                             width: int | None = None, axes: str = "THW", key: str | None = None,
+                             force_size: bool = False) -> LoadedViews:
     """Every spike file in ``folder`` (sorted by name) is one view; times follow file order unless a
     sidecar ``<file>.json`` carries ``"time"`` (seconds)."""
     from spikegen_core.spikes import io as spike_io
@@ -171,7 +167,7 @@ def views_from_window_folder(folder: Path, *, min_window: int, clock_hz: float, 
     clock_s = 0.0
     for path in files:
         try:
-            stream = (spike_io.read_dat(path, height, width) if path.suffix == ".dat"
+            stream = (spike_io.read_dat(path, height, width, force_size=force_size) if path.suffix == ".dat"
                       else spike_io.read_npz(path, axes=axes, key=key))
         except (SpikeGenError, OSError, ValueError) as err:
             warnings.append(f"skipped {path.name}: unreadable ({err})")
