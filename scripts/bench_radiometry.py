@@ -42,7 +42,9 @@ def display_psnr(config: Path, srgb_scene: Path, linear_render: bool) -> float:
 
     # ns-eval's eval_setup looks the run's method name up among the registered methods; bench runs are named by
     # arm ("blur"), so set the pipeline up and load the run's last checkpoint here.
-    trainer_config = yaml.load(config.read_text(), Loader=yaml.Loader)
+    # runs saved before the trainer classes moved from schedule.py to trainer.py
+    text = config.read_text().replace("spikegen_nvs.schedule.SpikeGenTrainer", "spikegen_nvs.trainer.SpikeGenTrainer")
+    trainer_config = yaml.load(text, Loader=yaml.Loader)
     pipeline = trainer_config.pipeline.setup(device="cpu", test_mode="test")
     ckpt = sorted(trainer_config.get_checkpoint_dir().glob("step-*.ckpt"))[-1]
     state = torch.load(ckpt, map_location="cpu", weights_only=False)  # our own run's checkpoint
@@ -144,6 +146,13 @@ def main() -> None:
         "yardstick: every run's test renders as sRGB colour (the linear spikegen-splat run's linear radiance "
         "encoded; the linear-scene baseline learnt linear values and is encoded too) against the sRGB scene's "
         "ground truth (the same views and world).",
+        "",
+        "Self-check: on the sRGB scene both PSNR columns score the same renders against the same ground truth, so "
+        "they must agree; " + ", ".join(
+            f"{METHODS[m]}: {r['psnr']:.2f} vs {r['psnr_vs_srgb_gt']:.2f}" for m, r in results["srgb"].items())
+        + (" (they differ: the yardstick column, which reloads each run's checkpoint, is suspect)"
+           if any(abs(r["psnr"] - r["psnr_vs_srgb_gt"]) > 0.05 for r in results["srgb"].values()) else " (they do)")
+        + ".",
         "",
         f"spikegen-splat, sRGB − linear frames: {delta:+.2f} dB (own ground truth), {delta_display:+.2f} dB (sRGB "
         "yardstick). spikegen-splat − splatfacto on blurred frames (own ground truth): "
