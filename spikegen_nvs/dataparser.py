@@ -26,6 +26,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from spikegen_core.errors import SceneFormatError
 from spikegen_nvs import scene_fields as fields
+from spikegen_nvs.scene_extent import scene_extent
 
 SUPPORTED_FORMAT = 1
 DEFAULT_SPIKE = {"clock_hz": 20_000.0, "threshold": 2.0, "gain": 1.0}
@@ -95,7 +96,11 @@ class SpikeDataParserConfig(DataParserConfig):
     orientation_method: Literal["pca", "up", "vertical", "none"] = "up"
     center_method: Literal["poses", "focus", "none"] = "poses"
     auto_scale_poses: bool = True
-    """Scale poses so that camera origins fit in [-1, 1]."""
+    """Scale the scene to unit size (see `scale_reference`)."""
+    scale_reference: Literal["auto", "poses", "points"] = "auto"
+    """What fills unit size: `poses` (camera origins in [-1, 1], scene box the cube of `scene_scale`), `points`
+    (the seed points' radius becomes 1, scene box their box: cameras inside the scene, e.g. a room seen from its
+    middle or a forward-facing capture), `auto` (`points` when the cameras stand inside the seed points)."""
     load_3D_points: bool = True
     """Load seed points from `ply_file_path` when the scene has one."""
     cache_dir: Path | None = None
@@ -116,7 +121,36 @@ def _matrix(value: Any, where: Path, what: str) -> np.ndarray:
         m = np.concatenate([m, [[0.0, 0.0, 0.0, 1.0]]], axis=0)
     if m.shape != (4, 4) or not np.isfinite(m).all():
         raise _fail(where, f"{what} has shape {m.shape} or non-finite values", "Write a finite 4x4 camera-to-world")
+    rot = m[:3, :3]
+    off = float(np.abs(rot.T @ rot - np.eye(3)).max())
+    det = float(np.linalg.det(rot))
+    if off > ROTATION_TOLERANCE or det < 0:  # a scaled, sheared or mirrored camera trains without a word otherwise
+        raise _fail(
+            where,
+            f"{what}'s 3x3 is not a rotation (|RᵀR − I| up to {off:.3g}, det {det:.3g})",
+            "Write the camera-to-world with an orthonormal rotation (det +1); re-export the poses",
+        )
     return m
+
+
+ROTATION_TOLERANCE = 1e-3
+"""Largest entry of |RᵀR − I| accepted in a pose: float32 round-trips and 6-digit JSON stay far below it."""
+
+
+def _repeated_views(frames: list[dict], indices: list[int]) -> list[str]:
+    """One line per spike window that more than one train frame lists (same `spike_path` and `spike_range`)."""
+    seen: dict[str, list[int]] = {}
+    for i in indices:
+        frame = frames[i]
+        if "spike_path" in frame:
+            seen.setdefault(repr((frame["spike_path"], frame.get("spike_range"))), []).append(i)
+    return [
+        f"frames {ids} are the same view (spike_path {frames[ids[0]]['spike_path']!r}, spike_range "
+        f"{frames[ids[0]].get('spike_range')}) listed {len(ids)} times, so it trains with {len(ids)}x the weight "
+        "of the others; remove the copies"
+        for ids in seen.values()
+        if len(ids) > 1
+    ]
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -342,6 +376,27 @@ class SpikeDataParser(DataParser):
         xyz = (torch.cat([xyz, torch.ones_like(xyz[:, :1])], -1) @ transform.T) * scale
         return {"points3D_xyz": xyz, "points3D_rgb": torch.from_numpy(rgb)}
 
+    def _seed_points(self, meta: dict, root: Path, json_path: Path, transform: torch.Tensor) -> dict | None:
+        """The scene's seed points, oriented and centred (not scaled), or None. Read even with
+        ``load_3D_points`` off, so the scene's scale does not depend on it (a damaged PLY is then ignored)."""
+        if "ply_file_path" not in meta:
+            return None
+        from plyfile import PlyParseError
+
+        try:
+            ply = fields.relative_path(meta["ply_file_path"], root, json_path, "ply_file_path")
+        except SceneFormatError:
+            if not self.config.load_3D_points:
+                return None
+            raise
+        try:
+            return self._load_points(ply, transform, 1.0)
+        except (PlyParseError, OSError, ValueError, KeyError) as err:  # a damaged PLY or one without vertices
+            if not self.config.load_3D_points:
+                return None
+            raise _fail(ply, f"cannot read seed points ({type(err).__name__}: {err})",
+                        "Write a PLY with a `vertex` element holding x y z, or remove `ply_file_path`") from err
+
     # -- main -----------------------------------------------------------------------------------------
     def _generate_dataparser_outputs(self, split: str = "train", **kwargs: Any) -> DataparserOutputs:
         meta, json_path, root = self.load_meta()
@@ -364,6 +419,8 @@ class SpikeDataParser(DataParser):
                         "Train views are the frames without `gt_path`")  # fmt: skip
         if split == "train":
             indices = train_ids
+            for line in _repeated_views(frames, train_ids):
+                CONSOLE.print(f"[yellow]warning: {json_path}: {line}")
         elif not eval_ids:
             CONSOLE.print(f"[yellow]{json_path}: no frame has `gt_path`; evaluating on the train views.")
             indices = train_ids
@@ -376,10 +433,13 @@ class SpikeDataParser(DataParser):
         poses, transform = camera_utils.auto_orient_and_center_poses(
             poses, method=self.config.orientation_method, center_method=self.config.center_method
         )
-        scale = 1.0
-        if self.config.auto_scale_poses:
-            scale /= max(float(torch.max(torch.abs(poses[:, :3, 3]))), 1e-8)
-        scale *= self.config.scale_factor
+        points = self._seed_points(meta, root, json_path, transform)
+        extent = scene_extent(
+            poses[:, :3, 3], None if points is None else points["points3D_xyz"],
+            reference=self.config.scale_reference, auto_scale=self.config.auto_scale_poses,
+            scale_factor=self.config.scale_factor, box_half_size=self.config.scene_scale, where=str(json_path),
+        )  # fmt: skip
+        scale = extent.scale
         poses[:, :3, 3] *= scale
 
         def to_dataparser_frame(m: np.ndarray) -> torch.Tensor:
@@ -440,21 +500,13 @@ class SpikeDataParser(DataParser):
             metadata=camera_meta,
         )
 
-        if self.config.load_3D_points and "ply_file_path" in meta:
-            ply = fields.relative_path(meta["ply_file_path"], root, json_path, "ply_file_path")
-            from plyfile import PlyParseError
+        if self.config.load_3D_points and points is not None:
+            metadata.update({"points3D_xyz": points["points3D_xyz"] * scale, "points3D_rgb": points["points3D_rgb"]})
 
-            try:
-                metadata.update(self._load_points(ply, transform, scale))
-            except (PlyParseError, OSError, ValueError, KeyError) as err:  # a damaged PLY or one without vertices
-                raise _fail(ply, f"cannot read seed points ({type(err).__name__}: {err})",
-                            "Write a PLY with a `vertex` element holding x y z, or remove `ply_file_path`") from err
-
-        a = self.config.scene_scale
         return DataparserOutputs(
             image_filenames=image_filenames,
             cameras=cameras,
-            scene_box=SceneBox(aabb=torch.tensor([[-a, -a, -a], [a, a, a]], dtype=torch.float32)),
+            scene_box=SceneBox(aabb=extent.aabb),
             dataparser_scale=scale,
             dataparser_transform=transform,
             metadata=metadata,

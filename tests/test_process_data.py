@@ -159,14 +159,15 @@ def test_stream_shorter_than_a_window_is_a_clear_error(tmp_path) -> None:
         process(cfg, quiet=True)
 
 
-def test_dat_stream_without_size_names_the_flags_and_a_failed_run_leaves_no_stale_scene(tmp_path) -> None:
+def test_dat_stream_without_size_names_the_flags_and_a_failed_run_keeps_the_earlier_scene(tmp_path) -> None:
     (tmp_path / "bare.dat").write_bytes(bytes(64 * 16 * 24 // 8))  # 64 frames of 16×24, no sidecar
     out = tmp_path / "out"
     out.mkdir()
-    (out / "transforms.json").write_text('{"frames": []}')  # an earlier run's result
+    earlier = '{"generator": {"name": "spikegen-process-data"}, "frames": []}'  # an earlier run's result
+    (out / "transforms.json").write_text(earlier)
     with pytest.raises(SpikeFileError, match="bare.dat.*--height and --width"):
         process(ProcessDataConfig(data=tmp_path / "bare.dat", output_dir=out), quiet=True)
-    assert not (out / "transforms.json").exists()
+    assert (out / "transforms.json").read_text() == earlier  # inputs are checked before the scene is replaced
     # With the size given, the same file reads (and fails later, for being shorter than a window).
     with pytest.raises(SpikeFileError, match="64 frames, shorter than one window of 128"):
         process(ProcessDataConfig(data=tmp_path / "bare.dat", output_dir=out, height=16, width=24, window=128),
@@ -219,7 +220,7 @@ def test_photos_with_simulated_spikes_become_a_posed_scene(tmp_path, textures) -
     assert errs["median_translation_error_rel"] < 0.02
     assert transforms["fl_x"] == pytest.approx(FOCAL, rel=0.05)
 
-    frame = transforms["frames"][0]
+    frame = next(f for f in transforms["frames"] if "gt_path" not in f)  # view 0 is held out for testing
     spikes = read_dat(tmp_path / "scene" / frame["spike_path"]).spikes
     assert spikes.shape == (64, H, W) and 0.05 < spikes.float().mean() < 0.5
     assert Image.open(tmp_path / "scene" / frame["file_path"]).size == (W, H)
@@ -227,12 +228,41 @@ def test_photos_with_simulated_spikes_become_a_posed_scene(tmp_path, textures) -
     start, end = np.array(frame["transform_matrix_start"]), np.array(frame["transform_matrix_end"])
     turn = np.degrees(Rotation.from_matrix(start[:3, :3].T @ end[:3, :3]).magnitude())
     assert turn == pytest.approx(np.degrees(2 * np.arctan(1.0 / transforms["fl_x"])), rel=1e-6)
-    assert sum("gt_path" in f for f in transforms["frames"]) == summary.num_registered // 4
+    assert sum("gt_path" in f for f in transforms["frames"]) == summary.num_test == len(range(0, summary.num_registered, 4))
     from plyfile import PlyData
 
     ply = PlyData.read(tmp_path / "scene" / "sparse_pc.ply")  # binary, like make-scene's
     assert ply["vertex"].count == summary.num_points > 50
     assert len(ply["vertex"].data) == summary.num_points and not ply.text
+
+
+def test_photo_scene_holds_out_every_eighth_view_for_ns_eval(tmp_path, textures) -> None:
+    """By default (nerfstudio's eval interval, 8) views 0 and 8 of 9 photos are test views: their photos are the
+    ground truth the dataparser's test split serves, and nothing of them is trained on."""
+    from spikegen_nvs.dataparser import SpikeDataParserConfig
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, u in enumerate(np.linspace(0, 1, 9)):
+        save_grey(photos / f"v{i}.png", render(arc_pose(u), textures))
+    with pytest.raises(SpikeGenError, match="eval-every 1"):
+        process(ProcessDataConfig(data=photos, output_dir=tmp_path / "bad", simulate_spikes=True, eval_every=1),
+                quiet=True)  # fmt: skip
+    cfg = ProcessDataConfig(data=photos, output_dir=tmp_path / "scene", simulate_spikes=True, window=32, num_threads=1)
+    summary = process(cfg, quiet=True)
+    assert summary.num_registered == 9 and summary.num_test == 2
+    frames = json.loads((tmp_path / "scene" / "transforms.json").read_text())["frames"]
+    test = [f for f in frames if "gt_path" in f]
+    assert [Path(f["gt_path"]).stem for f in test] == ["v0", "v8"]
+    assert all(set(f) == {"file_path", "gt_path", "transform_matrix", "time"} for f in test)
+
+    parser = SpikeDataParserConfig(data=tmp_path / "scene").setup()
+    train, held_out = parser.get_dataparser_outputs("train"), parser.get_dataparser_outputs("test")
+    assert len(train.image_filenames) == 7 and [p.stem for p in held_out.image_filenames] == ["v0", "v8"]
+    assert {v.spike_path.stem for v in train.metadata["spike_views"]}.isdisjoint({"v0", "v8"})
+    gt = np.asarray(Image.open(held_out.image_filenames[1]).convert("L"), dtype=np.float64)
+    photo = np.asarray(Image.open(photos / "v8.png").convert("L"), dtype=np.float64)
+    assert np.abs(gt - photo).max() <= 1.0  # the photo itself (8-bit round trip), not a spike-derived frame
 
 
 def test_long_stream_becomes_ranges_with_interpolated_window_edges(tmp_path, textures) -> None:

@@ -39,11 +39,19 @@ from spikegen_core.data.raycast import (
     render_points,
 )
 from spikegen_core.data.scene_format import write_ply, write_transforms
-from spikegen_core.data.scene_textures import make_texture_bank
+from spikegen_core.data.scene_kinds import (
+    ForwardTrajectory,
+    RoomTrajectory,
+    build_forward_world,
+    build_room_world,
+)
+from spikegen_core.data.scene_textures import make_texture_bank, photo_texture_bank
 from spikegen_core.errors import SceneFormatError
 from spikegen_core.image import save_image
+from spikegen_core.utils import atomic_dir
 
 __all__ = [
+    "KINDS",
     "PRESETS",
     "SceneConfig",
     "Trajectory",
@@ -51,12 +59,17 @@ __all__ = [
     "exposure_weights",
     "make_scene",
     "make_scene_command",
+    "make_trajectory",
     "resolve_config",
 ]
 
 SCENE_FORMAT_VERSION = 1
 GENERATOR_NAME = "spikegen make-scene"
 ProgressFn = Callable[[str, int, int], None]
+SceneKind = Literal["orbit", "room", "forward"]
+KINDS: tuple[str, ...] = ("orbit", "room", "forward")
+"""orbit: cameras circle objects in a room's middle; room: inside-out, the camera pans around the walls from near
+the middle; forward: hand-held, LLFF-like, shaking in front of a layered scene (spikegen_core/data/scene_kinds.py)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,8 @@ class SceneConfig:
     num_objects: int = 6
     seed_points: int = 3000  # points written to sparse_pc.ply; 0 writes no PLY
     tfp_window: int | None = None  # ticks around the window centre averaged for the TFP image (None: half)
+    kind: SceneKind = "orbit"  # the world and camera path (KINDS); orbit_deg_per_s/arc_deg drive every path's phase
+    textures: Literal["auto", "procedural", "photo"] = "auto"  # auto: procedural for orbit, photographs otherwise
 
 
 PRESETS: dict[str, SceneConfig] = {
@@ -88,6 +103,11 @@ PRESETS: dict[str, SceneConfig] = {
     "large": SceneConfig(
         width=240, height=180, num_train=60, num_test=12, num_off_track=4, window=128, subframes=13,
         orbit_deg_per_s=600.0, texture_size=256, num_objects=9, seed_points=10_000,
+    ),
+    # The spike sensor's native readout (250 x 400, e.g. the PKU Vidar cameras of the public datasets).
+    "native": SceneConfig(
+        width=400, height=250, num_train=30, num_test=6, window=64, subframes=9, orbit_deg_per_s=450.0,
+        texture_size=256, num_objects=8, seed_points=10_000,
     ),
 }
 
@@ -116,6 +136,9 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
         problems.append(f"tfp_window must be in [1, window={cfg.window}]")
     if cfg.threshold <= 0 or cfg.gain <= 0 or cfg.clock_hz <= 0:
         problems.append("threshold, gain and clock_hz must be positive")
+    if cfg.kind not in KINDS or cfg.textures not in ("auto", "procedural", "photo"):
+        problems.append(f"kind {cfg.kind!r} / textures {cfg.textures!r}: kind is one of {list(KINDS)}, "
+                        "textures one of auto, procedural, photo")  # fmt: skip
     if not 0 < cfg.fov_deg < 170 or cfg.supersample < 1 or cfg.seed_points < 0:
         problems.append("fov_deg in (0, 170), supersample >= 1 and seed_points >= 0 are required")
     if problems:
@@ -125,10 +148,17 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
 
 # ------------------------------------------------------------------------------------------------ the world
 def build_world(cfg: SceneConfig, seed: int) -> World:
-    """A room with a textured floor, walls and ceiling and ``num_objects`` boxes and spheres near its middle."""
+    """The world of ``cfg.kind``; orbit: a room with a textured floor, walls and ceiling and ``num_objects`` boxes
+    and spheres near its middle (the other kinds: spikegen_core/data/scene_kinds.py)."""
     g = torch.Generator().manual_seed(int(seed))
+    photo = cfg.textures == "photo" or (cfg.textures == "auto" and cfg.kind != "orbit")
+    bank = photo_texture_bank if photo else make_texture_bank
+    if cfg.kind == "room":
+        return build_room_world(cfg.num_objects, bank(6 + cfg.num_objects, cfg.texture_size, g), g)
+    if cfg.kind == "forward":
+        return build_forward_world(cfg.num_objects, bank(3 + cfg.num_objects, cfg.texture_size, g), g)
     n_mat = 3 + cfg.num_objects
-    textures = make_texture_bank(n_mat, cfg.texture_size, g)
+    textures = bank(n_mat, cfg.texture_size, g)
     tile = torch.empty(n_mat)
     tile[:3] = torch.tensor([2.0, 2.5, 3.0])  # floor, walls, ceiling
     tile[3:] = 0.7 + 0.5 * torch.rand(cfg.num_objects, generator=g)
@@ -185,6 +215,12 @@ class Trajectory:
         return look_at(eye, target)
 
 
+def make_trajectory(cfg: SceneConfig) -> Trajectory | RoomTrajectory | ForwardTrajectory:
+    """The camera path of ``cfg.kind``, its phase advancing at ``orbit_deg_per_s``."""
+    omega = math.radians(cfg.orbit_deg_per_s)
+    return {"orbit": Trajectory, "room": RoomTrajectory, "forward": ForwardTrajectory}[cfg.kind](omega=omega)
+
+
 def exposure_weights(num_subframes: int, num_ticks: int) -> torch.Tensor:
     """Weight of each sub-frame in the tick-average of their linear interpolation (frame 0 at the first tick,
     the last frame at the last tick, as ``spikegen_core.spikes.camera.simulate`` spreads them)."""
@@ -227,17 +263,20 @@ def _seed_points(world: World, k: Intrinsics, poses: list[torch.Tensor], n: int,
 
 
 def _check_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse to write over a scene we did not generate (a real capture, say) unless asked to."""
-    tj = out / "transforms.json"
-    if not tj.exists() or overwrite:
+    """Refuse to replace a folder we did not generate (a real capture, say) unless asked to: the new scene
+    replaces the whole folder."""
+    if overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return
+    tj = out / "transforms.json"
     try:
         ours = json.loads(tj.read_text()).get("generator", {}).get("name") == GENERATOR_NAME
     except (OSError, ValueError):
         ours = False
     if not ours:
+        what = f"{tj}: a scene not made by make_scene is" if tj.exists() else f"{out}: files not written by make_scene are"
         raise SceneFormatError(
-            f"{tj}: a scene not made by make_scene is already there; choose another out_dir or pass overwrite=True"
+            f"{what} already there and the new scene replaces the whole folder; choose another out_dir or pass "
+            "overwrite=True (--overwrite)"
         )
 
 
@@ -263,27 +302,28 @@ def make_scene(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _make_scene(Path(out_dir), preset, seed, overwrite, progress, overrides)
+        out = Path(out_dir)
+        _check_out_dir(out, overwrite)
+        # Built beside and swapped in whole: a killed run leaves the previous scene or the new one, never a mix.
+        with atomic_dir(out) as tmp:
+            _make_scene(tmp, preset, seed, progress, overrides)
+        return out
     finally:
         torch.set_num_threads(previous)
 
 
 def _make_scene(
-    out: Path, preset: str, seed: int, overwrite: bool, progress: ProgressFn | None, overrides: dict
+    out: Path, preset: str, seed: int, progress: ProgressFn | None, overrides: dict
 ) -> Path:
     from spikegen_core.spikes.camera import simulate
     from spikegen_core.spikes.io import write_dat
     from spikegen_core.spikes.reconstruct import tfp
 
     cfg = resolve_config(preset, **overrides)
-    _check_out_dir(out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    # The folder counts as a scene only once transforms.json exists; drop a stale one first.
-    (out / "transforms.json").unlink(missing_ok=True)
 
     world = build_world(cfg, seed)
     k = Intrinsics.from_fov(cfg.width, cfg.height, cfg.fov_deg)
-    traj = Trajectory(omega=math.radians(cfg.orbit_deg_per_s))
+    traj = make_trajectory(cfg)
     weights = exposure_weights(cfg.subframes, cfg.window)
     arc = math.radians(cfg.arc_deg)
     total = cfg.num_train + cfg.num_test + (1 if cfg.seed_points else 0)
@@ -384,7 +424,8 @@ def _make_scene(
 
 def make_scene_command(
     out: Path = Path("data/spikegen-sample"),
-    preset: Literal["sample", "large"] = "sample",
+    preset: Literal["sample", "large", "native"] = "sample",
+    kind: SceneKind = "orbit",
     seed: int = 0,
     width: int | None = None,
     height: int | None = None,
@@ -399,13 +440,18 @@ def make_scene_command(
     long_stream: bool = False,
     ticks: int | None = None,
     supersample: int | None = None,
+    textures: Literal["auto", "procedural", "photo"] = "auto",
 ) -> Path:
     """Generate a procedural high-speed 3-D scene (spike windows + blurred RGB + test views) for spikegen-splat,
     or with --long-stream only the raw capture: one continuous spike stream along the trajectory.
 
     Args:
         out: folder to write the scene into (created if needed).
-        preset: "sample" (96x72, 24 train views, seconds on a CPU) or "large" (240x180, 60 views).
+        preset: sizes and counts: "sample" (96x72, 24 train views, seconds on a CPU), "large" (240x180, 60
+            views) or "native" (400x250, the spike sensor's readout, 30 views).
+        kind: the world and camera path: "orbit" (cameras circle objects in the middle of a room), "room"
+            (inside-out: the camera pans around photo-papered walls from near the middle) or "forward"
+            (hand-held, LLFF-like: a shaking camera in front of layered photo cards).
         seed: random seed; the same seed and options give identical files.
         width: image and spike width in pixels (None: the preset's; the same for every option below).
         height: image and spike height in pixels.
@@ -416,11 +462,13 @@ def make_scene_command(
         threshold: spike threshold θ of the simulated camera.
         orbit_deg_per_s: camera orbit speed; higher means more motion blur per window.
         seed_points: seed points in sparse_pc.ply (0: write no PLY).
-        overwrite: allow writing over a folder holding a transforms.json not made by this command.
+        overwrite: replace a folder that holds files not made by this command (the whole folder is replaced).
         long_stream: write only raw/stream.dat (one spike stream, a frame per tick) and raw/poses.json (its
             ground-truth poses) instead of a scene, as input for spikegen-process-data.
         ticks: long-stream length in ticks (None: the time to cover the preset's orbit arc).
         supersample: render samples per pixel side (None: the preset's).
+        textures: surface textures: "procedural", "photo" (scikit-image's public-domain/CC0 sample photographs)
+            or "auto" (procedural for orbit, photographs for the other kinds).
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -428,7 +476,7 @@ def make_scene_command(
     given = {
         "width": width, "height": height, "num_train": num_train, "num_test": num_test, "window": window,
         "subframes": subframes, "threshold": threshold, "orbit_deg_per_s": orbit_deg_per_s,
-        "seed_points": seed_points, "supersample": supersample,
+        "seed_points": seed_points, "supersample": supersample, "kind": kind, "textures": textures,
     }
     overrides = {key: v for key, v in given.items() if v is not None}
     console = Console()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from spikegen_core.data.raycast import Intrinsics, render_many
-from spikegen_core.data.scene import GENERATOR_NAME, ProgressFn, Trajectory, build_world, resolve_config
+from spikegen_core.data.scene import GENERATOR_NAME, ProgressFn, build_world, make_trajectory, resolve_config
 from spikegen_core.errors import SceneFormatError
 from spikegen_core.geometry import interpolate_pose
 from spikegen_core.utils import atomic_write
@@ -87,7 +87,7 @@ def _make_long_stream(out: Path, preset: str, seed: int, ticks: int | None, key_
     from spikegen_core.spikes.io import encode_frames, sidecar_path
 
     cfg = resolve_config(preset, **overrides)
-    traj = Trajectory(omega=math.radians(cfg.orbit_deg_per_s))
+    traj = make_trajectory(cfg)
     if ticks is None:
         ticks = round(math.radians(cfg.arc_deg) / traj.omega * cfg.clock_hz)
     if key_every is None:

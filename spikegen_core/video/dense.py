@@ -143,6 +143,8 @@ def restore_video_command(
     height: int | None = None,
     width: int | None = None,
     axes: str = "THW",
+    key: str | None = None,
+    force_size: bool = False,
     threshold: float | None = None,
     clock_hz: float | None = None,
     start: int = 0,
@@ -169,6 +171,8 @@ def restore_video_command(
         height: frame height for .dat files without sidecar.
         width: frame width for .dat files without sidecar.
         axes: axis order of .npz/.npy arrays, THW or HWT.
+        key: array name inside a .npz (default: its only array, or spk/spikes/spike/arr_0/data).
+        force_size: read a .dat at --height/--width even where its sidecar disagrees or the size looks wrong.
         threshold: θ of the camera (default: the file's sidecar, else 2.0).
         clock_hz: spike clock (default: the sidecar, else 20 kHz).
         start: first spike frame to use.
@@ -179,8 +183,9 @@ def restore_video_command(
         normalize: brighten dim recordings with one gain for the whole video (from the first batch).
         device: torch device for the restorer.
     """
-    src = SpikeSource.open(spikes, height=height, width=width, axes=axes, clock_hz=clock_hz, threshold=threshold)
-    theta = threshold or src.threshold or 2.0
+    src = SpikeSource.open(spikes, height=height, width=width, axes=axes, key=key, clock_hz=clock_hz,
+                           threshold=threshold, force_size=force_size)  # fmt: skip
+    theta = threshold if threshold is not None else (src.threshold or 2.0)
     rest = make_restorer(restorer, checkpoint=checkpoint, threshold=theta, device=device,
                          window=short_window if restorer == "tfp_adaptive" else None)
     res = restore_video(src, out, fps=fps, window=window, restorer=rest, batch_size=batch_size, start=start,
