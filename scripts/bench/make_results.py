@@ -5,7 +5,8 @@
 
 BENCHMARKS.md gets one section per JSON file: its tables, the machine, the commit, the date, the settings and
 the command that reruns it. README.md gets, between ``<!-- results:start -->`` and ``<!-- results:end -->``,
-the headline tables (each row with its rerun command) and the figures; the rest of the README is untouched.
+the headline tables (each row with its rerun command) and first figure of the benchmarks in ``README_BENCHMARKS``
+(``--readme-benchmarks``) and a link to every other one, so the README stays short; the rest of it is untouched.
 
 A benchmark JSON may state what to show (``scripts/bench/_bench_meta.py`` writes these keys):
 
@@ -41,6 +42,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 # README order; benchmarks not listed follow alphabetically.
 ORDER = ("core", "real", "nvs", "prior", "prior_2d", "spike_io", "simulator", "video", "rasterizer", "process_data",
          "process_data_stream")
+# Benchmarks whose headline tables the README shows; the others get a link to BENCHMARKS.md.
+README_BENCHMARKS = ("nvs", "cfa", "core")
 # README headline tables of files without "tables" (by generic title); others show their first table.
 LEGACY_HEADLINES = {
     "nvs": ("results / sample", "results / fast-seed1", "time ratio cpu", "gap closed"),
@@ -309,18 +312,23 @@ def render_benchmarks_md(benches: list[Benchmark], repo: Path, out_dir: Path) ->
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_readme_section(benches: list[Benchmark], repo: Path, out_dir: Path) -> str:
+def _anchor(title: str) -> str:
+    """GitHub's anchor of a ``## title`` heading."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
+def render_readme_section(benches: list[Benchmark], repo: Path, out_dir: Path,
+                          shown: tuple[str, ...] = README_BENCHMARKS) -> str:
     lines = ["", "_Built by `python scripts/bench/make_results.py` from `benchmarks/*.json` (numbers as measured, never "
-             "edited by hand). Every row says how to rerun it; [BENCHMARKS.md](BENCHMARKS.md) has all tables and "
-             "settings; `bash scripts/bench_all.sh` reruns everything._", ""]
+             "edited by hand). Every row says how to rerun it; [BENCHMARKS.md](BENCHMARKS.md) has all tables, machines "
+             "and settings; `bash scripts/bench_all.sh` reruns everything._", ""]
+    others = []
     for b in benches:
-        lines += [f"### {b.title}", "", f"Measured on {b.machine} at commit `{b.commit}` ({b.date})."]
-        if b.model:
-            lines.append(f"Model: {b.model}.")
-        settings = _settings_line(b.settings)
-        if settings:
-            lines.append(f"Settings: {settings}.")
-        lines.append("")
+        link = f"[{b.title}](BENCHMARKS.md#{_anchor(b.title)})"
+        if b.name not in shown:
+            others.append(link)
+            continue
+        lines += [f"### {b.title}", "", f"{b.machine}, commit `{b.commit}` ({b.date}); settings: {link}.", ""]
         for t in (t for t in b.tables if t.headline):
             rows = t.rows
             if t.columns == ["quantity", "value"]:  # generic key/value table: the README keeps the numbers only
@@ -329,7 +337,9 @@ def render_readme_section(benches: list[Benchmark], repo: Path, out_dir: Path) -
             lines += [f"**{t.title}**", "", *markdown_table([*t.columns, "rerun"], rows), ""]
             if t.note:
                 lines += [t.note, ""]
-        lines += _figure_lines(b.figures, repo, out_dir)
+        lines += _figure_lines(b.figures[:1], repo, out_dir)
+    if others:
+        lines += ["More: " + " · ".join(others) + ".", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -344,14 +354,14 @@ def replace_section(readme: str, section: str, path: Path | str = "README.md") -
 
 
 def build(bench_dir: Path, readme: Path, out: Path, repo: Path = REPO,
-          figures_dir: Path | None = None) -> dict[Path, str]:
+          figures_dir: Path | None = None, shown: tuple[str, ...] = README_BENCHMARKS) -> dict[Path, str]:
     """The new contents of ``out`` (BENCHMARKS.md) and ``readme``, without writing them."""
     benches = load_all(bench_dir, repo, figures_dir)
     try:
         readme_text = readme.read_text(encoding="utf-8")
     except OSError as err:
         raise ResultsError(f"{readme}: cannot read the README ({err})") from err
-    section = render_readme_section(benches, repo, readme.parent)
+    section = render_readme_section(benches, repo, readme.parent, shown)
     return {out: render_benchmarks_md(benches, repo, out.parent), readme: replace_section(readme_text, section, readme)}
 
 
@@ -362,8 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     p.add_argument("--repo", type=Path, default=REPO, help="root that figure and command paths are relative to")
     p.add_argument("--check", action="store_true", help="only report whether the files are up to date")
+    p.add_argument("--readme-benchmarks", nargs="+", default=list(README_BENCHMARKS),
+                   help="benchmarks whose headline tables the README shows (the others are linked)")
     args = p.parse_args(argv)
-    outputs = build(args.benchmarks, args.readme, args.out, args.repo)
+    outputs = build(args.benchmarks, args.readme, args.out, args.repo, shown=tuple(args.readme_benchmarks))
     stale = [path for path, text in outputs.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
