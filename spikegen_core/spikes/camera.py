@@ -44,6 +44,7 @@ __all__ = [
     "expected_counts",
     "load_noise_maps",
     "mosaic",
+    "shift_cfa",
     "simulate",
     "spike_rate",
     "to_grey",
@@ -97,6 +98,13 @@ def cfa_channels(
         [[_CHANNEL[c] for c in pattern[:2]], [_CHANNEL[c] for c in pattern[2:]]], device=device
     )
     return tile.repeat((height + 1) // 2, (width + 1) // 2)[:height, :width]
+
+
+def shift_cfa(cfa: str, rows: int, cols: int) -> str:
+    """The pattern seen from pixel ``(rows, cols)`` of a frame behind ``cfa``: a crop's new top-left tile."""
+    pattern, _ = check_cfa(cfa)
+    tile = [pattern[:2], pattern[2:]]
+    return "".join(tile[(r + rows) % 2][(c + cols) % 2] for r in (0, 1) for c in (0, 1))
 
 
 def mosaic(rgb: torch.Tensor, cfa: str, gains: Sequence[float] | None = None) -> torch.Tensor:
