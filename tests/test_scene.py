@@ -223,6 +223,31 @@ def test_spike_data_dataparser_reads_the_generated_scene(scene: Path) -> None:
     assert int(train.cameras.width[0]) == TINY["width"] and int(train.cameras.height[0]) == TINY["height"]
 
 
+def test_colour_spikes_only_scene(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--cfa RGGB --no-rgb: colour spike windows (pattern in the sidecar and the scene), no blurred RGB,
+    and train images that are the demosaiced TFP, in colour and close to the sharp frame."""
+    out = make_scene_command(
+        out=tmp_path / "cfa", width=24, height=16, num_train=2, num_test=1, window=64, seed_points=0,
+        cfa="RGGB", rgb=False,
+    )
+    meta = _meta(out)
+    assert meta["spike"]["cfa"] == "RGGB" and meta["spike"]["cfa_gains"] == [1.0, 1.0, 1.0]
+    assert "colour spikes (RGGB), no RGB camera" in capsys.readouterr().out
+    frame = meta["frames"][0]
+    assert "blur_path" not in frame
+    stream = read_dat(out / frame["spike_path"])
+    assert stream.cfa == "RGGB"
+    image, sharp = _png(out / frame["file_path"]), _png(out / frame["sharp_path"])
+    assert np.abs(image - sharp).mean() < 0.08  # the TFP of 64 ticks, demosaiced, follows the sharp frame
+    chroma = np.abs(image - image.mean(-1, keepdims=True)).mean()
+    assert chroma > 0.5 * np.abs(sharp - sharp.mean(-1, keepdims=True)).mean()  # colour, not grey
+    # Spikes fire from the pixel's channel: red sites of the stream track the sharp frame's red.
+    rate = stream.spikes.double().mean(0).numpy() * 2.0
+    assert np.corrcoef(rate[0::2, 0::2].ravel(), sharp[0::2, 0::2, 0].ravel())[0, 1] > 0.8
+    with pytest.raises(SceneFormatError, match="RGGB, BGGR, GRBG, GBRG"):
+        resolve_config("sample", cfa="RGBW")
+
+
 # ------------------------------------------------------------------------------------- long raw stream
 LONG = dict(ticks=161, key_every=8, width=40, height=30, texture_size=64, supersample=1, orbit_deg_per_s=600.0)
 
