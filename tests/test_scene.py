@@ -302,6 +302,16 @@ def test_long_stream_tfp_shows_the_view_at_its_pose(long_stream) -> None:
     assert err(0.0) > 1.5 * err(80.0)  # 80 ticks earlier the view has moved
 
 
+def test_colour_long_stream_carries_its_pattern(tmp_path: Path) -> None:
+    from spikegen_core.data.scene_stream import make_long_stream
+
+    cap = make_long_stream(tmp_path / "cap", seed=2, **{**LONG, "ticks": 65}, cfa="GRBG")
+    stream = read_dat(cap.stream_path)
+    assert stream.cfa == "GRBG" and stream.cfa_gains == (1.0, 1.0, 1.0)
+    grey = read_dat(make_long_stream(tmp_path / "grey", seed=2, **{**LONG, "ticks": 65}).stream_path)
+    assert not torch.equal(stream.spikes, grey.spikes)  # the pixels fire from their own channel, not luma
+
+
 def test_long_stream_is_deterministic_and_refuses_bad_input(tmp_path: Path, long_stream) -> None:
     from spikegen_core.data.scene_stream import load_long_stream, make_long_stream
 
