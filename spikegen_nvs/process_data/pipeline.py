@@ -218,7 +218,10 @@ def _capture_cfa(cfg: ProcessDataConfig, kind: str) -> tuple[str | None, tuple[f
 
     if cfg.cfa is None and kind != "photos":
         first = cfg.data if kind == "stream" else min(p for p in cfg.data.iterdir() if p.suffix.lower() in SPIKE_SUFFIXES)
-        probe = load_spikes(first, height=cfg.height, width=cfg.width, axes=cfg.axes, key=cfg.npz_key, count=1)
+        try:
+            probe = load_spikes(first, height=cfg.height, width=cfg.width, axes=cfg.axes, key=cfg.npz_key, count=1)
+        except SpikeFileError:
+            return None, None  # unreadable: the loader reports it with the command-line fix
         pattern, gains = probe.cfa, cfg.cfa_gains or probe.cfa_gains
     else:
         pattern, gains = cfg.cfa, cfg.cfa_gains
