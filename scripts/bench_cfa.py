@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
+from _splat_runs import saved_run  # noqa: E402
 from bench_nvs import train_and_eval  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
@@ -113,18 +115,14 @@ def main() -> None:
         for name, kind, method in RUNS:
             scene = scene_path(args.work, kind, seed)
             dirs[name] = args.work / "renders" / key / name
-            saved = args.work / "results" / f"{key}_{name}_{steps}.json"
-            if args.reuse and saved.is_file():  # lets runs be split over processes, then reported together
-                res[name] = json.loads(saved.read_text())
-                continue
-            if name not in args.runs:
-                continue
-            torch.manual_seed(42)
-            print(f"[bench_cfa] {key}: {name} ({steps} iterations)", flush=True)
-            res[name] = train_and_eval(method, scene, args.work / "runs" / kind, steps, args.device, renders=dirs[name])
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(res[name]))
-            print(f"[bench_cfa]   PSNR {res[name]['psnr']:.2f} SSIM {res[name]['ssim']:.4f}", flush=True)
+            result = saved_run(
+                args.work / "results" / f"{key}_{name}_{steps}.json", reuse=args.reuse, wanted=name in args.runs,
+                label=f"[bench_cfa] {key}: {name} ({steps} iterations)",
+                run=partial(train_and_eval, method, scene, args.work / "runs" / kind, steps, args.device,
+                            renders=dirs[name]),
+            )  # fmt: skip
+            if result is not None:
+                res[name] = result
         checks[key] = cfa_check(scene_path(args.work, "colour", seed))
         if len(res) < len(RUNS):
             print(f"[bench_cfa] {key}: only {sorted(res)} done; no report (rerun with --reuse for the rest)")

@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _bench_meta import commit_hash, cpu_model  # noqa: E402
-from _splat_runs import iterate, place, start  # noqa: E402
+from _splat_runs import iterate, place, saved_run, start  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
 from spikegen_core.utils import atomic_write  # noqa: E402
@@ -184,19 +185,13 @@ def main() -> None:
         res, dirs = {}, {}
         for method in ("tfp", "blur", "sharp", "spikegen-splat"):
             dirs[method] = args.work / "renders" / name / method
-            saved = args.work / "results" / f"{name}_{method}_{steps}.json"
-            if args.reuse and saved.is_file():  # lets runs be split over processes, then reported together
-                res[method] = json.loads(saved.read_text())
-                continue
-            if method not in args.methods:
-                continue
-            torch.manual_seed(42)
-            print(f"[bench_nvs] {name}: {method} ({steps} iterations)", flush=True)
-            res[method] = train_and_eval(method, scene, args.work / "runs", steps, args.device, renders=dirs[method])
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            saved.write_text(json.dumps(res[method]))
-            print(f"[bench_nvs]   PSNR {res[method]['psnr']:.2f} SSIM {res[method]['ssim']:.4f} "
-                  f"{res[method]['s_per_iter_cpu']:.3f} CPU s/iter", flush=True)  # fmt: skip
+            result = saved_run(
+                args.work / "results" / f"{name}_{method}_{steps}.json", reuse=args.reuse,
+                wanted=method in args.methods, label=f"[bench_nvs] {name}: {method} ({steps} iterations)",
+                run=partial(train_and_eval, method, scene, args.work / "runs", steps, args.device, renders=dirs[method]),
+            )  # fmt: skip
+            if result is not None:
+                res[method] = result
         if len(res) < len(METHODS):
             print(f"[bench_nvs] {name}: only {sorted(res)} done; no report (rerun with --reuse for the rest)")
             return
