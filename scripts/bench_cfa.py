@@ -72,7 +72,9 @@ def cfa_check(scene: Path) -> dict[str, Any]:
     for f in frames:
         stream = read_dat(scene / f["spike_path"])
         mosaic_tfp = tfp(stream)
-        ref = torch.from_numpy(np.asarray(Image.open(scene / f["sharp_path"]), np.float32) / 255).permute(2, 0, 1)
+        ref = torch.from_numpy(np.asarray(Image.open(scene / f["sharp_path"]), np.float32) / 255).permute(
+            2, 0, 1
+        )
         blind_guess = guess_cfa(mosaic_tfp)
         blind += blind_guess == stream.cfa
         green += blind_guess in (("RGGB", "BGGR") if stream.cfa in ("RGGB", "BGGR") else ("GRBG", "GBRG"))
@@ -98,10 +100,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="iterations per run (default: the method's)")
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench_cfa", help="scenes and runs")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--runs", nargs="*", default=[r[0] for r in RUNS], choices=[r[0] for r in RUNS])
-    parser.add_argument("--reuse", action="store_true", help="reuse saved results of earlier runs (same steps)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse saved results of earlier runs (same steps)"
+    )
     parser.add_argument("--view", type=int, default=0, help="test view shown in the figures")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -135,7 +141,9 @@ def main() -> None:
     for key, res in results.items():
         for name, _, _ in RUNS:
             r = res[name]
-            rows.append([key, LABELS[name], round(r["psnr"], 2), round(r["ssim"], 4), round(r["s_per_iter_cpu"], 3)])
+            rows.append(
+                [key, LABELS[name], round(r["psnr"], 2), round(r["ssim"], 4), round(r["s_per_iter_cpu"], 3)]
+            )
         deltas[key] = {
             "colour_vs_tfp_db": res["colour-splat"]["psnr"] - res["tfp-splatfacto"]["psnr"],
             "colour_vs_grey_rgb_db": res["colour-splat"]["psnr"] - res["grey+rgb-splat"]["psnr"],
@@ -161,15 +169,33 @@ def main() -> None:
         *markdown_table(["scene", "method", "PSNR", "SSIM", "CPU s/iter"], rows),
         "",
         "Deltas (dB): "
-        + "; ".join(f"{k}: colour-splat − TFP splatfacto {d['colour_vs_tfp_db']:+.2f}, colour-splat − grey+RGB "
-                    f"splat {d['colour_vs_grey_rgb_db']:+.2f}" for k, d in deltas.items()),  # fmt: skip
+        + "; ".join(
+            f"{k}: colour-splat − TFP splatfacto {d['colour_vs_tfp_db']:+.2f}, colour-splat − grey+RGB "
+            f"splat {d['colour_vs_grey_rgb_db']:+.2f}"
+            for k, d in deltas.items()
+        ),  # fmt: skip
         "",
         "## Wrong-pattern check (`guess_cfa` on each colour training window's TFP)",
         "",
-        *markdown_table(["scene", "windows", "green sites right", "pattern right (no reference)",
-                         "pattern right (sharp frame as reference)"],
-                        [[k, c["windows"], c["green_sites_right"], c["right_without_reference"],
-                          c["right_with_reference"]] for k, c in checks.items()]),  # fmt: skip
+        *markdown_table(
+            [
+                "scene",
+                "windows",
+                "green sites right",
+                "pattern right (no reference)",
+                "pattern right (sharp frame as reference)",
+            ],
+            [
+                [
+                    k,
+                    c["windows"],
+                    c["green_sites_right"],
+                    c["right_without_reference"],
+                    c["right_with_reference"],
+                ]
+                for k, c in checks.items()
+            ],
+        ),  # fmt: skip
         "",
         "## Figures (TFP splatfacto | colour-spikes spikegen-splat | grey + RGB spikegen-splat | ground truth)",
         "",

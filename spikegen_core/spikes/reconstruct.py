@@ -184,7 +184,9 @@ def colour_frame(
     method: DemosaicMethod = "edge_aware",
 ) -> torch.Tensor:
     """TFP/TFI of a stream: ``(H, W)`` grey, or ``(3, H, W)`` linear RGB when the stream carries a ``cfa``."""
-    grey = (tfp if kind == "tfp" else tfi)(spikes, center=center, window=window, threshold=threshold, gain=gain)
+    grey = (tfp if kind == "tfp" else tfi)(
+        spikes, center=center, window=window, threshold=threshold, gain=gain
+    )
     if not spikes.cfa:
         return grey
     return demosaic(grey, spikes.cfa, gains=spikes.cfa_gains, method=method)
@@ -202,7 +204,9 @@ def cfa_scores(image: torch.Tensor, *, gains: Sequence[float] | None = None) -> 
     for pattern in CFA_PATTERNS:
         rgb = demosaic(image, pattern, gains=gains)
         chroma = rgb - rgb.mean(dim=-3, keepdim=True)
-        smooth = torch.nn.functional.avg_pool2d(chroma[None], 3, stride=1, padding=1, count_include_pad=False)[0]
+        smooth = torch.nn.functional.avg_pool2d(
+            chroma[None], 3, stride=1, padding=1, count_include_pad=False
+        )[0]
         detail = (chroma - smooth)[..., 2:-2, 2:-2].abs().mean()
         scores[pattern] = float(detail / rgb.mean().clamp_min(1e-6))
     return scores
@@ -226,9 +230,13 @@ def guess_cfa(
     """
     frame = tfp(image) if isinstance(image, SpikeStream) else image
     if frame.ndim != 2:
-        raise InputMismatchError(f"guess_cfa: needs an (H, W) mosaic or a SpikeStream, got {tuple(frame.shape)}")
+        raise InputMismatchError(
+            f"guess_cfa: needs an (H, W) mosaic or a SpikeStream, got {tuple(frame.shape)}"
+        )
     scores = cfa_scores(frame, gains=gains)
-    green_diagonal = min(("RGGB", "BGGR"), ("GRBG", "GBRG"), key=lambda pair: scores[pair[0]] + scores[pair[1]])
+    green_diagonal = min(
+        ("RGGB", "BGGR"), ("GRBG", "GBRG"), key=lambda pair: scores[pair[0]] + scores[pair[1]]
+    )
     if reference is not None:
         if reference.shape != (3, *frame.shape):
             raise InputMismatchError(
@@ -238,7 +246,9 @@ def guess_cfa(
 
         def agreement(pattern: str) -> float:
             rgb = demosaic(frame, pattern, gains=gains)
-            return sum(float(torch.corrcoef(torch.stack([rgb[c].flatten(), ref[c].flatten()]))[0, 1]) for c in (0, 2))
+            return sum(
+                float(torch.corrcoef(torch.stack([rgb[c].flatten(), ref[c].flatten()]))[0, 1]) for c in (0, 2)
+            )
 
         return max(green_diagonal, key=agreement)
     # Without a reference: raw red sites brighter than raw blue sites (see the docstring).
