@@ -148,9 +148,30 @@ def main() -> None:
             "colour_vs_tfp_db": res["colour-splat"]["psnr"] - res["tfp-splatfacto"]["psnr"],
             "colour_vs_grey_rgb_db": res["colour-splat"]["psnr"] - res["grey+rgb-splat"]["psnr"],
         }
+    check_columns = [
+        "scene",
+        "windows",
+        "green sites right",
+        "pattern right (no reference)",
+        "pattern right (sharp frame as reference)",
+    ]
+    check_rows = [
+        [k, c["windows"], c["green_sites_right"], c["right_without_reference"], c["right_with_reference"]]
+        for k, c in checks.items()
+    ]
     result = {
         **bench_meta(args.device),
         "benchmark": "cfa",
+        "title": "Colour spike cameras (Bayer CFA), no RGB camera",
+        "tables": [
+            {
+                "title": "test views",
+                "columns": ["scene", "method", "PSNR", "SSIM", "CPU s/iter"],
+                "rows": rows,
+                "headline": True,
+            },
+            {"title": "guess_cfa on the colour training windows", "columns": check_columns, "rows": check_rows},
+        ],
         "command": "nice -n 10 python scripts/bench_cfa.py " + " ".join(sys.argv[1:]),
         "settings": {"steps": steps, "seeds": args.seeds, "cfa": CFA, "scene": "sample preset", "train_seed": 42,
                      "load_avg_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg())},
@@ -177,25 +198,7 @@ def main() -> None:
         "",
         "## Wrong-pattern check (`guess_cfa` on each colour training window's TFP)",
         "",
-        *markdown_table(
-            [
-                "scene",
-                "windows",
-                "green sites right",
-                "pattern right (no reference)",
-                "pattern right (sharp frame as reference)",
-            ],
-            [
-                [
-                    k,
-                    c["windows"],
-                    c["green_sites_right"],
-                    c["right_without_reference"],
-                    c["right_with_reference"],
-                ]
-                for k, c in checks.items()
-            ],
-        ),  # fmt: skip
+        *markdown_table(check_columns, check_rows),
         "",
         "## Figures (TFP splatfacto | colour-spikes spikegen-splat | grey + RGB spikegen-splat | ground truth)",
         "",
