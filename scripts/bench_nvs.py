@@ -1,25 +1,28 @@
-"""Benchmark: spikegen-splat vs splatfacto-style baselines on generated high-speed spike scenes (CPU or CUDA).
+"""Benchmark: spikegen-splat vs splatfacto baselines on generated high-speed spike scenes, scene kinds × seeds × arms.
 
-For each scene (the README's sample scene and a faster, blurrier one with another seed) it trains, with the
-same iterations and seed,
+Scene kinds (``spikegen make-scene``; KINDS below): the object-centric orbit of the sample scene, the same orbit at
+twice the speed, an inside-out room, a forward-facing hand-held capture, and the room at the spike sensor's native
+400×250. Each seed is a different world (scene seed) and training seed. Arms, trained with the same iterations:
   - ``spikegen-splat`` (dense TFP frames + spike re-synthesis + re-blur losses),
-  - ``spikegen-baseline`` on (a) TFP frames, (b) the blurred RGB frames, (c) the sharp frames (upper bound),
-scores the test views as ``ns-eval`` does (PSNR/SSIM against the sharp ground truth), times the iterations
-(wall and process CPU seconds) and writes ``benchmarks/nvs.md``, ``benchmarks/nvs.json`` and side-by-side
-PNGs of test views (blur | TFP | spikegen-splat | sharp | ground truth) into ``docs/figures/``.
+  - ``spikegen-baseline`` (splatfacto) on (a) the blurred RGB frames ``blur``, (b) TFP frames ``tfp``, (c) the sharp
+    frames ``sharp`` (upper bound).
+Test views are scored as ``ns-eval`` does (PSNR/SSIM against the sharp ground truth); iterations are timed (wall and
+process CPU seconds). Writes ``<out>.md`` / ``<out>.json`` (default ``benchmarks/nvs``) and one figure per kind
+(test views: arms | ground truth) into ``--figures``. Finished runs are kept under ``--work/results``; ``--reuse``
+takes them instead of training again (split a grid over processes, then report it together).
 
-Reproduce: ``python scripts/bench_nvs.py`` (about an hour on a busy 2-core CPU; ``--steps`` to shorten).
+    python scripts/bench_nvs.py                                   # the full grid (hours on a 2-core CPU)
+    python scripts/bench_nvs.py --kinds room --seeds 0 --steps 300  # one cell
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import sys
-import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +33,56 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _bench_meta import commit_hash, cpu_model  # noqa: E402
-from _splat_runs import iterate, place, saved_run, start  # noqa: E402
+from _bench_meta import bench_meta, machine_summary, markdown_table, write_results  # noqa: E402
+from _splat_runs import iterate, place, start  # noqa: E402
 
 from spikegen_core.data.scene import make_scene  # noqa: E402
-from spikegen_core.utils import atomic_write  # noqa: E402
 from spikegen_nvs.config import make_baseline_config, make_trainer_config  # noqa: E402
 
-METHODS = ("blur", "tfp", "spikegen-splat", "sharp")  # figure column order (ground truth is appended)
+ARMS = ("blur", "tfp", "spikegen-splat", "sharp")  # figure column order (ground truth is appended)
 LABELS = {"blur": "splatfacto on blurred RGB", "tfp": "splatfacto on TFP", "spikegen-splat": "spikegen-splat",
           "sharp": "splatfacto on sharp frames (upper bound)"}  # fmt: skip
-SCENES = {
-    "sample": {"preset": "sample", "seed": 0},  # what `spikegen make-scene` writes by default
-    "fast-seed1": {"preset": "sample", "seed": 1, "orbit_deg_per_s": 3600.0},  # twice the speed: ~10 px blur
+KINDS: dict[str, dict[str, Any]] = {  # make_scene arguments (the seed comes from --seeds)
+    "orbit": {"preset": "sample"},  # what `spikegen make-scene` writes by default
+    "orbit-fast": {"preset": "sample", "orbit_deg_per_s": 3600.0},  # twice the speed: ~10 px blur
+    "room": {"preset": "sample", "kind": "room"},
+    "forward": {"preset": "sample", "kind": "forward"},
+    "room-native": {"preset": "native", "kind": "room"},
 }
+DEFAULT_KINDS = ("orbit", "orbit-fast", "room", "forward")
+TRAIN_SEED = 42  # training seed of seed 0 (seed s trains with TRAIN_SEED + s)
 
 
-def build_config(method: str, scene: Path, out: Path, steps: int, device: str, overrides: dict[str, Any]):
-    """The trainer config ``ns-train`` would build for ``method`` (``spikegen-splat`` or a baseline's images)."""
-    if method == "spikegen-splat":
-        config = make_trainer_config(max_steps=steps)
-    else:
-        config = make_baseline_config(method, max_steps=steps)
+def build_config(
+    arm: str, scene: Path, out: Path, steps: int, device: str, seed: int, overrides: dict[str, Any]
+):
+    """The trainer config ``ns-train`` would build for ``arm`` (``spikegen-splat`` or a baseline's images)."""
+    config = (
+        make_trainer_config(max_steps=steps)
+        if arm == "spikegen-splat"
+        else make_baseline_config(arm, max_steps=steps)
+    )
     for key, value in overrides.items():  # "name" → the model's field, "datamanager.name" → the datamanager's
         owner, _, name = key.rpartition(".")
         setattr(config.pipeline.datamanager if owner == "datamanager" else config.pipeline.model, name, value)
-    return place(config, scene, out, method, device)
+    return place(config, scene, out, arm, device, seed=seed)
 
 
-def train_and_eval(method: str, scene: Path, out: Path, steps: int, device: str = "cpu",
-                   overrides: dict[str, Any] | None = None, renders: Path | None = None) -> dict[str, Any]:
-    """Train (the Trainer's own iteration and callbacks), then score the test views as ns-eval does."""
-    config = build_config(method, scene, out, steps, device, overrides or {})
+def train_and_eval(
+    arm: str,
+    scene: Path,
+    out: Path,
+    steps: int,
+    device: str = "cpu",
+    *,
+    seed: int = TRAIN_SEED,
+    overrides: dict[str, Any] | None = None,
+    renders: Path | None = None,
+) -> dict[str, Any]:
+    """Train (the Trainer's own iteration and callbacks), then score the test views as ns-eval does; with
+    ``renders``, write each test view's render ``NN.png`` and ground truth ``gt_NN.png`` there."""
+    torch.manual_seed(seed)
+    config = build_config(arm, scene, out, steps, device, seed, overrides or {})
     trainer = start(config)
     pipeline = trainer.pipeline
     run = iterate(trainer, steps)
@@ -71,7 +92,7 @@ def train_and_eval(method: str, scene: Path, out: Path, steps: int, device: str 
     metrics = pipeline.get_average_eval_image_metrics()
     result = {
         "psnr": float(metrics["psnr"]), "ssim": float(metrics["ssim"]),
-        "s_per_iter_wall": float(np.median(wall[1:])), "s_per_iter_cpu": float(np.median(cpu[1:])),
+        "s_per_iter_wall": float(np.median(wall[1:] or wall)), "s_per_iter_cpu": float(np.median(cpu[1:] or cpu)),
         "train_wall_s": float(sum(wall)), "train_cpu_s": float(sum(cpu)), "gaussians": int(pipeline.model.num_points),
         "config": str(config.get_base_dir() / "config.yml"),
     }  # fmt: skip
@@ -81,127 +102,209 @@ def train_and_eval(method: str, scene: Path, out: Path, steps: int, device: str 
         dm = pipeline.datamanager
         with torch.no_grad():
             for i in range(len(dm.eval_dataset)):
-                camera, batch = _eval_view(dm, i)
+                camera = dm.eval_dataset.cameras[i : i + 1].to(dm.device)
                 rgb = pipeline.model.get_outputs_for_camera(camera)["rgb"].clamp(0, 1).cpu().numpy()
-                Image.fromarray((rgb * 255).round().astype(np.uint8)).save(renders / f"{i:02d}.png")
-                if method == "sharp":
-                    gt = batch["image"][..., :3].float().cpu().numpy()
-                    gt = gt / 255.0 if batch["image"].dtype == torch.uint8 else gt
-                    Image.fromarray((gt * 255).round().astype(np.uint8)).save(renders / f"gt_{i:02d}.png")
+                _save(renders / f"{i:02d}.png", rgb)
+                gt = dm.cached_eval[i]["image"]
+                gt = gt[..., :3].float().cpu().numpy() / (255.0 if gt.dtype == torch.uint8 else 1.0)
+                _save(renders / f"gt_{i:02d}.png", gt)
     return result
 
 
-def _eval_view(dm, i: int):
-    """Camera and batch of eval view ``i`` (in order, unlike next_eval_image's random pick)."""
-    camera = dm.eval_dataset.cameras[i : i + 1].to(dm.device)
-    return camera, dm.cached_eval[i]
+def _save(path: Path, rgb: np.ndarray) -> None:
+    Image.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)).save(path)
 
 
-def side_by_side(render_dirs: dict[str, Path], out: Path, views: list[int], scale: int = 2) -> list[str]:
-    """One PNG per test view: the methods in ``METHODS`` order, then the ground truth, upscaled ``scale``×."""
-    written = []
+def kind_figure(
+    render_dirs: dict[str, Path], arms: list[str], out: Path, views: list[int], scale: int = 2
+) -> str:
+    """One PNG per scene kind: a row per test view, the arms in ``ARMS`` order then the ground truth."""
+    rows = []
     for i in views:
-        tiles = [Image.open(render_dirs[m] / f"{i:02d}.png") for m in METHODS]
-        tiles.append(Image.open(render_dirs["sharp"] / f"gt_{i:02d}.png"))
-        w, h = tiles[0].size
-        sheet = Image.new("RGB", (len(tiles) * w + (len(tiles) - 1) * 2, h), (255, 255, 255))
-        for j, tile in enumerate(tiles):
-            sheet.paste(tile.convert("RGB"), (j * (w + 2), 0))
+        if not (render_dirs[arms[0]] / f"{i:02d}.png").is_file():
+            continue
+        tiles = [Image.open(render_dirs[a] / f"{i:02d}.png").convert("RGB") for a in arms]
+        rows.append(tiles + [Image.open(render_dirs[arms[0]] / f"gt_{i:02d}.png").convert("RGB")])
+    w, h = rows[0][0].size
+    sheet = Image.new("RGB", (len(rows[0]) * (w + 2) - 2, len(rows) * (h + 2) - 2), (255, 255, 255))
+    for r, tiles in enumerate(rows):
+        for c, tile in enumerate(tiles):
+            sheet.paste(tile, (c * (w + 2), r * (h + 2)))
+    if max(sheet.size) * scale <= 2400:
         sheet = sheet.resize((sheet.width * scale, sheet.height * scale), Image.NEAREST)
-        sheet.save(out.parent / f"{out.name}_view{i}.png", optimize=True)
-        written.append(str((out.parent / f"{out.name}_view{i}.png").relative_to(ROOT)))
-    return written
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    return str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
 
 
-def write_report(report: dict[str, Any], md_path: Path, json_path: Path) -> None:
-    with atomic_write(json_path, "w") as f:
-        json.dump(report, f, indent=2)
-    lines = [
-        "# spikegen-splat vs splatfacto baselines (novel views of high-speed spike scenes)",
-        "",
-        f"- commit `{report['commit']}`, torch {report['torch']}, {report['date']}",
-        f"- device: {report['device']}; CPU: {report['cpu']}, {report['threads']} thread(s), "
-        f"load average at start {report['load_avg']}",
-        f"- {report['steps']} iterations per run, seed {report['seed']}; every method uses the same schedule, "
-        "densification and seed points (`spikegen_nvs.config`), baselines = `spikegen-baseline` (no spike/re-blur loss)",
-        "- test PSNR/SSIM: the scene's held-out views (sharp ground truth at the window centre), as `ns-eval` computes them",
-        "- s/iteration: median wall and process-CPU seconds (all threads) of one training iteration; the machine is "
-        "shared (these runs were trained 4–5 at a time with other jobs), so CPU seconds are the steadier number",
-        "",
-        "| scene | method | PSNR | SSIM | s/iter (wall) | s/iter (CPU) | Gaussians |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
+def scene_spec(kind: str, seed: int, scene_overrides: dict[str, Any]) -> dict[str, Any]:
+    return {**KINDS[kind], "seed": seed, **scene_overrides}
+
+
+def _scene_key(kind: str, seed: int, scene_overrides: dict[str, Any]) -> str:
+    """Folder/run name of a scene; overrides (tiny test scenes) get a hash so they never meet the real ones."""
+    key = f"{kind}_s{seed}"
+    if scene_overrides:
+        key += "_" + hashlib.sha1(json.dumps(scene_overrides, sort_keys=True).encode()).hexdigest()[:8]
+    return key
+
+
+def summarise(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per scene: gap closed, beats blur/TFP, CPU time ratio (where the arms it needs ran)."""
+    out = {}
+    for scene, res in results.items():
+        s: dict[str, Any] = {}
+        if "spikegen-splat" in res:
+            ours = res["spikegen-splat"]["psnr"]
+            for base in ("blur", "tfp"):
+                if base in res:
+                    s[f"beats_{base}"] = ours > res[base]["psnr"]
+            if {"blur", "tfp", "sharp"} <= set(res):
+                best = max(res["tfp"]["psnr"], res["blur"]["psnr"])
+                s["gap_closed"] = (ours - best) / max(res["sharp"]["psnr"] - best, 1e-6)
+            if "blur" in res:
+                s["time_ratio_cpu"] = res["spikegen-splat"]["s_per_iter_cpu"] / res["blur"]["s_per_iter_cpu"]
+        out[scene] = s
+    return out
+
+
+def write_report(report: dict[str, Any], out: Path) -> None:
+    rows = []
     for scene, res in report["results"].items():
-        for method in ("tfp", "blur", "spikegen-splat", "sharp"):
-            r = res[method]
-            lines.append(f"| {scene} | {LABELS[method]} | {r['psnr']:.2f} | {r['ssim']:.4f} | "
-                         f"{r['s_per_iter_wall']:.3f} | {r['s_per_iter_cpu']:.3f} | {r['gaussians']:,} |")  # fmt: skip
-    lines += ["", "Iteration-time ratio spikegen-splat / baseline (blur), CPU seconds: "
-              + ", ".join(f"{s}: {v:.2f}×" for s, v in report["time_ratio_cpu"].items()), ""]  # fmt: skip
-    lines += ["Gap closed (PSNR): (spikegen − best of TFP/blur) / (sharp − best of TFP/blur): "
-              + ", ".join(f"{s}: {v:.0%}" for s, v in report["gap_closed"].items()), ""]  # fmt: skip
-    lines += ["## Scenes", ""] + [f"- `{name}`: `{json.dumps(spec)}`" for name, spec in report["scenes"].items()]
-    lines += ["", "## Settings", "", "```json", json.dumps(report["settings"], indent=1), "```", ""]
-    lines += ["## Figures (blurred-RGB baseline | TFP baseline | spikegen-splat | sharp baseline | ground truth)", ""]
-    lines += [f"![{p}](../{p})" for p in report["figures"]]
-    lines += ["", "Reproduce: `python scripts/bench_nvs.py` (see `--help`)", ""]
-    with atomic_write(md_path, "w") as f:
-        f.write("\n".join(lines))
+        for arm in ARMS:
+            if arm in res:
+                r = res[arm]
+                rows.append([scene, LABELS[arm], round(r["psnr"], 2), round(r["ssim"], 4),
+                             round(r["s_per_iter_wall"], 4), round(r["s_per_iter_cpu"], 4), r["gaussians"]])  # fmt: skip
+    summary = report["summary"]
+    srows = [[scene, s.get("beats_blur"), s.get("beats_tfp"),
+              None if "gap_closed" not in s else round(100 * s["gap_closed"], 1),
+              None if "time_ratio_cpu" not in s else round(s["time_ratio_cpu"], 2)]
+             for scene, s in summary.items()]  # fmt: skip
+    cols = ["scene", "arm", "PSNR", "SSIM", "s/iter (wall)", "s/iter (CPU)", "Gaussians"]
+    scols = ["scene", "beats blur", "beats TFP", "gap closed %", "CPU time ratio vs blur"]
+    report["tables"] = [
+        {"title": "test views", "columns": cols, "rows": rows, "headline": True},
+        {"title": "spikegen-splat against the baselines", "columns": scols, "rows": srows, "headline": True,
+         "note": "gap closed = (spikegen-splat − best of blur/TFP) / (sharp − best of blur/TFP), PSNR"},
+    ]  # fmt: skip
+    lines = [
+        f"# {report['title']}",
+        "",
+        f"- commit `{report['commit']}`, {report['date']}; {machine_summary(report['machine'])}",
+        f"- {report['settings']['steps']} iterations per run; scene seed s trains with seed {TRAIN_SEED} + s; every arm "
+        "uses the same schedule, densification and seed points (`spikegen_nvs.config`); baselines = "
+        "`spikegen-baseline` (no spike/re-blur loss)",
+        "- test PSNR/SSIM: the scene's held-out views (sharp ground truth at the window centre), as `ns-eval` computes "
+        "them; s/iteration: median wall and process-CPU seconds of one training iteration",
+        "",
+        *markdown_table(cols, rows),
+        "",
+        *markdown_table(scols, srows),
+        "",
+        "## Scenes (`make_scene` arguments)",
+        "",
+        *[f"- `{name}`: `{json.dumps(spec)}`" for name, spec in report["scenes"].items()],
+        "",
+        "## Figures (per kind, first seed: " + " | ".join(report["settings"]["arms"]) + " | ground truth)",
+        "",
+        *[f"![{p}]({os.path.relpath(ROOT / p, out.parent)})" for p in report["figures"]],
+        "",
+        f"Reproduce: `{report['command']}`",
+    ]
+    write_results(out, report, lines)
 
 
-def main() -> None:
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kinds", nargs="+", default=list(DEFAULT_KINDS), choices=list(KINDS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     parser.add_argument("--steps", type=int, default=None, help="iterations per run (default: the method's)")
-    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench_nvs", help="scenes and runs")
-    parser.add_argument("--scenes", nargs="*", default=list(SCENES), choices=list(SCENES))
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    parser.add_argument(
+        "--work", type=Path, default=ROOT / "outputs" / "bench_nvs", help="scenes, runs, results"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "nvs", help="report stem (.md, .json)"
+    )
+    parser.add_argument("--figures", type=Path, default=ROOT / "docs" / "figures", help="one PNG per kind")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS), help="runs to train")
-    parser.add_argument("--reuse", action="store_true", help="reuse saved results of earlier runs (same steps)")
-    parser.add_argument("--views", type=int, nargs="*", default=[0, 4], help="test views to put in the figures")
-    args = parser.parse_args()
+    parser.add_argument("--reuse", action="store_true", help="take finished runs' saved results (same steps)")
+    parser.add_argument("--views", type=int, nargs="+", default=[0, 4], help="test views in the figures")
+    parser.add_argument(
+        "--scene",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="make_scene overrides for every scene (tiny scenes for tests), e.g. width=32",
+    )
+    parser.add_argument("--generate-only", action="store_true", help="write the scenes, train nothing")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    default_steps = make_trainer_config().max_num_iterations
-    steps = args.steps or default_steps
+    steps = args.steps or make_trainer_config().max_num_iterations
+    scene_overrides = _parse_overrides(args.scene)
+    arms = [a for a in ARMS if a in args.arms]
+    command = "python scripts/bench_nvs.py " + " ".join(sys.argv[1:] if argv is None else argv)
     report: dict[str, Any] = {
-        "commit": commit_hash(), "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "device": args.device, "cpu": cpu_model(), "threads": args.threads,
-        "load_avg": " ".join(f"{x:.2f}" for x in os.getloadavg()), "steps": steps, "seed": 42,
-        "scenes": {k: SCENES[k] for k in args.scenes}, "results": {}, "time_ratio_cpu": {}, "gap_closed": {},
-        "figures": [],
+        "title": "spikegen-splat vs splatfacto baselines (novel views of high-speed spike scenes)",
+        "command": command.strip(), **bench_meta(args.device),
+        "settings": {"steps": steps, "kinds": args.kinds, "seeds": args.seeds, "arms": arms,
+                     "scene_overrides": scene_overrides,
+                     "spikegen-splat model": {k: v for k, v in dataclasses.asdict(make_trainer_config().pipeline.model).items()
+                                              if isinstance(v, (int, float, str, bool)) or v is None}},
+        "scenes": {}, "results": {}, "figures": [],
     }  # fmt: skip
-    spike_model = make_trainer_config(max_steps=steps).pipeline.model
-    report["settings"] = {
-        "spikegen-splat model": {k: v for k, v in dataclasses.asdict(spike_model).items()
-                                 if isinstance(v, (int, float, str, bool)) or v is None},
-        "spikegen-splat datamanager restorer": make_trainer_config().pipeline.datamanager.restorer,
-    }  # fmt: skip
-    figures = ROOT / "docs" / "figures"
-    for name in args.scenes:
-        spec = dict(SCENES[name])
-        scene = args.work / "scenes" / name
-        if not (scene / "transforms.json").is_file():
-            make_scene(scene, preset=spec.pop("preset"), seed=spec.pop("seed"), **spec)
-        res, dirs = {}, {}
-        for method in ("tfp", "blur", "sharp", "spikegen-splat"):
-            dirs[method] = args.work / "renders" / name / method
-            result = saved_run(
-                args.work / "results" / f"{name}_{method}_{steps}.json", reuse=args.reuse,
-                wanted=method in args.methods, label=f"[bench_nvs] {name}: {method} ({steps} iterations)",
-                run=partial(train_and_eval, method, scene, args.work / "runs", steps, args.device, renders=dirs[method]),
-            )  # fmt: skip
-            if result is not None:
-                res[method] = result
-        if len(res) < len(METHODS):
-            print(f"[bench_nvs] {name}: only {sorted(res)} done; no report (rerun with --reuse for the rest)")
-            return
-        report["results"][name] = res
-        report["time_ratio_cpu"][name] = res["spikegen-splat"]["s_per_iter_cpu"] / res["blur"]["s_per_iter_cpu"]
-        best = max(res["tfp"]["psnr"], res["blur"]["psnr"])
-        report["gap_closed"][name] = (res["spikegen-splat"]["psnr"] - best) / max(res["sharp"]["psnr"] - best, 1e-6)
-        report["figures"] += side_by_side(dirs, figures / f"nvs_{name}", args.views)
-    write_report(report, ROOT / "benchmarks" / "nvs.md", ROOT / "benchmarks" / "nvs.json")
-    print(f"[bench_nvs] wrote benchmarks/nvs.md, benchmarks/nvs.json and {len(report['figures'])} figures")
+    for kind in args.kinds:
+        dirs: dict[str, Path] = {}
+        for seed in args.seeds:
+            name = _scene_key(kind, seed, scene_overrides)
+            spec = scene_spec(kind, seed, scene_overrides)
+            scene = args.work / "scenes" / name
+            if not (scene / "transforms.json").is_file():
+                print(f"[bench_nvs] generating {name}", flush=True)
+                make_scene(scene, threads=args.threads, **spec)
+            report["scenes"][name] = spec
+            if args.generate_only:
+                continue
+            res: dict[str, Any] = {}
+            for arm in arms:
+                render_dir = args.work / "renders" / name / arm
+                if seed == args.seeds[0]:
+                    dirs[arm] = render_dir
+                saved = args.work / "results" / f"{name}_{arm}_{steps}.json"
+                if args.reuse and saved.is_file() and (render_dir / "00.png").is_file():
+                    res[arm] = json.loads(saved.read_text())
+                    continue
+                print(f"[bench_nvs] {name}: {arm} ({steps} iterations)", flush=True)
+                res[arm] = train_and_eval(arm, scene, args.work / "runs", steps, args.device, seed=TRAIN_SEED + seed,
+                                          renders=render_dir)  # fmt: skip
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                saved.write_text(json.dumps(res[arm]))
+                print(f"[bench_nvs]   PSNR {res[arm]['psnr']:.2f} SSIM {res[arm]['ssim']:.4f} "
+                      f"{res[arm]['s_per_iter_cpu']:.3f} CPU s/iter", flush=True)  # fmt: skip
+            report["results"][name] = res
+        if not args.generate_only:
+            report["figures"].append(kind_figure(dirs, arms, args.figures / f"{args.out.name}_{kind}.png", args.views))
+    if args.generate_only:
+        return report
+    report["summary"] = summarise(report["results"])
+    write_report(report, args.out)
+    print(f"[bench_nvs] wrote {args.out}.md, {args.out}.json and {len(report['figures'])} figure(s)")
+    return report
 
 
 if __name__ == "__main__":

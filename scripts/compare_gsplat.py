@@ -10,6 +10,10 @@ its extension (minutes) and is excluded from timings.
 
     python scripts/compare_gsplat.py                      # default settings
     python scripts/compare_gsplat.py --sizes 10000 --cams 1 --repeat 3
+    python scripts/compare_gsplat.py --dry-run --sizes 300 --cams 1 --repeat 1 --out /tmp/cmp   # CPU, no gsplat
+
+``--dry-run`` (for scripts/gpu_check.sh's CPU test) takes our torch compositor on CPU as the reference instead of
+gsplat, so every step but gsplat's runs where there is no GPU.
 """
 
 from __future__ import annotations
@@ -112,10 +116,18 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for our rasteriser")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "rasterizer_vs_gsplat")
+    p.add_argument("--dry-run", action="store_true", help="reference = our torch compositor on CPU (no GPU needed)")
     args = p.parse_args()
-    if not torch.cuda.is_available():
+    if args.dry_run:
+        ref_device = "cpu"
+
+        def gsplat_rasterization(*a, **kw):  # noqa: ANN002, ANN003 (stand-in with gsplat's signature)
+            return cpu_rasterization(*a, compositor="torch", **kw)
+    elif not torch.cuda.is_available():
         sys.exit("compare_gsplat.py needs a CUDA device (gsplat's rasteriser is CUDA-only); nothing written")
-    from gsplat import rasterization as gsplat_rasterization
+    else:
+        ref_device = "cuda"
+        from gsplat import rasterization as gsplat_rasterization
 
     torch.set_num_threads(args.threads)
     settings = []
@@ -134,9 +146,9 @@ def main() -> None:
         weights = torch.randn(
             s["cams"], scene.height, scene.width, 5, generator=torch.Generator().manual_seed(i)
         )
-        render(gsplat_rasterization, scene, "cuda", weights, kw)  # warm-up (and JIT on the first call)
+        render(gsplat_rasterization, scene, ref_device, weights, kw)  # warm-up (and JIT on the first call)
         render(cpu_rasterization, scene, "cpu", weights, kw)
-        ref_runs = [render(gsplat_rasterization, scene, "cuda", weights, kw) for _ in range(args.repeat)]
+        ref_runs = [render(gsplat_rasterization, scene, ref_device, weights, kw) for _ in range(args.repeat)]
         our_runs = [render(cpu_rasterization, scene, "cpu", weights, kw) for _ in range(args.repeat)]
         row = {
             **s,
@@ -152,7 +164,7 @@ def main() -> None:
 
     result = {
         "commit": commit_hash().removesuffix("-dirty"),  # this file has always recorded the bare hash
-        "gpu": torch.cuda.get_device_name(0),
+        "gpu": "none (--dry-run: reference = our torch compositor)" if args.dry_run else torch.cuda.get_device_name(0),
         "cpu_threads": args.threads,
         "cpu_count": os.cpu_count(),
         "compositor": compositor_name(),

@@ -6,10 +6,17 @@ diffusers) are imported by the subcommand that needs them, so ``spikegen --help`
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
+
+from spikegen_core import __version__
+
+SPIKES_FLAG = "--spikes"
+"""Former spelling of the spike file of ``restore-video``; every verb now takes it as its first positional."""
 
 
 def reconstruct(
@@ -143,6 +150,8 @@ def evaluate(
     data: tyro.conf.Positional[str],
     checkpoint: Path | None = None,
     window: int = 41,
+    threshold: float | None = None,
+    tile: int = 64,
     out_json: Path | None = None,
     device: str = "cpu",
 ) -> None:
@@ -150,15 +159,20 @@ def evaluate(
 
     Args:
         data: a REDS-layout folder (spike/ + gt/, e.g. ../shared/data/spike/reds_synthetic), a folder written
-            by `spikegen make-pairs`, or "held-out" for the built-in synthetic deblurring set.
-        checkpoint: SpikeGen checkpoint (default: the shipped tiny one).
+            by `spikegen make-pairs`, "held-out" for the built-in synthetic deblurring set, or "held-out-natural"
+            for the same on photographs training never sees.
+        checkpoint: SpikeGen checkpoint (default: the shipped tiny one), or a training folder (its newest EMA).
         window: spike frames around the key frame (the field's protocol: 41).
+        threshold: the camera's θ for a REDS folder (default: the data set's constant, calibrated once from the
+            training recordings; see spikegen_core.data.reds).
+        tile: tile size of the restoration (0: the whole frame at once).
         out_json: also write the table as JSON here.
         device: cpu or cuda.
     """
     from spikegen_core.train import evaluate as run_evaluate
 
-    run_evaluate(data, checkpoint, window=window, out_json=out_json, device=device)
+    run_evaluate(data, checkpoint, window=window, threshold=threshold, tile=tile or None, out_json=out_json,
+                 device=device)  # fmt: skip
     if out_json is not None:
         print(f"wrote {out_json}")
 
@@ -212,8 +226,30 @@ def _commands() -> dict:
     }
 
 
-def main() -> None:
-    tyro.extras.subcommand_cli_from_dict(_commands(), description="SpikeGen core tools.")
+def spikes_flag_to_positional(args: Sequence[str]) -> list[str]:
+    """``restore-video --spikes FILE …`` → ``restore-video FILE …`` (the alias kept for older scripts)."""
+    args = list(args)
+    if not args or args[0] != "restore-video":
+        return args
+    for i, arg in enumerate(args):
+        if arg == SPIKES_FLAG and i + 1 < len(args):
+            return [args[0], args[i + 1], *args[1:i], *args[i + 2 :]]
+        if arg.startswith(SPIKES_FLAG + "="):
+            return [args[0], arg.split("=", 1)[1], *args[1:i], *args[i + 1 :]]
+    return args
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """``spikegen VERB …``; ``spikegen --version`` prints the installed version."""
+    args = sys.argv[1:] if args is None else list(args)
+    if args in (["--version"], ["-V"]):
+        print(f"spikegen {__version__}")
+        return
+    tyro.extras.subcommand_cli_from_dict(
+        _commands(),
+        description=f"SpikeGen core tools (version {__version__}).",
+        args=spikes_flag_to_positional(args),
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ def rgb_to_grey(rgb: torch.Tensor, convention: GreyConvention = "bt601") -> torc
         raise InputMismatchError(f"rgb_to_grey wants (..., 3, H, W), got shape {tuple(rgb.shape)}")
     if convention not in GREY_WEIGHTS:
         raise InputMismatchError(f"unknown grey convention {convention!r}; use one of {sorted(GREY_WEIGHTS)}")
-    weights = torch.tensor(GREY_WEIGHTS[convention], dtype=rgb.dtype, device=rgb.device)
-    return (rgb * weights.view(3, 1, 1)).sum(dim=-3)
+    r, g, b = rgb.unbind(-3)
+    wr, wg, wb = GREY_WEIGHTS[convention]
+    return r * wr + g * wg + b * wb
 
 
 def load_image(

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.spikes.camera import expected_counts, to_grey
+from spikegen_core.spikes.stream import central_start
 
 
 def spike_stream_loss(
@@ -37,7 +38,7 @@ def spike_stream_loss(
         )
     t = spikes.shape[1]
     n = t if window is None else min(window, t)
-    start = (t - n) // 2
+    start = central_start(t, n, "middle")
     observed = spikes[:, start : start + n].float().mean(1)
     if isinstance(threshold, torch.Tensor):
         # expected_counts takes a scalar θ: fold a per-sample θ into the intensity instead (rate = I/θ)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from spikegen_core.errors import InputMismatchError
 
@@ -33,6 +32,8 @@ def psnr(
     pred: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0, reduction: Reduction = "mean"
 ) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, each image's MSE over all its channels and pixels."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio  # imported on use: seconds at start-up
+
     p, t = _as_batch(pred, target, "psnr")
     per_image = peak_signal_noise_ratio(p, t, data_range=data_range, reduction="none", dim=(1, 2, 3))
     return per_image.mean() if reduction == "mean" else per_image
@@ -42,6 +43,8 @@ def ssim(
     pred: torch.Tensor, target: torch.Tensor, *, data_range: float = 1.0, reduction: Reduction = "mean"
 ) -> torch.Tensor:
     """Structural similarity (Gaussian window 11, σ 1.5, the usual constants), averaged over channels."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     p, t = _as_batch(pred, target, "ssim")
     per_image = structural_similarity_index_measure(p, t, data_range=data_range, reduction="none")
     return per_image.mean() if reduction == "mean" else per_image

@@ -1,20 +1,18 @@
-"""Safe nerfstudio checkpoints for ``ns-train spikegen-splat`` (patched into nerfstudio's Trainer, not forked).
+"""Safe nerfstudio checkpoints for the spikegen methods (used by :class:`spikegen_nvs.trainer.SpikeGenTrainer`).
 
 nerfstudio 1.1.5 writes ``step-XXXXXXXXX.ckpt`` with a plain ``torch.save`` (a kill mid-write leaves a torn file),
 keeps only the newest by default (nothing to fall back to), saves whatever the weights hold (NaN included), and
 picks the checkpoint to resume from by parsing every name in the folder (one stray file breaks it). It also
 leaves out run state that a resumed run needs to continue like an uninterrupted one: the global RNGs, the
-datamanager's camera order, and the densification strategy's running statistics.
-
-:func:`apply_checkpoint_safety` replaces ``Trainer.save_checkpoint`` / ``Trainer._load_checkpoint`` and wraps
-``eval_utils.eval_load_checkpoint`` so that:
+datamanager's camera order, and the densification strategy's running statistics. With the helpers below:
 
 - checkpoints are written to a temp file in the run folder (outside ``nerfstudio_models/``, whose names
   nerfstudio parses) and renamed into place;
 - a checkpoint whose pipeline holds NaN/Inf is refused (``CheckpointError``), the previous ones stay;
 - with ``save_only_latest_checkpoint`` (nerfstudio's default) the newest :data:`KEEP_LATEST` are kept;
-- resuming (``--load-dir``) and ``ns-eval``/``ns-render`` skip a corrupt or truncated newest checkpoint, say
-  so, and use the previous good one;
+- resuming (``--load-dir``) and ``ns-eval``/``ns-render`` (:func:`eval_load_newest_good`, applied by
+  :func:`spikegen_nvs.compat.apply_nerfstudio_shims`) skip a corrupt or truncated newest checkpoint, say so,
+  and use the previous good one;
 - the checkpoint carries :data:`RUN_STATE_KEY` (RNG states, camera order, strategy statistics), restored on
   resume; older checkpoints without it still load.
 """
@@ -42,11 +40,11 @@ KEEP_LATEST = 2
 """Checkpoints kept when nerfstudio would keep only the latest: the newest plus one to fall back to."""
 RUN_STATE_KEY = "spikegen_run_state"
 CHECKPOINT_NAME = re.compile(r"^step-(\d{9})\.ckpt$")
-_PATCH_FLAG = "__spikegen_checkpoint_safety__"
+_EVAL_FLAG = "__spikegen_newest_good__"
 _REQUIRED_KEYS = ("step", "pipeline", "optimizers", "scalers")
 
 
-def _console_print(message: str) -> None:
+def console_print(message: str) -> None:
     from nerfstudio.utils.rich_utils import CONSOLE
 
     CONSOLE.print(message)
@@ -101,7 +99,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def newest_good_checkpoint(folder: Path, report: Callable[[str], None] = _console_print) -> tuple[Path, dict[str, Any]]:
+def newest_good_checkpoint(folder: Path, report: Callable[[str], None] = console_print) -> tuple[Path, dict[str, Any]]:
     """The newest checkpoint in ``folder`` that loads and checks, with its state; bad newer ones are reported."""
     problems: list[str] = []
     for _, path in reversed(checkpoint_steps(folder)):
@@ -168,13 +166,13 @@ def prune_checkpoints(folder: Path, keep: int) -> list[Path]:
 
 
 # -- run state nerfstudio does not save -----------------------------------------------------------------
-def _unwrap(pipeline: Any) -> Any:
+def unwrap_pipeline(pipeline: Any) -> Any:
     return getattr(pipeline, "module", pipeline)  # DDP wraps the pipeline
 
 
 def capture_run_state(trainer: Any) -> dict[str, Any]:
     """RNG states, the datamanager's camera order and the strategy's statistics, as plain CPU objects."""
-    pipeline = _unwrap(trainer.pipeline)
+    pipeline = unwrap_pipeline(trainer.pipeline)
     dm, model = pipeline.datamanager, pipeline.model
     state: dict[str, Any] = {
         "python_random": random.getstate(),
@@ -200,7 +198,7 @@ def restore_run_state(trainer: Any, state: Mapping[str, Any] | None) -> None:
     """Put back what :func:`capture_run_state` saved (a checkpoint without it resumes as nerfstudio does)."""
     if not state:
         return
-    pipeline = _unwrap(trainer.pipeline)
+    pipeline = unwrap_pipeline(trainer.pipeline)
     dm, model = pipeline.datamanager, pipeline.model
     random.setstate(state["python_random"])
     np.random.set_state(state["numpy_random"])
@@ -219,56 +217,13 @@ def restore_run_state(trainer: Any, state: Mapping[str, Any] | None) -> None:
         )
 
 
-# -- the Trainer / eval patches -------------------------------------------------------------------------
-def save_checkpoint(self: Any, step: int) -> None:
-    """``Trainer.save_checkpoint``: same contents as nerfstudio's plus the run state; atomic; keeps a fallback."""
-    from nerfstudio.utils import comms
+# -- ns-eval / ns-render ------------------------------------------------------------------------------
+def eval_load_newest_good(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap nerfstudio's ``eval_load_checkpoint`` so that ``--load-dir`` without a step skips a corrupt newest
+    checkpoint (nerfstudio's eval loader is a module function: there is no class to subclass)."""
+    if getattr(original, _EVAL_FLAG, False):
+        return original
 
-    if not comms.is_main_process():
-        return
-    pipeline = _unwrap(self.pipeline)
-    state = {
-        "step": step,
-        "pipeline": pipeline.state_dict(),
-        "optimizers": {k: v.state_dict() for (k, v) in self.optimizers.optimizers.items()},
-        "schedulers": {k: v.state_dict() for (k, v) in self.optimizers.schedulers.items()},
-        "scalers": self.grad_scaler.state_dict(),
-        RUN_STATE_KEY: capture_run_state(self),
-    }
-    write_checkpoint(state, checkpoint_path(self.checkpoint_dir, step))
-    if self.config.save_only_latest_checkpoint:
-        prune_checkpoints(self.checkpoint_dir, KEEP_LATEST)
-
-
-def load_checkpoint(self: Any) -> None:
-    """``Trainer._load_checkpoint``: nerfstudio's loading, past corrupt newest checkpoints, plus the run state."""
-    config = self.config
-    if config.load_dir is not None and config.load_step is None:
-        path, state = newest_good_checkpoint(Path(config.load_dir))
-    elif config.load_dir is not None:
-        path = checkpoint_path(Path(config.load_dir), config.load_step)
-        state = read_checkpoint(path)
-    elif config.load_checkpoint is not None:
-        path = Path(config.load_checkpoint)
-        state = read_checkpoint(path)
-    else:
-        _console_print("No Nerfstudio checkpoint to load, so training from scratch.")
-        return
-    self._start_step = state["step"] + 1
-    self.pipeline.load_pipeline(state["pipeline"], state["step"])
-    # Splatfacto's load_state_dict replaces every Gaussian parameter with a new tensor of the saved size, so
-    # the optimisers built in setup() hold orphans: nerfstudio's resume then leaves the model frozen until the
-    # next densification swaps them. Build the optimisers (and schedulers) on the loaded parameters.
-    self.optimizers = self.setup_optimizers()
-    self.optimizers.load_optimizers(state["optimizers"])
-    if "schedulers" in state and config.load_scheduler:
-        self.optimizers.load_schedulers(state["schedulers"])
-    self.grad_scaler.load_state_dict(state["scalers"])
-    restore_run_state(self, state.get(RUN_STATE_KEY))
-    _console_print(f"Done loading Nerfstudio checkpoint from {path}")
-
-
-def _eval_load_newest_good(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def eval_load_checkpoint(config: Any, pipeline: Any) -> Any:
         if config.load_dir is not None and config.load_step is None:
@@ -276,23 +231,5 @@ def _eval_load_newest_good(original: Callable[..., Any]) -> Callable[..., Any]:
             config = dataclasses.replace(config, load_step=int(CHECKPOINT_NAME.match(path.name).group(1)))
         return original(config, pipeline)
 
-    setattr(eval_load_checkpoint, _PATCH_FLAG, True)
+    setattr(eval_load_checkpoint, _EVAL_FLAG, True)
     return eval_load_checkpoint
-
-
-def apply_checkpoint_safety() -> None:
-    """Patch nerfstudio's Trainer (and eval loader, when loaded) as the module docstring says. Idempotent.
-
-    Like :func:`spikegen_nvs.compat.apply_torch_load_shim` (which calls this), it only patches modules that
-    are already imported.
-    """
-    import sys
-
-    trainer = sys.modules.get("nerfstudio.engine.trainer")
-    if trainer is not None and not getattr(trainer.Trainer._load_checkpoint, _PATCH_FLAG, False):
-        setattr(load_checkpoint, _PATCH_FLAG, True)
-        trainer.Trainer._load_checkpoint = load_checkpoint  # type: ignore[method-assign]
-        trainer.Trainer.save_checkpoint = save_checkpoint  # type: ignore[method-assign]
-    eval_utils = sys.modules.get("nerfstudio.utils.eval_utils")
-    if eval_utils is not None and not getattr(eval_utils.eval_load_checkpoint, _PATCH_FLAG, False):
-        eval_utils.eval_load_checkpoint = _eval_load_newest_good(eval_utils.eval_load_checkpoint)

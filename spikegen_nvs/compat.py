@@ -1,15 +1,19 @@
 """Shims for nerfstudio 1.1.5 traps, applied from our code so site-packages stays untouched.
 
+Everything that changes a nerfstudio function at run time is in :func:`apply_nerfstudio_shims`, and only where
+no subclass can do it (checkpoint saving and resuming are :class:`spikegen_nvs.trainer.SpikeGenTrainer`'s):
+
 - ``torch.load`` defaults to ``weights_only=True`` on torch >= 2.6; nerfstudio's checkpoints hold plain
   Python objects (optimizer/scheduler state), so ``ns-eval``/``ns-render``/``ns-viewer``/``ns-export`` and
-  resume fail with "Weights only load failed". :func:`apply_torch_load_shim` wraps exactly the two nerfstudio
-  functions that load checkpoints so that only *their* ``torch.load`` calls pass ``weights_only=False``
-  (a nerfstudio checkpoint is a file the user trained; torch's own default stays as it is elsewhere).
+  resume fail with "Weights only load failed". The shim wraps exactly the two nerfstudio functions that load
+  checkpoints (the module function ``eval_utils.eval_load_checkpoint`` and, for nerfstudio's own methods on
+  our scenes, ``Trainer._load_checkpoint``) so that only *their* ``torch.load`` calls pass
+  ``weights_only=False`` (a nerfstudio checkpoint is a file the user trained; torch's default stays as it is
+  elsewhere). ``eval_load_checkpoint`` also skips a corrupt newest checkpoint
+  (:func:`spikegen_nvs.checkpoints.eval_load_newest_good`).
 - LPIPS (torchmetrics) downloads AlexNet weights on construction: :func:`lpips_weights_available` tells
   whether they are already on disk, so the model can build LPIPS only then (and say so once otherwise).
 - ``absgrad`` and gsplat's CUDA-only paths: :func:`cuda_usable` is the one switch our code consults.
-- Checkpoints: :func:`apply_torch_load_shim` also applies :func:`spikegen_nvs.checkpoints.apply_checkpoint_safety`
-  (atomic writes, no NaN checkpoint, fall back past a corrupt newest one, run state for exact resume).
 """
 
 from __future__ import annotations
@@ -65,20 +69,20 @@ def _with_full_pickle(fn: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def apply_torch_load_shim() -> None:
-    """Make nerfstudio's checkpoint loaders (eval/render/viewer/export and trainer resume) work on torch >= 2.6.
+def apply_nerfstudio_shims() -> None:
+    """Make nerfstudio's checkpoint loaders work on torch >= 2.6 (and ``ns-eval`` skip a corrupt newest one).
 
-    Idempotent; call it when a pipeline is being built (our dataparser and model do), which is always
-    before nerfstudio loads a checkpoint. Patches ``nerfstudio.utils.eval_utils.eval_load_checkpoint``
-    (used by ``eval_setup``) and ``Trainer._load_checkpoint`` when their modules are loaded; it never
-    imports them (importing eval_utils pulls in every method config, tens of seconds on a slow CPU).
+    Idempotent; called when a pipeline is built (our dataparser and model), which is always before nerfstudio
+    loads a checkpoint. It patches ``nerfstudio.utils.eval_utils.eval_load_checkpoint`` (used by
+    ``eval_setup``) and ``Trainer._load_checkpoint`` only when their modules are loaded; it never imports them
+    (importing eval_utils pulls in every method config, tens of seconds on a slow CPU).
     """
-    from spikegen_nvs.checkpoints import apply_checkpoint_safety
+    from spikegen_nvs.checkpoints import eval_load_newest_good
 
-    apply_checkpoint_safety()  # atomic, NaN-free checkpoints; resume/eval fall back past a corrupt newest one
     eval_utils = sys.modules.get("nerfstudio.utils.eval_utils")
     if eval_utils is not None and hasattr(eval_utils, "eval_load_checkpoint"):
-        eval_utils.eval_load_checkpoint = _with_full_pickle(eval_utils.eval_load_checkpoint)
+        loader = eval_load_newest_good(eval_utils.eval_load_checkpoint)
+        eval_utils.eval_load_checkpoint = _with_full_pickle(loader)
     trainer = sys.modules.get("nerfstudio.engine.trainer")
     if trainer is not None and hasattr(trainer, "Trainer"):
         trainer.Trainer._load_checkpoint = _with_full_pickle(trainer.Trainer._load_checkpoint)  # type: ignore[method-assign]

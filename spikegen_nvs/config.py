@@ -19,7 +19,6 @@ import torch
 from nerfstudio.configs.base_config import MachineConfig, ViewerConfig
 from nerfstudio.engine.optimizers import AdamOptimizerConfig
 from nerfstudio.engine.schedulers import ExponentialDecaySchedulerConfig
-from nerfstudio.engine.trainer import TrainerConfig
 from nerfstudio.pipelines.base_pipeline import VanillaPipelineConfig
 from nerfstudio.plugins.types import MethodSpecification
 
@@ -27,6 +26,7 @@ from spikegen_nvs.datamanager import SpikeDatamanagerConfig
 from spikegen_nvs.dataparser import SpikeDataParserConfig
 from spikegen_nvs.model import SpikeGenSplatModelConfig
 from spikegen_nvs.prior.model import SpikeGenSplatPriorModelConfig
+from spikegen_nvs.trainer import SpikeGenTrainerConfig
 
 DEVICE_TYPE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -69,7 +69,7 @@ def make_trainer_config(
     refine_every: int = 50,
     warmup_length: int = 150,
     num_random: int = 3000,
-) -> TrainerConfig:
+) -> SpikeGenTrainerConfig:
     """The spikegen-splat trainer config; arguments scale the schedule (used by the fast variant and tests)."""
     model = SpikeGenSplatModelConfig(
         num_downscales=0,  # tiny scenes: train at full resolution from the start
@@ -84,16 +84,16 @@ def make_trainer_config(
         num_random=num_random,
         random_scale=2.0,  # camera origins are scaled into [-1, 1]; the scene sits inside
         use_absgrad=DEVICE_TYPE == "cuda",
-        # Tuned on the sample scene (benchmarks/nvs.md): K=3 is within 0.1 dB of K=5 at 60% of the cost; the
-        # spikes' sub-window counts carry the sharp luminance, the re-blur loss the colour, and the dense
-        # frame (short-window TFP, grey) only anchors structure, so it gets a small weight.
+        # Tuned on the sample scene (benchmarks/nvs.md): the spikes' sub-window counts carry the sharp
+        # luminance, the re-blur loss the colour, and the dense frame (short-window TFP, grey) only anchors
+        # structure, so it gets a small weight; K = 3 virtual views trades little quality for speed.
         num_virtual_views=3,
         photometric_weight=0.3,
         spike_window_weight=0.5,
         spike_subwindow_weight=2.0,
         reblur_weight=1.0,
     )
-    return TrainerConfig(
+    return SpikeGenTrainerConfig(
         method_name=method_name,
         steps_per_eval_image=max(max_steps // 10, 1),
         steps_per_eval_batch=0,
@@ -106,7 +106,7 @@ def make_trainer_config(
             # "auto": TFP over the central third of the window (the centre virtual view's sub-window: far less
             # motion blur than the whole window, at the price of noise that the 3-D fit averages out across
             # views) where the window holds enough spikes; the core model's restoration where TFP would be
-            # mostly noise (benchmarks/prior.md: +1 dB on sparse windows, identical frames on spike-rich ones).
+            # mostly noise (benchmarks/prior.md compares the two on sparse and spike-rich windows).
             datamanager=SpikeDatamanagerConfig(
                 dataparser=SpikeDataParserConfig(), restorer="auto", tfp_window=21
             ),
@@ -122,7 +122,7 @@ def make_baseline_config(
     train_images: Literal["tfp", "blur", "sharp", "file"] = "blur",
     method_name: str = "spikegen-baseline",
     **kwargs: int,
-) -> TrainerConfig:
+) -> SpikeGenTrainerConfig:
     """splatfacto on one kind of frame per train view (no spike or re-blur loss): the comparison baselines.
 
     Same schedule, densification and CPU handling as ``spikegen-splat`` (so iterations and timing compare),
@@ -152,11 +152,11 @@ spikegen_baseline = MethodSpecification(
 )
 
 PRIOR_MAX_VIEWS = 8
-"""spikegen-splat's prior switches on at this many training views or fewer. benchmarks/prior.md: at 8 views a gain
-in PSNR and SSIM on every seed; at 12 a trade (PSNR +0.19 dB, SSIM −0.004); at 24 nothing but a small SSIM loss."""
+"""spikegen-splat's prior switches on at this many training views or fewer: it helps where views are few, not
+where they are plentiful (benchmarks/prior.md measures it at several view counts)."""
 
 
-def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior: Any) -> TrainerConfig:
+def make_prior_trainer_config(method_name: str = "spikegen-splat-prior", **prior: Any) -> SpikeGenTrainerConfig:
     """spikegen-splat's trainer config (same frames, schedule and losses) with the model swapped for the prior model.
 
     ``prior`` sets :class:`SpikeGenSplatPriorModelConfig` fields (``prior_weight=...``); a key that is one of

@@ -28,9 +28,10 @@ from nerfstudio.data.datamanagers.full_images_datamanager import (
 )
 from nerfstudio.data.datasets.base_dataset import InputDataset
 from nerfstudio.utils.rich_utils import CONSOLE
-from PIL import Image
+from rich.progress import track
 
 from spikegen_core.errors import CheckpointError, SceneFormatError
+from spikegen_core.image import load_image
 from spikegen_core.spikes.reconstruct import colour_frame
 from spikegen_core.spikes.stream import SpikeStream
 from spikegen_core.utils import atomic_write, file_digest
@@ -71,36 +72,33 @@ def _model_id(checkpoint: Path | None) -> str:
 
 
 class SpikeGenRestorer:
-    """The core SpikeGen model: deblurs the view's blurred RGB with its spikes (colour), or reconstructs a grey
-    frame from the spikes alone when the view has no RGB. ``checkpoint=None`` is the shipped tiny model."""
+    """The core SpikeGen model (``spikegen_core.video.restorers.ModelRestorer``, the one model restorer): deblurs
+    the view's blurred RGB with its spikes (colour), or reconstructs a grey frame from the spikes alone when the
+    view has no RGB. ``checkpoint=None`` is the shipped tiny model."""
 
     def __init__(self, checkpoint: Path | None = None) -> None:
-        from spikegen_core.train import load_model
+        from spikegen_core.video.restorers import ModelRestorer
 
-        self.model, _ = load_model(checkpoint, device="cpu")
-        self.model.eval()
+        self.restorer = ModelRestorer(checkpoint).load()
+        self.model = self.restorer.model
         self.restorer_id = _model_id(checkpoint)
 
-    @torch.no_grad()
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
-        from spikegen_core.train import restore_tensors
-
         if spikes.cfa:
             raise SceneFormatError(
                 f"{view.spike_path}: the core model restores grey spike windows, this one is colour ({spikes.cfa}); "
                 "use --pipeline.datamanager.restorer tfp or auto (TFP, demosaiced, for colour windows)"
             )
-        out = restore_tensors(self.model, spikes.spikes.float(), blurred, threshold=view.threshold / view.gain)
-        return out if blurred is not None else out[0]
+        rgb = None if blurred is None else blurred[None]
+        return self.restorer(spikes.spikes[None], rgb, threshold=view.threshold / view.gain)[0].squeeze(0)
 
 
 class AutoRestorer:
     """TFP where the window holds enough spikes, the core SpikeGen model where it does not.
 
-    TFP estimates intensity from spike counts, so its relative noise is about 1/√(spikes per pixel): with the ~12 a
-    64-tick window of the sample scene holds it is the sharpest target there is (training on the core model's
-    frames instead costs 0.3 dB there), with ~1.5 (16 ticks, θ 4) it is mostly noise and the core model's frames
-    are worth +1 dB (benchmarks/prior.md). The model is loaded only when a view needs it."""
+    TFP estimates intensity from spike counts, so its relative noise is about 1/√(spikes per pixel): with a dozen
+    spikes per pixel it is the sharpest target there is, with one or two it is mostly noise and the core model's
+    frames are the better target (benchmarks/prior.md). The model is loaded only when a view needs it."""
 
     def __init__(self, checkpoint: Path | None = None, tfp_window: int | None = None, min_spikes: float = 4.0) -> None:
         self.tfp = TFPRestorer(tfp_window)
@@ -214,9 +212,7 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
     @staticmethod
     def _read_rgb(path: Path) -> torch.Tensor:
         """``(3, H, W)`` float in [0, 1]."""
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-        return torch.from_numpy(rgb).permute(2, 0, 1)
+        return load_image(path, mode="rgb")
 
     def dense_frame(self, idx: int) -> torch.Tensor:
         """Restored dense frame of train view ``idx`` as ``(H, W)`` or ``(3, H, W)``; cached on disk."""
@@ -251,7 +247,8 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
             return cached
         device = self.device if cache_images_device == "gpu" else "cpu"
         CONSOLE.log(f"Dense frames for {len(cached)} train views: restorer {self.restorer_key}")
-        for idx, data in enumerate(cached):
+        views = track(enumerate(cached), total=len(cached), description="dense frames", console=CONSOLE, transient=True)
+        for idx, data in views:
             view = self.spike_views[idx]
             data["dense_is_grey"] = False
             if self.config.dense_target == "restored":

@@ -26,6 +26,7 @@ from nerfstudio.utils.rich_utils import CONSOLE
 
 from spikegen_core.errors import SceneFormatError
 from spikegen_nvs import scene_fields as fields
+from spikegen_nvs.scene_extent import scene_extent
 
 SUPPORTED_FORMAT = 1
 DEFAULT_SPIKE = {"clock_hz": 20_000.0, "threshold": 2.0, "gain": 1.0}
@@ -101,7 +102,11 @@ class SpikeDataParserConfig(DataParserConfig):
     orientation_method: Literal["pca", "up", "vertical", "none"] = "up"
     center_method: Literal["poses", "focus", "none"] = "poses"
     auto_scale_poses: bool = True
-    """Scale poses so that camera origins fit in [-1, 1]."""
+    """Scale the scene to unit size (see `scale_reference`)."""
+    scale_reference: Literal["auto", "poses", "points"] = "auto"
+    """What fills unit size: `poses` (camera origins in [-1, 1], scene box the cube of `scene_scale`), `points`
+    (the seed points' radius becomes 1, scene box their box: cameras inside the scene, e.g. a room seen from its
+    middle or a forward-facing capture), `auto` (`points` when the cameras stand inside the seed points)."""
     load_3D_points: bool = True
     """Load seed points from `ply_file_path` when the scene has one."""
     cache_dir: Path | None = None
@@ -183,11 +188,11 @@ class SpikeDataParser(DataParser):
     def __init__(self, config: SpikeDataParserConfig) -> None:
         super().__init__(config=config)
         self.downscale_factor = 1
-        from spikegen_nvs.compat import apply_torch_load_shim
+        from spikegen_nvs.compat import apply_nerfstudio_shims
 
         # Built inside eval_setup before the checkpoint loads: splatfacto baselines on spike scenes
         # (ns-eval/ns-render on torch >= 2.6) get the shim too.
-        apply_torch_load_shim()
+        apply_nerfstudio_shims()
 
     # -- reading --------------------------------------------------------------------------------------
     def _scene_paths(self) -> tuple[Path, Path]:
@@ -317,10 +322,8 @@ class SpikeDataParser(DataParser):
 
     def _tfp_image(self, view: SpikeView, root: Path) -> Path:
         """The TFP of the view's window as an 8-bit PNG in the cache (written once, atomically)."""
-        from PIL import Image
-
+        from spikegen_core.image import save_image
         from spikegen_core.spikes.reconstruct import colour_frame
-        from spikegen_core.utils import atomic_path
 
         stream = view.read()
         key = hashlib.sha256(
@@ -331,10 +334,7 @@ class SpikeDataParser(DataParser):
         if not out.is_file():
             # Grey, or demosaiced linear RGB for a colour (CFA) stream.
             frame = colour_frame(stream, threshold=view.threshold, gain=view.gain).clamp(0, 1)
-            pixels = (frame * 255).round().to(torch.uint8).cpu().numpy()
-            pixels = pixels.transpose(1, 2, 0) if pixels.ndim == 3 else np.stack([pixels] * 3, axis=-1)
-            with atomic_path(out) as tmp:
-                Image.fromarray(np.ascontiguousarray(pixels)).save(tmp, format="PNG")
+            save_image(out, frame if frame.ndim == 3 else frame.expand(3, *frame.shape))  # RGB for every loader
         return out
 
     def _train_image(self, frame: dict, view: SpikeView, idx: int, root: Path, json_path: Path) -> Path:
@@ -376,6 +376,27 @@ class SpikeDataParser(DataParser):
         xyz = (torch.cat([xyz, torch.ones_like(xyz[:, :1])], -1) @ transform.T) * scale
         return {"points3D_xyz": xyz, "points3D_rgb": torch.from_numpy(rgb)}
 
+    def _seed_points(self, meta: dict, root: Path, json_path: Path, transform: torch.Tensor) -> dict | None:
+        """The scene's seed points, oriented and centred (not scaled), or None. Read even with
+        ``load_3D_points`` off, so the scene's scale does not depend on it (a damaged PLY is then ignored)."""
+        if "ply_file_path" not in meta:
+            return None
+        from plyfile import PlyParseError
+
+        try:
+            ply = fields.relative_path(meta["ply_file_path"], root, json_path, "ply_file_path")
+        except SceneFormatError:
+            if not self.config.load_3D_points:
+                return None
+            raise
+        try:
+            return self._load_points(ply, transform, 1.0)
+        except (PlyParseError, OSError, ValueError, KeyError) as err:  # a damaged PLY or one without vertices
+            if not self.config.load_3D_points:
+                return None
+            raise _fail(ply, f"cannot read seed points ({type(err).__name__}: {err})",
+                        "Write a PLY with a `vertex` element holding x y z, or remove `ply_file_path`") from err
+
     # -- main -----------------------------------------------------------------------------------------
     def _generate_dataparser_outputs(self, split: str = "train", **kwargs: Any) -> DataparserOutputs:
         meta, json_path, root = self.load_meta()
@@ -410,10 +431,13 @@ class SpikeDataParser(DataParser):
         poses, transform = camera_utils.auto_orient_and_center_poses(
             poses, method=self.config.orientation_method, center_method=self.config.center_method
         )
-        scale = 1.0
-        if self.config.auto_scale_poses:
-            scale /= max(float(torch.max(torch.abs(poses[:, :3, 3]))), 1e-8)
-        scale *= self.config.scale_factor
+        points = self._seed_points(meta, root, json_path, transform)
+        extent = scene_extent(
+            poses[:, :3, 3], None if points is None else points["points3D_xyz"],
+            reference=self.config.scale_reference, auto_scale=self.config.auto_scale_poses,
+            scale_factor=self.config.scale_factor, box_half_size=self.config.scene_scale, where=str(json_path),
+        )  # fmt: skip
+        scale = extent.scale
         poses[:, :3, 3] *= scale
 
         def to_dataparser_frame(m: np.ndarray) -> torch.Tensor:
@@ -474,21 +498,13 @@ class SpikeDataParser(DataParser):
             metadata=camera_meta,
         )
 
-        if self.config.load_3D_points and "ply_file_path" in meta:
-            ply = fields.relative_path(meta["ply_file_path"], root, json_path, "ply_file_path")
-            from plyfile import PlyParseError
+        if self.config.load_3D_points and points is not None:
+            metadata.update({"points3D_xyz": points["points3D_xyz"] * scale, "points3D_rgb": points["points3D_rgb"]})
 
-            try:
-                metadata.update(self._load_points(ply, transform, scale))
-            except (PlyParseError, OSError, ValueError, KeyError) as err:  # a damaged PLY or one without vertices
-                raise _fail(ply, f"cannot read seed points ({type(err).__name__}: {err})",
-                            "Write a PLY with a `vertex` element holding x y z, or remove `ply_file_path`") from err
-
-        a = self.config.scene_scale
         return DataparserOutputs(
             image_filenames=image_filenames,
             cameras=cameras,
-            scene_box=SceneBox(aabb=torch.tensor([[-a, -a, -a], [a, a, a]], dtype=torch.float32)),
+            scene_box=SceneBox(aabb=extent.aabb),
             dataparser_scale=scale,
             dataparser_transform=transform,
             metadata=metadata,

@@ -26,6 +26,7 @@ from nerfstudio.utils import poses as pose_utils
 from spikegen_core.errors import InputMismatchError, NonFiniteLossError
 from spikegen_nvs import compat, spike_loss
 from spikegen_nvs.rasterizer import rasterization
+from spikegen_nvs.scene_extent import random_means_in_box
 
 
 def viewmats_from_c2w(c2w: torch.Tensor) -> torch.Tensor:
@@ -59,6 +60,10 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     """Steps during which only the photometric loss is used."""
     use_absgrad: bool = True
     """Densify on |grad| (gsplat on CUDA); forced off on CPU."""
+    random_init_in_scene_box: bool = True
+    """Random init (no seed points, or `random_init`) fills the dataparser's scene box instead of splatfacto's
+    cube of side `random_scale` about the origin: the same unless the cameras stand inside the scene
+    (spikegen_nvs/scene_extent.py)."""
 
 
 class SpikeGenSplatModel(SplatfactoModel):
@@ -70,7 +75,7 @@ class SpikeGenSplatModel(SplatfactoModel):
     def populate_modules(self) -> None:
         # Here, not at import: this module is imported while nerfstudio's eval_utils is half-initialised,
         # and eval_setup/Trainer load the checkpoint only after the model exists.
-        compat.apply_torch_load_shim()
+        compat.apply_nerfstudio_shims()
         if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
             # nerfstudio 1.1.5's splatfacto under DDP silently drifts (densification replaces the parameters DDP
             # registered; views are not split across ranks): refuse rather than train something wrong.
@@ -86,6 +91,8 @@ class SpikeGenSplatModel(SplatfactoModel):
         with _lpips_only_if_local():
             super().populate_modules()
         self.seed_points = seeds
+        if (seeds is None or self.config.random_init) and self.config.random_init_in_scene_box:
+            self._random_init_in_scene_box()
         if seeds is not None and seeds[1].shape[0] > 0 and not self.config.random_init:
             rgb = seeds[1].float() / 255.0
             dc = RGB2SH(rgb) if self.config.sh_degree > 0 else torch.logit(rgb, eps=1e-10)
@@ -94,6 +101,18 @@ class SpikeGenSplatModel(SplatfactoModel):
         if not compat.cuda_usable(device if device is not None else None):
             self.strategy.absgrad = False  # absgrad needs gsplat's CUDA backward; use plain grads on CPU
         self._window_pose_cache: dict[tuple[int, int], torch.Tensor] = {}
+
+    def _random_init_in_scene_box(self) -> None:
+        """Move splatfacto's random means into the scene box (its own draws, remapped) and refit their scales
+        to the new spacing, as splatfacto does: the mean distance to the 3 nearest neighbours."""
+        half = self.config.random_scale / 2
+        if torch.equal(self.scene_box.aabb.cpu().float(), torch.tensor([[-half] * 3, [half] * 3])):
+            return  # the box is splatfacto's cube: nothing to move (and the run stays bit-identical)
+        means = self.gauss_params["means"]
+        moved = random_means_in_box(means.data, self.config.random_scale, self.scene_box.aabb)
+        means.data.copy_(moved)
+        distances, _ = self.k_nearest_sklearn(moved, 3)
+        self.gauss_params["scales"].data.copy_(torch.log(torch.from_numpy(distances).mean(-1, keepdim=True)).expand(-1, 3))
 
     # -- rendering ------------------------------------------------------------------------------------
     def _window_poses(self, camera: Cameras, c2w_centre: torch.Tensor) -> tuple[torch.Tensor, int]:

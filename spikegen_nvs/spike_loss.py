@@ -15,9 +15,9 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.spatial.transform import Rotation, Slerp
 from torch import Tensor
 
+from spikegen_core.geometry import interpolate_pose
 from spikegen_core.spikes.camera import expected_counts, mosaic, to_grey
 
 LossKind = Literal["l1", "poisson"]
@@ -34,12 +34,9 @@ def interpolate_c2w(start: Tensor, centre: Tensor, end: Tensor, times: np.ndarra
     Piecewise through the three known poses: start at t=0, centre at t=0.5, end at t=1 (each ``(3, 4)``).
     Poses are data (no gradient flows through them); any camera refinement is applied afterwards.
     """
-    t = np.clip(np.asarray(times, dtype=np.float64), 0.0, 1.0)
-    keys = torch.stack([start, centre, end]).detach().to("cpu", torch.float64).numpy()
-    rot = Slerp([0.0, 0.5, 1.0], Rotation.from_matrix(keys[:, :3, :3]))(t).as_matrix()
-    trans = np.stack([np.interp(t, [0.0, 0.5, 1.0], keys[:, i, 3]) for i in range(3)], axis=-1)
-    out = np.concatenate([rot, trans[..., None]], axis=-1)
-    return torch.from_numpy(out).to(device=centre.device, dtype=centre.dtype)
+    t = np.clip(np.asarray(times, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    keys = torch.stack([start[:3, :4], centre[:3, :4], end[:3, :4]]).to(centre)
+    return interpolate_pose([0.0, 0.5, 1.0], keys, t)
 
 
 def subwindow_counts(spikes: Tensor, k: int) -> tuple[Tensor, int]:

@@ -191,6 +191,51 @@ def test_train_eval_checkpoint(scene: Path, tmp_path: Path) -> None:
     assert torch.allclose(expected, got, atol=1e-5)
 
 
+def test_ns_export_gaussian_splat_writes_the_trained_gaussians(scene: Path, tmp_path: Path) -> None:
+    """`ns-export gaussian-splat --load-config .../config.yml --output-dir out` on a trained run (README)."""
+    from nerfstudio.scripts.exporter import ExportGaussianSplat
+    from plyfile import PlyData
+
+    config, trainer = _trainer(scene, tmp_path, 3)
+    _run(trainer, 3)
+    trainer.save_checkpoint(2)
+    ExportGaussianSplat(load_config=config.get_base_dir() / "config.yml", output_dir=tmp_path / "export").main()
+    vertices = PlyData.read(tmp_path / "export" / "splat.ply")["vertex"]
+    model = trainer.pipeline.model
+    assert vertices.count == model.num_points > 0
+    with torch.no_grad():
+        xyz = np.stack([vertices[k] for k in ("x", "y", "z")], axis=1)
+        assert np.allclose(xyz, model.means.cpu().numpy())
+        assert np.allclose(vertices["opacity"], model.opacities.cpu().numpy()[:, 0])
+        assert np.allclose(vertices["f_dc_0"], model.shs_0.reshape(model.num_points, -1).cpu().numpy()[:, 0])
+
+
+def test_process_data_datamanager_and_spikegen_restore_give_one_frame(tmp_path: Path) -> None:
+    """One spike window, one checkpoint: spikegen-process-data --checkpoint, the datamanager's 'spikegen'
+    restorer and `spikegen restore` return the same frame (they share ModelRestorer / restore_tensors)."""
+    from types import SimpleNamespace
+
+    from spikegen_core.spikes import SpikeStream, simulate
+    from spikegen_core.train.checkpoint import SHIPPED
+    from spikegen_core.train.restore import restore_image
+    from spikegen_nvs.datamanager import build_restorer
+    from spikegen_nvs.process_data.pipeline import restorer_from_checkpoint
+
+    theta, gain = 2.4, 1.2
+    scene = torch.linspace(0.1, 0.9, 40).repeat(24, 1)[None].expand(3, -1, -1)  # a ramp; not divisible by 8
+    stream = simulate(scene * torch.linspace(0.7, 1.0, 3)[:, None, None], num_frames=32, threshold=theta, gain=gain)
+    spikes = stream.spikes
+    np.save(tmp_path / "w.npy", spikes.numpy())
+    from_process_data = restorer_from_checkpoint(SHIPPED, theta, gain)(spikes)
+    view = SimpleNamespace(threshold=theta, gain=gain)
+    from_datamanager = build_restorer("spikegen", SHIPPED)(SpikeStream(spikes), view, None)
+    from_cli = restore_image(tmp_path / "w.npy", checkpoint=SHIPPED, window=32, threshold=theta / gain)[0]
+    assert from_process_data.shape == from_datamanager.shape == from_cli.shape == (24, 40)
+    assert torch.equal(from_process_data, from_datamanager)
+    assert torch.equal(from_process_data, from_cli)
+    assert 0.05 < float(from_cli.std())  # a real image, not a constant
+
+
 def test_spikegen_restorer_deblurs_in_colour_and_reconstructs_grey() -> None:
     from types import SimpleNamespace
 

@@ -12,6 +12,7 @@ from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from scipy.spatial.transform import Rotation
 from test_dataparser import write_tiny_scene
 
+from spikegen_core.geometry import interpolate_pose
 from spikegen_core.models import ModelConfig, SpikeGen, VAEConfig
 from spikegen_nvs.config import make_prior_trainer_config
 from spikegen_nvs.prior import guidance as prior_lib
@@ -62,10 +63,10 @@ def _pose(rotvec: list[float], t: list[float]) -> torch.Tensor:
 
 def test_pose_sampling_between_and_around() -> None:
     a, b = _pose([0, 0, 0], [0, 0, 2]), _pose([0, 0.4, 0], [1, 0, 2])
-    mid = prior_lib.interpolate_pose(a, b, 0.5)
+    mid = interpolate_pose([0.0, 1.0], torch.stack([a, b]), 0.5)  # the one pose interpolation, as the prior uses it
     assert Rotation.from_matrix(mid[:, :3].double().numpy()).as_rotvec() == pytest.approx([0, 0.2, 0], abs=1e-5)
     assert mid[:, 3].tolist() == pytest.approx([0.5, 0, 2])
-    assert torch.allclose(prior_lib.interpolate_pose(a, b, 1.0), b, atol=1e-5)
+    assert torch.allclose(interpolate_pose([0.0, 1.0], torch.stack([a, b]), 1.0), b, atol=1e-5)
     gen = torch.Generator().manual_seed(1)
     for _ in range(10):
         j = prior_lib.orbit_jitter(b, 10.0, gen)

@@ -17,11 +17,12 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from spikegen_core.errors import SpikeFileError, SpikeGenError
+from spikegen_core.geometry import interpolate_pose
 from spikegen_core.spikes import read_dat, simulate, write_dat
 from spikegen_nvs.process_data.colmap import RegistrationError
 from spikegen_nvs.process_data.inputs import ViewWindow, attach_rgb, load_rgb_frames, views_from_window_folder
 from spikegen_nvs.process_data.pipeline import ProcessDataConfig, process
-from spikegen_nvs.process_data.poses import colmap_to_nerfstudio, interpolate_pose, pose_errors, umeyama
+from spikegen_nvs.process_data.poses import colmap_to_nerfstudio, pose_errors, umeyama
 
 H, W, FOCAL = 96, 128, 110.0
 TARGET = np.array([0.6, 0.6, 0.5])
@@ -218,7 +219,7 @@ def test_photos_with_simulated_spikes_become_a_posed_scene(tmp_path, textures) -
     assert errs["median_translation_error_rel"] < 0.02
     assert transforms["fl_x"] == pytest.approx(FOCAL, rel=0.05)
 
-    frame = transforms["frames"][0]
+    frame = next(f for f in transforms["frames"] if "gt_path" not in f)  # view 0 is held out for testing
     spikes = read_dat(tmp_path / "scene" / frame["spike_path"]).spikes
     assert spikes.shape == (64, H, W) and 0.05 < spikes.float().mean() < 0.5
     assert Image.open(tmp_path / "scene" / frame["file_path"]).size == (W, H)
@@ -226,10 +227,41 @@ def test_photos_with_simulated_spikes_become_a_posed_scene(tmp_path, textures) -
     start, end = np.array(frame["transform_matrix_start"]), np.array(frame["transform_matrix_end"])
     turn = np.degrees(Rotation.from_matrix(start[:3, :3].T @ end[:3, :3]).magnitude())
     assert turn == pytest.approx(np.degrees(2 * np.arctan(1.0 / transforms["fl_x"])), rel=1e-6)
-    assert sum("gt_path" in f for f in transforms["frames"]) == summary.num_registered // 4
-    ply = (tmp_path / "scene" / "sparse_pc.ply").read_text().splitlines()
-    assert f"element vertex {summary.num_points}" in ply and summary.num_points > 50
-    assert len(ply) == ply.index("end_header") + 1 + summary.num_points
+    assert sum("gt_path" in f for f in transforms["frames"]) == summary.num_test == len(range(0, summary.num_registered, 4))
+    from plyfile import PlyData
+
+    ply = PlyData.read(tmp_path / "scene" / "sparse_pc.ply")  # binary, like make-scene's
+    assert ply["vertex"].count == summary.num_points > 50
+    assert len(ply["vertex"].data) == summary.num_points and not ply.text
+
+
+def test_photo_scene_holds_out_every_eighth_view_for_ns_eval(tmp_path, textures) -> None:
+    """By default (nerfstudio's eval interval, 8) views 0 and 8 of 9 photos are test views: their photos are the
+    ground truth the dataparser's test split serves, and nothing of them is trained on."""
+    from spikegen_nvs.dataparser import SpikeDataParserConfig
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, u in enumerate(np.linspace(0, 1, 9)):
+        save_grey(photos / f"v{i}.png", render(arc_pose(u), textures))
+    with pytest.raises(SpikeGenError, match="eval-every 1"):
+        process(ProcessDataConfig(data=photos, output_dir=tmp_path / "bad", simulate_spikes=True, eval_every=1),
+                quiet=True)  # fmt: skip
+    cfg = ProcessDataConfig(data=photos, output_dir=tmp_path / "scene", simulate_spikes=True, window=32, num_threads=1)
+    summary = process(cfg, quiet=True)
+    assert summary.num_registered == 9 and summary.num_test == 2
+    frames = json.loads((tmp_path / "scene" / "transforms.json").read_text())["frames"]
+    test = [f for f in frames if "gt_path" in f]
+    assert [Path(f["gt_path"]).stem for f in test] == ["v0", "v8"]
+    assert all(set(f) == {"file_path", "gt_path", "transform_matrix", "time"} for f in test)
+
+    parser = SpikeDataParserConfig(data=tmp_path / "scene").setup()
+    train, held_out = parser.get_dataparser_outputs("train"), parser.get_dataparser_outputs("test")
+    assert len(train.image_filenames) == 7 and [p.stem for p in held_out.image_filenames] == ["v0", "v8"]
+    assert {v.spike_path.stem for v in train.metadata["spike_views"]}.isdisjoint({"v0", "v8"})
+    gt = np.asarray(Image.open(held_out.image_filenames[1]).convert("L"), dtype=np.float64)
+    photo = np.asarray(Image.open(photos / "v8.png").convert("L"), dtype=np.float64)
+    assert np.abs(gt - photo).max() <= 1.0  # the photo itself (8-bit round trip), not a spike-derived frame
 
 
 def test_long_stream_becomes_ranges_with_interpolated_window_edges(tmp_path, textures) -> None:
@@ -320,7 +352,7 @@ def test_photos_to_a_colour_spikes_only_scene(tmp_path, textures) -> None:
     assert summary.num_registered >= 5
     transforms = json.loads((tmp_path / "scene" / "transforms.json").read_text())
     assert transforms["spike"]["cfa"] == "GRBG"
-    frame = transforms["frames"][0]
+    frame = next(f for f in transforms["frames"] if "spike_path" in f)
     assert "blur_path" not in frame
     assert read_dat(tmp_path / "scene" / frame["spike_path"]).cfa == "GRBG"
     name = frame["file_path"].split("/")[-1].rsplit(".", 1)[0]

@@ -7,6 +7,7 @@ the CLI's start-up; the other tests build the trainer in-process as tests/test_n
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -100,6 +101,18 @@ def test_latest_two_checkpoints_are_kept(trained) -> None:
     assert _steps(folder) == [1, 2]  # nerfstudio alone keeps [2]: nothing to fall back to
     assert sorted(p.name for p in folder.iterdir()) == ["step-000000001.ckpt", "step-000000002.ckpt"]
     assert not list(folder.parent.glob(".step-*.tmp"))  # no temp files left beside
+
+
+def test_checkpoints_come_from_a_trainer_subclass_not_a_patched_nerfstudio(trained) -> None:
+    from nerfstudio.engine.trainer import Trainer
+
+    from spikegen_nvs.trainer import SpikeGenTrainer
+
+    _, trainer = trained
+    assert type(trainer) is SpikeGenTrainer
+    # other methods keep nerfstudio's own (the former patch put spikegen_nvs.checkpoints functions here)
+    assert Trainer.save_checkpoint.__module__.startswith("nerfstudio.")
+    assert inspect.unwrap(Trainer._load_checkpoint).__module__ == "nerfstudio.engine.trainer"
 
 
 @pytest.mark.parametrize("damage", ["truncate", "zero-header"])

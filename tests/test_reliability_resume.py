@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -119,9 +120,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _copy_run(src: Path, dst: Path) -> Path:
-    dst.mkdir()
-    for f in src.iterdir():
-        (dst / f.name).write_bytes(f.read_bytes())
+    shutil.copytree(src, dst)  # the run folder holds a tensorboard/ folder beside the checkpoints
     return dst
 
 

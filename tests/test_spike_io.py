@@ -247,3 +247,15 @@ def test_bad_cfa_in_sidecar_names_the_fix(tmp_path: Path) -> None:
     side.write_text(json.dumps({**meta, "cfa": "RGGB", "cfa_gains": [1, 0, 1]}))
     with pytest.raises(SpikeFileError, match="three positive numbers"):
         read_dat(tmp_path / "c.dat")
+
+
+@pytest.mark.parametrize(("t", "n"), [(32, 21), (33, 21), (32, 16), (41, 41), (8, 1)])
+def test_central_start_conventions(t: int, n: int) -> None:
+    from spikegen_core.spikes.stream import SpikeStream, central_start
+
+    stream = SpikeStream(torch.arange(t).view(t, 1, 1).expand(t, 1, 2).contiguous())
+    key = central_start(t, n, "key")
+    assert stream.window(t // 2, n).start_frame == key  # the key-frame convention of SpikeStream.window
+    middle = central_start(t, n, "middle")
+    assert middle == key - (t % 2 == 0 and n % 2 == 1)  # one frame earlier only for an even T and odd n
+    assert 0 <= middle and middle + n <= t and 0 <= key and key + n <= t

@@ -49,6 +49,7 @@ class Room:
     floor_material: int
     wall_material: int
     ceiling_material: int
+    wall_materials: tuple[int, int, int, int] | None = None  # one per wall (-x, +x, -z, +z), else wall_material
 
 
 @dataclass
@@ -173,6 +174,10 @@ def _intersect_room(r: Room, o: torch.Tensor, d: torch.Tensor):
     n = torch.zeros_like(o).scatter_(1, axis[:, None], sign)
     p = o + d * t.clamp(max=1e6)[:, None]
     material = torch.full_like(axis, r.wall_material)
+    if r.wall_materials is not None:
+        for ax, (neg, pos) in ((0, r.wall_materials[:2]), (2, r.wall_materials[2:])):
+            for m, going in ((neg, d[:, ax] < 0), (pos, d[:, ax] > 0)):
+                material = torch.where((axis == ax) & going, torch.full_like(axis, m), material)
     material = torch.where((axis == 1) & (d[:, 1] < 0), torch.full_like(axis, r.floor_material), material)
     material = torch.where((axis == 1) & (d[:, 1] > 0), torch.full_like(axis, r.ceiling_material), material)
     return t, n, _face_uv(p - lo, axis), material

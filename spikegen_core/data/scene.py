@@ -25,7 +25,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
 
 from spikegen_core.data.raycast import (
     Box,
@@ -39,12 +38,20 @@ from spikegen_core.data.raycast import (
     render_many,
     render_points,
 )
-from spikegen_core.data.scene_textures import make_texture_bank
+from spikegen_core.data.scene_format import write_ply, write_transforms
+from spikegen_core.data.scene_kinds import (
+    ForwardTrajectory,
+    RoomTrajectory,
+    build_forward_world,
+    build_room_world,
+)
+from spikegen_core.data.scene_textures import make_texture_bank, photo_texture_bank
 from spikegen_core.errors import InputMismatchError, SceneFormatError
+from spikegen_core.image import save_image
 from spikegen_core.spikes.camera import check_cfa
-from spikegen_core.utils import atomic_path, atomic_write
 
 __all__ = [
+    "KINDS",
     "PRESETS",
     "SceneConfig",
     "Trajectory",
@@ -52,12 +59,17 @@ __all__ = [
     "exposure_weights",
     "make_scene",
     "make_scene_command",
+    "make_trajectory",
     "resolve_config",
 ]
 
 SCENE_FORMAT_VERSION = 1
 GENERATOR_NAME = "spikegen make-scene"
 ProgressFn = Callable[[str, int, int], None]
+SceneKind = Literal["orbit", "room", "forward"]
+KINDS: tuple[str, ...] = ("orbit", "room", "forward")
+"""orbit: cameras circle objects in a room's middle; room: inside-out, the camera pans around the walls from near
+the middle; forward: hand-held, LLFF-like, shaking in front of a layered scene (spikegen_core/data/scene_kinds.py)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,8 @@ class SceneConfig:
     num_objects: int = 6
     seed_points: int = 3000  # points written to sparse_pc.ply; 0 writes no PLY
     tfp_window: int | None = None  # ticks around the window centre averaged for the TFP image (None: half)
+    kind: SceneKind = "orbit"  # the world and camera path (KINDS); orbit_deg_per_s/arc_deg drive every path's phase
+    textures: Literal["auto", "procedural", "photo"] = "auto"  # auto: procedural for orbit, photographs otherwise
     cfa: str | None = None  # colour spike camera: Bayer pattern (RGGB, BGGR, GRBG, GBRG); None = grey spikes
     cfa_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)  # its per-channel (R, G, B) gains
     rgb: bool = True  # write the RGB camera's blurred frames (False: spikes only; file_path is then the TFP)
@@ -92,6 +106,11 @@ PRESETS: dict[str, SceneConfig] = {
     "large": SceneConfig(
         width=240, height=180, num_train=60, num_test=12, num_off_track=4, window=128, subframes=13,
         orbit_deg_per_s=600.0, texture_size=256, num_objects=9, seed_points=10_000,
+    ),
+    # The spike sensor's native readout (250 x 400, e.g. the PKU Vidar cameras of the public datasets).
+    "native": SceneConfig(
+        width=400, height=250, num_train=30, num_test=6, window=64, subframes=9, orbit_deg_per_s=450.0,
+        texture_size=256, num_objects=8, seed_points=10_000,
     ),
 }
 
@@ -120,6 +139,9 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
         problems.append(f"tfp_window must be in [1, window={cfg.window}]")
     if cfg.threshold <= 0 or cfg.gain <= 0 or cfg.clock_hz <= 0:
         problems.append("threshold, gain and clock_hz must be positive")
+    if cfg.kind not in KINDS or cfg.textures not in ("auto", "procedural", "photo"):
+        problems.append(f"kind {cfg.kind!r} / textures {cfg.textures!r}: kind is one of {list(KINDS)}, "
+                        "textures one of auto, procedural, photo")  # fmt: skip
     if not 0 < cfg.fov_deg < 170 or cfg.supersample < 1 or cfg.seed_points < 0:
         problems.append("fov_deg in (0, 170), supersample >= 1 and seed_points >= 0 are required")
     try:
@@ -134,10 +156,17 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
 
 # ------------------------------------------------------------------------------------------------ the world
 def build_world(cfg: SceneConfig, seed: int) -> World:
-    """A room with a textured floor, walls and ceiling and ``num_objects`` boxes and spheres near its middle."""
+    """The world of ``cfg.kind``; orbit: a room with a textured floor, walls and ceiling and ``num_objects`` boxes
+    and spheres near its middle (the other kinds: spikegen_core/data/scene_kinds.py)."""
     g = torch.Generator().manual_seed(int(seed))
+    photo = cfg.textures == "photo" or (cfg.textures == "auto" and cfg.kind != "orbit")
+    bank = photo_texture_bank if photo else make_texture_bank
+    if cfg.kind == "room":
+        return build_room_world(cfg.num_objects, bank(6 + cfg.num_objects, cfg.texture_size, g), g)
+    if cfg.kind == "forward":
+        return build_forward_world(cfg.num_objects, bank(3 + cfg.num_objects, cfg.texture_size, g), g)
     n_mat = 3 + cfg.num_objects
-    textures = make_texture_bank(n_mat, cfg.texture_size, g)
+    textures = bank(n_mat, cfg.texture_size, g)
     tile = torch.empty(n_mat)
     tile[:3] = torch.tensor([2.0, 2.5, 3.0])  # floor, walls, ceiling
     tile[3:] = 0.7 + 0.5 * torch.rand(cfg.num_objects, generator=g)
@@ -194,6 +223,12 @@ class Trajectory:
         return look_at(eye, target)
 
 
+def make_trajectory(cfg: SceneConfig) -> Trajectory | RoomTrajectory | ForwardTrajectory:
+    """The camera path of ``cfg.kind``, its phase advancing at ``orbit_deg_per_s``."""
+    omega = math.radians(cfg.orbit_deg_per_s)
+    return {"orbit": Trajectory, "room": RoomTrajectory, "forward": ForwardTrajectory}[cfg.kind](omega=omega)
+
+
 def exposure_weights(num_subframes: int, num_ticks: int) -> torch.Tensor:
     """Weight of each sub-frame in the tick-average of their linear interpolation (frame 0 at the first tick,
     the last frame at the last tick, as ``spikegen_core.spikes.camera.simulate`` spreads them)."""
@@ -203,30 +238,6 @@ def exposure_weights(num_subframes: int, num_ticks: int) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------------------ writers
-def _save_png(path: Path, image: torch.Tensor) -> None:
-    """Write a ``(3, H, W)`` or ``(H, W)`` image in [0, 1] as an 8-bit PNG, atomically."""
-    arr = (image.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
-    arr = arr.transpose(1, 2, 0) if arr.ndim == 3 else arr
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
-
-
-def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
-    """Binary little-endian PLY with ``x y z`` float and ``red green blue`` uchar (what open3d/nerfstudio read)."""
-    n = xyz.shape[0]
-    rec = np.empty(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
-    rec["x"], rec["y"], rec["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-    rec["red"], rec["green"], rec["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    header = (
-        "ply\nformat binary_little_endian 1.0\ncomment spikegen procedural scene seed points\n"
-        f"element vertex {n}\nproperty float x\nproperty float y\nproperty float z\n"
-        "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
-    )
-    with atomic_write(path) as f:
-        f.write(header.encode("ascii"))
-        f.write(rec.tobytes())
-
-
 def _matrix(c2w: torch.Tensor) -> list[list[float]]:
     return [[round(float(v), 8) for v in row] for row in c2w]
 
@@ -289,8 +300,8 @@ def make_scene(
     ``overrides`` are :class:`SceneConfig` fields (``width``, ``num_train``, ``window``, ``threshold``,
     ``orbit_deg_per_s``, ``seed_points=0`` for no PLY, ...). The same preset, overrides and ``seed`` give
     byte-identical files. ``progress(stage, done, total)`` is called after each view. ``threads``: torch CPU
-    threads while generating (restored after); the ray batches are small, and on a busy 2-core machine one
-    thread ran 3x faster than two. ``None`` keeps torch's setting.
+    threads while generating (restored after); the ray batches are small, so one thread (the default) spares
+    the threading overhead. ``None`` keeps torch's setting.
     """
     previous = torch.get_num_threads()
     if threads is not None:
@@ -316,7 +327,7 @@ def _make_scene(
 
     world = build_world(cfg, seed)
     k = Intrinsics.from_fov(cfg.width, cfg.height, cfg.fov_deg)
-    traj = Trajectory(omega=math.radians(cfg.orbit_deg_per_s))
+    traj = make_trajectory(cfg)
     weights = exposure_weights(cfg.subframes, cfg.window)
     arc = math.radians(cfg.arc_deg)
     total = cfg.num_train + cfg.num_test + (1 if cfg.seed_points else 0)
@@ -347,9 +358,9 @@ def _make_scene(
         name = f"train_{i:04d}"
         write_dat(out / "spikes" / f"{name}.dat", stream, sidecar=True)
         # Without an RGB camera the view's image (file_path) is its TFP frame (demosaiced for colour spikes).
-        _save_png(out / "images" / f"{name}.png", blurred if cfg.rgb else tfp_img)
-        _save_png(out / "sharp" / f"{name}.png", sharp)
-        _save_png(out / "tfp" / f"{name}.png", tfp_img)
+        save_image(out / "images" / f"{name}.png", blurred if cfg.rgb else tfp_img)
+        save_image(out / "sharp" / f"{name}.png", sharp)
+        save_image(out / "tfp" / f"{name}.png", tfp_img)
         blur = _blur_px(world, k, centre, poses[0], poses[-1])
         blurs.append(blur)
         train_poses.append(centre)
@@ -382,7 +393,7 @@ def _make_scene(
         sign = 1.0 if j % 2 else -1.0
         pose = traj.pose(t, radial_offset=0.35 * sign if off else 0.0, height_offset=0.25 if off else 0.0)
         name = f"test_{j:04d}"
-        _save_png(out / "images" / f"{name}.png", render(world, pose, k, cfg.supersample))
+        save_image(out / "images" / f"{name}.png", render(world, pose, k, cfg.supersample))
         frames.append({
             "file_path": f"images/{name}.png",
             "gt_path": f"images/{name}.png",
@@ -412,20 +423,20 @@ def _make_scene(
     }
     if cfg.seed_points:
         xyz, rgb = _seed_points(world, k, train_poses, cfg.seed_points, seed)
-        write_ply(out / "sparse_pc.ply", xyz, rgb)
+        write_ply(out / "sparse_pc.ply", xyz, rgb, comment="spikegen procedural scene seed points")
         meta["ply_file_path"] = "sparse_pc.ply"
         done += 1
         if progress:
             progress("seed points", done, total)
     meta["frames"] = frames
-    with atomic_write(out / "transforms.json", "w") as f:  # last: its presence marks a complete scene
-        json.dump(meta, f, indent=2)
+    write_transforms(out, meta)  # last: its presence marks a complete scene
     return out
 
 
 def make_scene_command(
     out: Path = Path("data/spikegen-sample"),
-    preset: Literal["sample", "large"] = "sample",
+    preset: Literal["sample", "large", "native"] = "sample",
+    kind: SceneKind = "orbit",
     seed: int = 0,
     width: int | None = None,
     height: int | None = None,
@@ -440,6 +451,7 @@ def make_scene_command(
     long_stream: bool = False,
     ticks: int | None = None,
     supersample: int | None = None,
+    textures: Literal["auto", "procedural", "photo"] = "auto",
     cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None,
     cfa_gains: tuple[float, float, float] | None = None,
     rgb: bool = True,
@@ -449,7 +461,11 @@ def make_scene_command(
 
     Args:
         out: folder to write the scene into (created if needed).
-        preset: "sample" (96x72, 24 train views, seconds on a CPU) or "large" (240x180, 60 views).
+        preset: sizes and counts: "sample" (96x72, 24 train views, seconds on a CPU), "large" (240x180, 60
+            views) or "native" (400x250, the spike sensor's readout, 30 views).
+        kind: the world and camera path: "orbit" (cameras circle objects in the middle of a room), "room"
+            (inside-out: the camera pans around photo-papered walls from near the middle) or "forward"
+            (hand-held, LLFF-like: a shaking camera in front of layered photo cards).
         seed: random seed; the same seed and options give identical files.
         width: image and spike width in pixels (None: the preset's; the same for every option below).
         height: image and spike height in pixels.
@@ -465,6 +481,8 @@ def make_scene_command(
             ground-truth poses) instead of a scene, as input for spikegen-process-data.
         ticks: long-stream length in ticks (None: the time to cover the preset's orbit arc).
         supersample: render samples per pixel side (None: the preset's).
+        textures: surface textures: "procedural", "photo" (scikit-image's public-domain/CC0 sample photographs)
+            or "auto" (procedural for orbit, photographs for the other kinds).
         cfa: make the spike camera a colour one behind this Bayer pattern (None: grey spikes).
         cfa_gains: the colour spike camera's per-channel (R, G, B) gains (None: 1, 1, 1).
         rgb: write the RGB camera's blurred frames; --no-rgb makes a spikes-only scene (train images = TFP).
@@ -475,8 +493,8 @@ def make_scene_command(
     given = {
         "width": width, "height": height, "num_train": num_train, "num_test": num_test, "window": window,
         "subframes": subframes, "threshold": threshold, "orbit_deg_per_s": orbit_deg_per_s,
-        "seed_points": seed_points, "supersample": supersample, "cfa": cfa, "cfa_gains": cfa_gains,
-        "rgb": None if rgb else False,
+        "seed_points": seed_points, "supersample": supersample, "kind": kind, "textures": textures,
+        "cfa": cfa, "cfa_gains": cfa_gains, "rgb": None if rgb else False,
     }
     overrides = {key: v for key, v in given.items() if v is not None}
     console = Console()

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.spatial.transform import Rotation, Slerp
 
 from spikegen_core.data.raycast import Intrinsics, render_many
-from spikegen_core.data.scene import GENERATOR_NAME, ProgressFn, Trajectory, build_world, resolve_config
+from spikegen_core.data.scene import GENERATOR_NAME, ProgressFn, build_world, make_trajectory, resolve_config
 from spikegen_core.errors import SceneFormatError
+from spikegen_core.geometry import interpolate_pose
 from spikegen_core.utils import atomic_write
 
 __all__ = ["LongStream", "load_long_stream", "make_long_stream"]
@@ -50,14 +50,7 @@ class LongStream:
         is also how the simulated stream blends the key renders."""
         if not 0 <= tick <= self.num_ticks - 1:
             raise SceneFormatError(f"{self.poses_path}: tick {tick} outside the stream [0, {self.num_ticks - 1}]")
-        i = int(np.clip(np.searchsorted(self.ticks, tick, side="right") - 1, 0, len(self.ticks) - 2))
-        t0, t1 = float(self.ticks[i]), float(self.ticks[i + 1])
-        a = (tick - t0) / (t1 - t0)
-        rots = Rotation.from_matrix(self.poses[i : i + 2, :3, :3])
-        out = np.eye(4)
-        out[:3, :3] = Slerp([0.0, 1.0], rots)([a]).as_matrix()[0]
-        out[:3, 3] = (1 - a) * self.poses[i, :3, 3] + a * self.poses[i + 1, :3, 3]
-        return out
+        return interpolate_pose(self.ticks, self.poses, tick)
 
 
 def make_long_stream(
@@ -94,7 +87,7 @@ def _make_long_stream(out: Path, preset: str, seed: int, ticks: int | None, key_
     from spikegen_core.spikes.io import encode_frames, sidecar_path
 
     cfg = resolve_config(preset, **overrides)
-    traj = Trajectory(omega=math.radians(cfg.orbit_deg_per_s))
+    traj = make_trajectory(cfg)
     if ticks is None:
         ticks = round(math.radians(cfg.arc_deg) / traj.omega * cfg.clock_hz)
     if key_every is None:

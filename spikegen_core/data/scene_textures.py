@@ -7,6 +7,7 @@ multi-octave value noise), so motion blur and sharpness are measurable at every 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -76,3 +77,61 @@ def sample_textures(bank: torch.Tensor, tile: torch.Tensor, material: torch.Tens
         col = F.grid_sample(bank[m : m + 1], grid, mode="bilinear", padding_mode="border", align_corners=True)
         out[sel] = col[0, :, 0].T
     return out
+
+
+# ------------------------------------------------------------------------------------- natural photographs
+# scikit-image's bundled sample photographs (shipped inside its wheel, no download), each public domain or CC0
+# as scikit-image's own docstrings state: astronaut (NASA, public domain), chelsea and coffee (CC0, Stefan van
+# der Walt / Rachel Michetti), rocket (SpaceX, public domain), brick, grass and gravel (CC0 textures; grey,
+# tinted here). scikit-image comes with nerfstudio; without it the bundled spikegen_core/assets/sample.png
+# stands in.
+PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
+
+
+def _srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    """sRGB-encoded values in [0, 1] → linear (photos are encoded; albedo for the renderer is linear)."""
+    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def load_photos() -> list[torch.Tensor]:
+    """The photographs above as ``(3, H, W)`` linear RGB in [0, 1] (grey ones repeated over three channels)."""
+    import numpy as np
+
+    try:
+        import skimage.data as skdata
+    except ImportError:
+        from PIL import Image
+
+        sample = Path(__file__).resolve().parents[1] / "assets" / "sample.png"
+        arrays = [np.asarray(Image.open(sample).convert("RGB"))]
+    else:
+        arrays = [getattr(skdata, name)() for name in PHOTOS]
+    out = []
+    for a in arrays:
+        t = torch.from_numpy(np.ascontiguousarray(a)).float() / 255.0
+        t = t[None].expand(3, -1, -1) if t.ndim == 2 else t.permute(2, 0, 1)[:3]
+        out.append(_srgb_to_linear(t.contiguous()))
+    return out
+
+
+def photo_texture_bank(num: int, size: int, g: torch.Generator) -> torch.Tensor:
+    """``num`` textures ``(num, 3, size, size)`` cut from natural photographs: a random square crop (40-100 % of
+    the short side, random flip) per material, grey photos tinted with a random colour, clamped like
+    :func:`make_texture` so no surface is pure black or white."""
+    photos = load_photos()
+    order = torch.randperm(len(photos), generator=g).tolist()  # every photo once before any repeats
+    bank = []
+    for i in range(num):
+        p = photos[order[i % len(order)]]
+        _, h, w = p.shape
+        side = max(8, int(min(h, w) * (0.4 + 0.6 * float(torch.rand((), generator=g)))))
+        y0 = int(torch.randint(h - side + 1, (), generator=g))
+        x0 = int(torch.randint(w - side + 1, (), generator=g))
+        crop = p[:, y0 : y0 + side, x0 : x0 + side]
+        if float(torch.rand((), generator=g)) < 0.5:
+            crop = crop.flip(-1)
+        tex = F.interpolate(crop[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
+        if bool((p[0] == p[1]).all() and (p[1] == p[2]).all()):
+            tex = tex * (0.4 + _random_colour(g)[:, None, None])
+        bank.append(tex.clamp(0.02, 0.97))
+    return torch.stack(bank)

@@ -174,14 +174,9 @@ def make_sample_image(size: int = 256, seed: int = 2024) -> torch.Tensor:
 
 def write_sample_image(path: Path = SAMPLE_PATH) -> Path:
     """Write :func:`make_sample_image` as a PNG (this is how the bundled asset was made)."""
-    from PIL import Image
+    from spikegen_core.image import save_image
 
-    from spikegen_core.utils import atomic_path
-
-    img = (make_sample_image() * 255).round().byte().permute(1, 2, 0).numpy()
-    with atomic_path(path) as tmp:
-        Image.fromarray(img).save(tmp, format="PNG", optimize=True)
-    return path
+    return save_image(path, make_sample_image())
 
 
 if __name__ == "__main__":

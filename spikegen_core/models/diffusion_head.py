@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler
-from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from torch import nn
 
 
@@ -41,6 +39,11 @@ class DiffusionHead(nn.Module):
         depth: int = 3,
         train_steps: int = 1000,
     ) -> None:
+        # diffusers is imported here, not at module level: importing it costs seconds, and the CLI and the
+        # nerfstudio entry points import this module without building a model.
+        from diffusers import DDIMScheduler, DDPMScheduler
+        from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+
         super().__init__()
         self.latent_channels = latent_channels
         self.time_proj = Timesteps(width, flip_sin_to_cos=True, downscale_freq_shift=0)
@@ -83,7 +86,7 @@ class DiffusionHead(nn.Module):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """DDIM (η = 0) from noise × ``temperature``; all M tokens at once → latents (M, C)."""
-        sched = DDIMScheduler.from_config(self.sample_scheduler.config)
+        sched = type(self.sample_scheduler).from_config(self.sample_scheduler.config)
         sched.set_timesteps(steps, device=cond.device)
         x = torch.randn(cond.shape[0], self.latent_channels, generator=generator, device=cond.device)
         x = x.to(cond.dtype) * temperature

@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import torch
 
-# the field's grey conversion (ITU-R BT.601 luma)
-GREY_WEIGHTS = (0.299, 0.587, 0.114)
+from spikegen_core.spikes.camera import to_grey  # the field's grey (BT.601 luma), re-exported for the model
 
-
-def to_grey(image: torch.Tensor) -> torch.Tensor:
-    """(..., 3, H, W) RGB → (..., H, W) grey."""
-    w = image.new_tensor(GREY_WEIGHTS).view(3, 1, 1)
-    return (image * w).sum(-3)
+__all__ = ["fade_to_grey", "fuse", "sample_gamma", "to_grey"]
 
 
 def sample_gamma(

@@ -42,7 +42,29 @@ def base() -> ModelConfig:
     )
 
 
-PRESETS = {"tiny": tiny, "base": base}
+def natural() -> ModelConfig:
+    """~6 M parameters for natural images on a CPU budget: a stride-4 VAE with 16 latent channels and wider
+    levels than ``tiny`` (its reconstruction is not the cap), multi-scale temporal spike features (TFP over
+    5/9/17/33 frames, TFI, learned temporal convolutions), θ as an input, and a U-Net refiner."""
+    return ModelConfig(
+        vae=VAEConfig(block_out_channels=(32, 64, 128), latent_channels=16, layers_per_block=1, norm_num_groups=16),
+        width=192,
+        depth=4,
+        heads=6,
+        spike_widths=(8, 16, 32),
+        head_width=256,
+        head_depth=3,
+        sample_steps=25,
+        theta_input=True,
+        temporal_scales=(5, 9, 17, 33),
+        temporal_channels=8,
+        refiner_kind="unet",
+        refiner_width=32,
+        refiner_blocks=1,
+    )
+
+
+PRESETS = {"tiny": tiny, "base": base, "natural": natural}
 
 
 def preset(name: str) -> ModelConfig:

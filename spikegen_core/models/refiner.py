@@ -6,8 +6,7 @@ the latent bottleneck. Like StableSR's feature-wrapping module, a few convolutio
 the input in the RGB slot, the spike rates of the central and of all frames, and the inter-spike-interval image
 (TFI) at the centre. They predict, per pixel, how far to move the decoded image toward the RGB-slot input, and its
 luma toward the central spike rate and the TFI image, plus a residual. The blend is explicit because a convolution stack learns
-"copy this input" slowly, and on a small model the inputs often beat the decoder (held-out deblurring with the
-first tiny model: blurred input 31.0 dB, TFI 30.4 dB, decoder path 29.6 dB).
+"copy this input" slowly, and on a small model the inputs often beat the decoder (benchmarks/core.md).
 The last layer starts at zero, so an untrained refiner is the identity and the model is exactly the paper's
 pipeline until fine-tuning teaches it something.
 """

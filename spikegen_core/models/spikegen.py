@@ -17,10 +17,12 @@ from torch import nn
 
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.models.backbone import TokenTransformer
+from spikegen_core.models.detail_refiner import DetailRefiner
 from spikegen_core.models.diffusion_head import DiffusionHead
 from spikegen_core.models.fusion import fuse, to_grey
 from spikegen_core.models.refiner import FidelityRefiner
 from spikegen_core.models.spike_encoder import S3SpikeEncoder
+from spikegen_core.models.temporal import MultiScaleTemporal
 from spikegen_core.models.vae import LatentVAE, VAEConfig
 from spikegen_core.spikes.reconstruct import tfi
 
@@ -76,6 +78,18 @@ class ModelConfig:
     prior_window: int | None = 21
     """Frames of that TFP image, centred in the window (None: all). Shorter = less motion blur, more noise
     (on the REDS samples TFP-21 scores 25.4 dB against 23.6 dB for TFP-41)."""
+    theta_input: bool = False
+    """The camera's θ is an input (an embedding on the tokens; spike rates × θ in the refiner) instead of being
+    guessed from the RGB slot's brightness. Callers pass ``threshold=`` (default: ``threshold`` above)."""
+    temporal_scales: tuple[int, ...] = ()
+    """Window lengths of the multi-scale temporal spike features (temporal.py); empty: none (``tiny``)."""
+    temporal_channels: int = 0
+    """Learned temporal-convolution channels per scale in those features."""
+    refiner_kind: str = "blend"
+    """"blend": the small conv stack of refiner.py; "unet": the detail-carrying U-Net of detail_refiner.py
+    (needs ``temporal_scales``)."""
+    refiner_blocks: int = 1
+    """Residual blocks per level of the U-Net refiner."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,8 +101,9 @@ class ModelConfig:
         vae_known = {f.name for f in fields(VAEConfig)}
         vae = VAEConfig(**{k: v for k, v in dict(d.pop("vae", {})).items() if k in vae_known})
         vae.block_out_channels = tuple(vae.block_out_channels)
-        if "spike_widths" in d:
-            d["spike_widths"] = tuple(d["spike_widths"])
+        for key in ("spike_widths", "temporal_scales"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(vae=vae, **d)
 
 
@@ -110,7 +125,27 @@ class SpikeGen(nn.Module):
         self.backbone = TokenTransformer(d, config.depth, config.heads, config.mlp_ratio, config.dropout)
         self.mean_head = nn.Linear(d, c)
         self.head = DiffusionHead(c, d, config.head_width, config.head_depth, config.diffusion_train_steps)
-        self.refiner = FidelityRefiner(config.refiner_width, config.refiner_depth) if config.refiner_width else None
+        self.temporal = None
+        if config.temporal_scales:
+            self.temporal = MultiScaleTemporal(config.temporal_scales, config.temporal_channels)
+            s = vae.stride
+            # full-resolution temporal features → one token per latent pixel, added to the S3 encoder's tokens
+            self.temporal_tokens = nn.Sequential(
+                nn.Conv2d(self.temporal.out_channels, d, kernel_size=s, stride=s), nn.LeakyReLU(0.2),
+                nn.Conv2d(d, d, kernel_size=1),
+            )
+        if config.theta_input:
+            self.theta_embed = nn.Sequential(nn.Linear(1, d), nn.SiLU(), nn.Linear(d, d))
+        self.refiner: nn.Module | None = None
+        if config.refiner_width and config.refiner_kind == "unet":
+            if self.temporal is None:
+                raise ValueError("refiner_kind='unet' needs temporal_scales (its guide is the temporal features)")
+            self.refiner = DetailRefiner(
+                self.temporal.out_channels, self.temporal.estimates, config.refiner_width, config.refiner_blocks
+            )
+        elif config.refiner_width:
+            self.refiner = FidelityRefiner(config.refiner_width, config.refiner_depth)
+        self._features: tuple | None = None  # (spikes, threshold, features) of the last condition() call
 
     @property
     def stride(self) -> int:
@@ -153,6 +188,26 @@ class SpikeGen(nn.Module):
         g = torch.as_tensor(gamma, dtype=torch.float32, device=device)
         return g.expand(batch).clone() if g.ndim == 0 else g
 
+    def _theta(self, threshold: torch.Tensor | float | None, batch: int, device: torch.device) -> torch.Tensor:
+        """θ per sample (B,); None: the configured camera θ."""
+        t = self.config.threshold if threshold is None else threshold
+        t = torch.as_tensor(t, dtype=torch.float32, device=device).reshape(-1)
+        if not bool((t > 0).all()):
+            raise InputMismatchError(f"the camera threshold θ must be positive, got {t.tolist()}")
+        return t.expand(batch).clone() if t.numel() == 1 else t
+
+    def spike_features(self, spikes: torch.Tensor, threshold: torch.Tensor | float | None) -> torch.Tensor:
+        """Multi-scale temporal features (B, F, H, W) of a spike window; reused by decode() after condition()
+        on the same inputs (training computes them once per step)."""
+        if self.temporal is None:
+            raise InputMismatchError("this model has no temporal spike features (temporal_scales is empty)")
+        cached = self._features
+        if cached is not None and cached[0] is spikes and cached[1] is threshold:
+            return cached[2]
+        feats = self.temporal(spikes, self._theta(threshold, spikes.shape[0], spikes.device))
+        self._features = (spikes, threshold, feats)
+        return feats
+
     # --- model --------------------------------------------------------------------------------------------
     def encode_rgb(self, rgb: torch.Tensor) -> torch.Tensor:
         """VAE latent of an image; without gradient when the VAE encoder is frozen (saves memory)."""
@@ -162,7 +217,11 @@ class SpikeGen(nn.Module):
             return self.vae.encode(rgb)
 
     def condition(
-        self, rgb: torch.Tensor | None, spikes: torch.Tensor | None, gamma: torch.Tensor | float
+        self,
+        rgb: torch.Tensor | None,
+        spikes: torch.Tensor | None,
+        gamma: torch.Tensor | float,
+        threshold: torch.Tensor | float | None = None,
     ) -> tuple[torch.Tensor, tuple[int, int]]:
         """Per-token conditions (B, N, D) on the (h, w) latent grid."""
         ref = rgb if rgb is not None else spikes
@@ -174,9 +233,15 @@ class SpikeGen(nn.Module):
         d = self.config.width
         zeros = torch.zeros(b, d, *grid, device=ref.device)
         z_rgb = self.rgb_in(self.encode_rgb(rgb)) if rgb is not None else zeros
+        self._features = None
         z_spk = self.spike_encoder(spikes) if spikes is not None else zeros
+        if spikes is not None and self.temporal is not None:
+            z_spk = z_spk + self.temporal_tokens(self.spike_features(spikes, threshold))
         z = fuse(z_rgb, z_spk, g).flatten(2).transpose(1, 2)  # (B, N, D)
         z = z + self.gamma_embed(g.view(-1, 1, 1))
+        if self.config.theta_input:
+            theta = self._theta(threshold, b, ref.device)
+            z = z + self.theta_embed(theta.log().view(-1, 1, 1))
         return self.backbone(z, grid), grid
 
     def mean_latent(self, cond: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -202,22 +267,41 @@ class SpikeGen(nn.Module):
         return self._to_map(x.view(b, n, -1), grid)
 
     def decode(
-        self, latents: torch.Tensor, rgb: torch.Tensor | None, spikes: torch.Tensor | None = None
+        self,
+        latents: torch.Tensor,
+        rgb: torch.Tensor | None,
+        spikes: torch.Tensor | None = None,
+        threshold: torch.Tensor | float | None = None,
     ) -> torch.Tensor:
-        """VAE decode, then the fidelity refiner guided by the RGB-slot input, the spike rates of the central
-        ``prior_window`` frames and of the whole window, and TFI at the centre (zeros for an absent modality)."""
+        """VAE decode, then the refiner guided by the RGB-slot input and the spikes (zeros for an absent
+        modality): the small refiner sees the central and whole-window spike rates and TFI, the U-Net the
+        multi-scale temporal features."""
         image = self.vae.decode(latents)
         if self.refiner is None:
             return image
-        return self.refiner(image, self.refiner_guide(image, rgb, spikes))
+        if isinstance(self.refiner, DetailRefiner):
+            b, _, h, w = image.shape
+            rgb_slot = rgb if rgb is not None else image.new_zeros(b, 3, h, w)
+            if spikes is not None:
+                feats = self.spike_features(spikes, threshold).to(image.dtype)
+            else:
+                feats = image.new_zeros(b, self.temporal.out_channels, h, w)
+            self._features = None  # used: do not keep a step's activations alive
+            return self.refiner(image, rgb_slot, feats)
+        return self.refiner(image, self.refiner_guide(image, rgb, spikes, threshold))
 
     def refiner_guide(
-        self, image: torch.Tensor, rgb: torch.Tensor | None, spikes: torch.Tensor | None
+        self,
+        image: torch.Tensor,
+        rgb: torch.Tensor | None,
+        spikes: torch.Tensor | None,
+        threshold: torch.Tensor | float | None = None,
     ) -> torch.Tensor:
         """(B, 6, H, W): the RGB slot; the central and whole-window spike rates and TFI in intensity units.
 
-        θ is not known in here, so rates are scaled per sample to the RGB slot's mean grey level (the blurred
-        frame and the TFP prior both have the scene's mean intensity); without RGB, by the trained θ."""
+        With ``theta_input`` the rates are multiplied by θ. Otherwise (the ``tiny`` checkpoint) θ is not known
+        in here, so rates are scaled per sample to the RGB slot's mean grey level (the blurred frame and the TFP
+        prior both have the scene's mean intensity); without RGB, by the trained θ."""
         b, _, h, w = image.shape
         rgb_guide = rgb if rgb is not None else image.new_zeros(b, 3, h, w)
         if spikes is None:
@@ -229,7 +313,9 @@ class SpikeGen(nn.Module):
         short = fired[:, start : start + n].mean(1, keepdim=True)
         full = fired.mean(1, keepdim=True)
         isi = tfi(spikes, threshold=1.0).unsqueeze(1)  # spikes per tick, like the rates
-        if rgb is not None:
+        if self.config.theta_input:
+            scale = self._theta(threshold, b, image.device).view(-1, 1, 1, 1)
+        elif rgb is not None:
             mean_rate = full.mean((1, 2, 3), keepdim=True).clamp_min(1e-4)
             scale = to_grey(rgb).mean((1, 2), keepdim=True).unsqueeze(1) / mean_rate
         else:
@@ -250,14 +336,15 @@ class SpikeGen(nn.Module):
         steps: int | None = None,
         temperature: float | None = None,
         generator: torch.Generator | None = None,
+        threshold: torch.Tensor | float | None = None,
     ) -> torch.Tensor:
-        """Restore an image (B, 3, H, W), unclamped."""
-        cond, grid = self.condition(rgb, spikes, gamma)
+        """Restore an image (B, 3, H, W), unclamped. ``threshold``: the camera's θ (used with ``theta_input``)."""
+        cond, grid = self.condition(rgb, spikes, gamma, threshold)
         if (sampler or self.config.sampler) == "ddim":
             lat = self.sample_latent(cond, grid, steps, temperature, generator)
         else:
             lat = self.mean_latent(cond, grid)
-        return self.decode(lat, rgb, spikes)
+        return self.decode(lat, rgb, spikes, threshold)
 
     def losses(
         self,
@@ -266,9 +353,10 @@ class SpikeGen(nn.Module):
         gamma: torch.Tensor | float,
         target_latent: torch.Tensor,
         diffusion_repeats: int = 4,
+        threshold: torch.Tensor | float | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Training terms: diffusion ε-MSE and the mean head's latent MSE; also the predicted mean latent."""
-        cond, grid = self.condition(rgb, spikes, gamma)
+        cond, grid = self.condition(rgb, spikes, gamma, threshold)
         b, n, d = cond.shape
         x0 = target_latent.flatten(2).transpose(1, 2).reshape(b * n, -1)
         mean = self.mean_latent(cond, grid)

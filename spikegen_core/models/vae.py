@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from diffusers import AutoencoderKL
 from torch import nn
 
 from spikegen_core.errors import CheckpointError
+
+if TYPE_CHECKING:  # diffusers costs seconds to import: only a model build imports it
+    from diffusers import AutoencoderKL
 
 
 @dataclass
@@ -50,6 +53,8 @@ class LatentVAE(nn.Module):
         super().__init__()
         self.config = config
         if autoencoder is None:
+            from diffusers import AutoencoderKL
+
             n = len(config.block_out_channels)
             autoencoder = AutoencoderKL(
                 in_channels=3,
@@ -73,6 +78,8 @@ class LatentVAE(nn.Module):
                 f"{folder}: not a diffusers VAE folder (no config.json); pass the folder written by "
                 "AutoencoderKL.save_pretrained"
             )
+        from diffusers import AutoencoderKL
+
         ae = AutoencoderKL.from_pretrained(folder, local_files_only=True)
         c = ae.config
         cfg = VAEConfig(

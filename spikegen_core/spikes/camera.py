@@ -32,6 +32,8 @@ import numpy as np
 import torch
 
 from spikegen_core.errors import InputMismatchError, SpikeFileError
+from spikegen_core.image import GREY_WEIGHTS as _CONVENTIONS
+from spikegen_core.image import rgb_to_grey
 from spikegen_core.spikes.stream import DEFAULT_CLOCK_HZ, SpikeStream
 
 __all__ = [
@@ -52,7 +54,7 @@ __all__ = [
 
 DEFAULT_THRESHOLD = 2.0
 DEFAULT_GAIN = 1.0
-GREY_WEIGHTS = (0.299, 0.587, 0.114)
+GREY_WEIGHTS = _CONVENTIONS["bt601"]
 # Frames touched by one chunk above which the per-tick gather + cumsum beats the small matmul.
 _MAX_MATMUL_FRAMES = 8
 # Pixels per tile on CPU: chunk_ticks × tile × 4 bytes ≈ 1 MB stays in L2 cache.
@@ -119,9 +121,8 @@ def mosaic(rgb: torch.Tensor, cfa: str, gains: Sequence[float] | None = None) ->
 
 
 def to_grey(image: torch.Tensor) -> torch.Tensor:
-    """``(..., 3, H, W)`` RGB → ``(..., H, W)`` grey with the field's 0.299/0.587/0.114 weights."""
-    r, g, b = image.unbind(-3)
-    return r * GREY_WEIGHTS[0] + g * GREY_WEIGHTS[1] + b * GREY_WEIGHTS[2]
+    """``(..., 3, H, W)`` RGB → ``(..., H, W)`` grey with the field's 0.299/0.587/0.114 weights (BT.601)."""
+    return rgb_to_grey(image, "bt601")
 
 
 def spike_rate(intensity: torch.Tensor, *, threshold: float = DEFAULT_THRESHOLD, gain: float = DEFAULT_GAIN) -> torch.Tensor:

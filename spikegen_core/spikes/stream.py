@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import torch
 
@@ -64,3 +65,14 @@ class SpikeStream:
 
     def float(self) -> torch.Tensor:
         return self.spikes.float()
+
+
+def central_start(num_frames: int, length: int, centre: Literal["key", "middle"] = "key") -> int:
+    """First frame of the ``length`` central frames of a ``num_frames`` stream (``length <= num_frames``).
+
+    ``"key"``: centred on the key frame ``num_frames // 2``, as :meth:`SpikeStream.window` and ``tfp`` centre
+    by default (start ``T // 2 − n // 2``). ``"middle"``: the window's middle at the stream's middle (start
+    ``(T − n) // 2``). The two differ only for an even ``T`` and odd ``n``, where ``"middle"`` starts one frame
+    earlier; the model's training windows use ``"middle"``.
+    """
+    return num_frames // 2 - length // 2 if centre == "key" else (num_frames - length) // 2

@@ -120,8 +120,26 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], p
     module.load_state_dict(dtype_state, strict=True)
 
 
+def load_training_ema(folder: str | Path, prefix: str = "last", *, ema: bool = True) -> tuple[SpikeGen, dict]:
+    """The EMA weights (``ema=False``: the live ones) of the newest complete checkpoint slot of a training folder
+    (a run still in progress included); the returned JSON has its ``step`` and ``cpu_s`` (CPU seconds so far)."""
+    from spikegen_core.train.training_state import load_state  # imports this module
+
+    state = load_state(folder, prefix)
+    meta = read_meta(state.path)
+    cfg = ModelConfig.from_dict(meta["model"])
+    cfg.vae.folder = None
+    model = SpikeGen(cfg)
+    load_state_strict(model, state.ema_weights if ema else state.weights, state.path)
+    return model.eval(), {**meta, "step": state.step, "weights": "ema" if ema else "live"}
+
+
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> tuple[SpikeGen, dict]:
-    """Build the model from ``<path>.json`` and load ``path`` (default: the shipped tiny checkpoint)."""
+    """Build the model from ``<path>.json`` and load ``path`` (default: the shipped tiny checkpoint).
+    A training folder (holding ``last.*``) loads the EMA weights of its newest checkpoint."""
+    if path is not None and Path(path).is_dir():
+        model, meta = load_training_ema(path)
+        return model.to(device), meta
     path = Path(path) if path is not None else SHIPPED
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from spikegen_core.data.natural import natural_sample
 from spikegen_core.data.pairs import make_motion_sample
 from spikegen_core.train.config import TrainConfig
 
@@ -52,21 +53,31 @@ def training_batches(
     seed: int = 0,
     motion_range: tuple[float, float] = (0.0, 2.0),
     start: int = 0,
+    source: str = "textures",
+    dark_rate_max: float = 0.0,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Endless stacked batches ``start, start + 1, ...``; different ``seed`` (e.g. per DDP rank) → different data.
 
     Batch ``i`` depends only on ``(seed, i)``, so a resumed run continues the exact stream of an uninterrupted
-    one by starting at its step. θ and the motion scale are drawn uniformly per sample from their ranges."""
+    one by starting at its step. θ and the motion scale are drawn uniformly per sample from their ranges.
+    ``source``: "textures" (procedural) or "natural" (photographs, data.natural; half the samples get dark
+    noise up to ``dark_rate_max``)."""
+    if source not in ("textures", "natural"):
+        raise ValueError(f"unknown training data source {source!r}; choose 'textures' or 'natural'")
     lo, hi = spike_frames
     index = start
     while True:
         g = torch.Generator().manual_seed(batch_seed(seed, index))
 
         t = int(torch.randint(lo, hi + 1, (1,), generator=g))
-        samples = [
-            motion_sample(g, size, t, _uniform(g, *threshold_range), _uniform(g, *motion_range))
-            for _ in range(batch_size)
-        ]
+        samples = []
+        for _ in range(batch_size):
+            theta, motion = _uniform(g, *threshold_range), _uniform(g, *motion_range)
+            if source == "natural":
+                dark = _uniform(g, 0.0, dark_rate_max) if float(torch.rand((), generator=g)) < 0.5 else 0.0
+                samples.append(natural_sample(g, size, t, theta, motion, dark))
+            else:
+                samples.append(motion_sample(g, size, t, theta, motion))
         yield {**{k: torch.stack([s[k] for s in samples]) for k in samples[0]}, "index": torch.tensor(index)}
         index += 1
 
@@ -113,7 +124,8 @@ def batch_stream(cfg: TrainConfig, seed: int) -> Callable[[int], Iterator[dict[s
     def at(start: int) -> Iterator[dict[str, torch.Tensor]]:
         it = training_batches(
             cfg.batch_size, cfg.image_size, cfg.spike_frames, cfg.threshold_range,
-            seed=seed, motion_range=cfg.motion_range, start=start,
+            seed=seed, motion_range=cfg.motion_range, start=start, source=cfg.data,
+            dark_rate_max=cfg.dark_rate_max,
         )
         return prefetch(it) if cfg.prefetch else it
 

@@ -66,12 +66,21 @@ def _log(path: Path, line: str) -> None:
         f.write(line + "\n")
 
 
+def _scalar_writer(out_dir: Path, start: int):  # noqa: ANN202 - torch.utils.tensorboard.SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter  # imported here: tensorboard costs a second at start-up
+
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"), purge_step=start + 1 if start else None)
+
+
 def save_training_state(
-    out_dir: Path, prefix: str, model: nn.Module, ema: nn.Module, opt, sched, step: int, meta: dict
+    out_dir: Path, prefix: str, model: nn.Module, ema: nn.Module, opt, sched, step: int, meta: dict,
+    cpu_s: float = 0.0,
 ) -> None:
-    """One rotating checkpoint slot ``<prefix>.*`` (training_state.py: written atomically, previous one kept)."""
+    """One rotating checkpoint slot ``<prefix>.*`` (training_state.py: written atomically, previous one kept).
+    ``cpu_s``: CPU seconds this stage has used so far, over all its resumed runs (kept in the JSON too)."""
     train = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step,
-             "rng": torch.get_rng_state(), "ema_updates": ema.n_averaged.detach().cpu()}  # fmt: skip
+             "rng": torch.get_rng_state(), "ema_updates": ema.n_averaged.detach().cpu(), "cpu_s": cpu_s}  # fmt: skip
+    meta = {**meta, "cpu_s": round(cpu_s, 1)}
     save_state(out_dir, prefix, model.state_dict(), ema.module.state_dict(), train, meta)
 
 
@@ -91,6 +100,7 @@ def run_stage(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg.warmup_steps, stage.steps))
     ema = make_ema(model, cfg.ema_decay)
     start = 0
+    cpu_before = 0.0  # CPU seconds of earlier runs of this stage (resumed)
     if cfg.resume and has_state(out_dir, stage.prefix):
         state = load_state(out_dir, stage.prefix)
         load_state_strict(model, state.weights, state.path)
@@ -101,11 +111,15 @@ def run_stage(
         if "ema_updates" in state.train:  # AveragedModel copies instead of averaging while this is 0
             ema.n_averaged.copy_(state.train["ema_updates"])
         start = state.step
+        cpu_before = float(state.train.get("cpu_s", 0.0))
         if rt.is_main:
             for problem in state.problems:
                 _log(log_path, f"[{stage.name}] skipped a checkpoint: {problem}")
             _log(log_path, f"[{stage.name}] resumed from {state.path} at step {start}")
     batches = data(start)
+    # TensorBoard scalars beside train.log (`tensorboard --logdir <out_dir>/tensorboard`); purge_step drops the
+    # events a killed run wrote after its last checkpoint, so a resumed curve has no doubled steps.
+    scalars = _scalar_writer(out_dir, start) if rt.is_main else None
     objective = stage.objective
     if rt.distributed:
         objective = DistributedDataParallel(
@@ -121,6 +135,7 @@ def run_stage(
     ]
     progress = Progress(*columns, disable=not (cfg.progress and rt.is_main))
     t_last, n_last = time.perf_counter(), 0
+    cpu_start = time.process_time()
     with progress:
         task = progress.add_task(stage.name, total=stage.steps, completed=start, loss=float("nan"), sps=0.0)
         for step in range(start, stage.steps):
@@ -160,10 +175,18 @@ def run_stage(
                 _log(log_path, f"[{stage.name}] step {step + 1} loss={loss.item():.4f} {parts} "
                                f"lr={sched.get_last_lr()[0]:.2e} {sps:.1f} samples/s")
                 progress.update(task, loss=loss.item(), sps=sps)
+                if scalars is not None:
+                    values = {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}, "samples_per_s": sps,
+                              "lr": sched.get_last_lr()[0]}  # fmt: skip
+                    for name, value in values.items():
+                        scalars.add_scalar(f"{stage.name}/{name}", value, step + 1)
             progress.update(task, advance=1)
             if rt.is_main and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == stage.steps):
-                save_training_state(out_dir, stage.prefix, model, ema, opt, sched, step + 1, stage.meta())
+                cpu_s = cpu_before + time.process_time() - cpu_start
+                save_training_state(out_dir, stage.prefix, model, ema, opt, sched, step + 1, stage.meta(), cpu_s)
             barrier(rt)
+    if scalars is not None:
+        scalars.close()
     if hasattr(batches, "close"):
         batches.close()  # stops a prefetch thread
     return ema

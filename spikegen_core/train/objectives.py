@@ -10,6 +10,7 @@ from spikegen_core.losses import spike_stream_loss
 from spikegen_core.models.fusion import fade_to_grey, sample_gamma, to_grey
 from spikegen_core.models.spikegen import SpikeGen
 from spikegen_core.models.vae import LatentVAE
+from spikegen_core.spikes.stream import central_start
 
 
 class AutoencoderObjective(nn.Module):
@@ -54,7 +55,7 @@ class PretrainObjective(nn.Module):
         sharp, spikes = batch["sharp"], batch["spikes"]
         gamma = sample_gamma(sharp.shape[0], endpoint_prob=self.endpoint_prob, device=sharp.device)
         tl = target_latent(self.model, fade_to_grey(sharp, gamma))
-        terms, _ = self.model.losses(sharp, spikes, gamma, tl, self.repeats)
+        terms, _ = self.model.losses(sharp, spikes, gamma, tl, self.repeats, threshold=batch.get("threshold"))
         return terms
 
 
@@ -63,7 +64,7 @@ def tfp_prior(spikes: torch.Tensor, threshold: torch.Tensor | float, window: int
     sample, as a grey (B, 3, H, W) image in [0, 1]."""
     t = spikes.shape[1]
     n = t if window is None else min(window, t)
-    start = (t - n) // 2
+    start = central_start(t, n, "middle")
     theta = torch.as_tensor(threshold, dtype=torch.float32, device=spikes.device).reshape(-1, 1, 1)
     image = spikes[:, start : start + n].float().mean(1) * theta
     return image.clamp(0, 1).unsqueeze(1).expand(-1, 3, -1, -1)
@@ -120,8 +121,11 @@ class FinetuneObjective(nn.Module):
         else:
             rgb, gamma, target = self.inputs(batch)
             spikes_in = spikes
-        terms, mean = self.model.losses(rgb, spikes_in, gamma, target_latent(self.model, target), self.repeats)
-        pred = self.model.decode(mean, rgb, spikes_in)
+        theta = batch.get("threshold")
+        terms, mean = self.model.losses(
+            rgb, spikes_in, gamma, target_latent(self.model, target), self.repeats, threshold=theta
+        )
+        pred = self.model.decode(mean, rgb, spikes_in, threshold=theta)
         terms["image"] = F.mse_loss(pred, target)
         terms["spike"] = spike_stream_loss(pred, spikes, threshold=batch["threshold"], window=self.spike_window)
         return terms

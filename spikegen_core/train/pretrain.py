@@ -101,7 +101,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
             model.load_state_dict(ema.module.state_dict())
             model.config.vae.scaling_factor = latent_scale(model.vae, data(LATENT_SCALE_BATCHES), rt)
             if rt.is_main:
-                save_weights(out / "vae.safetensors", model.state_dict(), meta("vae")())
+                save_weights(out / "vae.safetensors", model.state_dict(), {**meta("vae")(), "step": cfg.vae_steps})
         elif cfg.vae_folder is None and not fusion_started:
             model.config.vae.scaling_factor = latent_scale(model.vae, data(LATENT_SCALE_BATCHES), rt)
         set_trainable(model, vae_encoder=False, vae_decoder=False, fusion=True)

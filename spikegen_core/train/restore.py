@@ -63,9 +63,11 @@ def run_model(
     tile: int | None = 64,
     overlap: int = 16,
     batch: int = 16,
+    threshold: float | None = None,
     **sample_kw: Any,
 ) -> torch.Tensor:
-    """Model output for one frame: ``rgb`` (3, H, W) and/or ``spikes`` (T, H, W) → (3, H, W), any H, W."""
+    """Model output for one frame: ``rgb`` (3, H, W) and/or ``spikes`` (T, H, W) → (3, H, W), any H, W.
+    ``threshold``: the camera's θ (models with ``theta_input`` use it; None: the model's configured θ)."""
     ref = rgb if rgb is not None else spikes
     if ref is None:
         raise InputMismatchError("restore needs spikes, an RGB frame, or both; got neither")
@@ -94,7 +96,7 @@ def run_model(
         chunk = boxes[i : i + batch]
         r = torch.stack([rgb_p[:, y : y + tile_h, x : x + tile_w] for y, x in chunk]).to(dev) if rgb_p is not None else None
         k = torch.stack([spk_p[:, y : y + tile_h, x : x + tile_w] for y, x in chunk]).to(dev) if spk_p is not None else None
-        out = model(r, k, gamma, **sample_kw).float()
+        out = model(r, k, gamma, threshold=threshold, **sample_kw).float()
         for (y, x), o in zip(chunk, out, strict=True):
             acc[:, y : y + tile_h, x : x + tile_w] += o * wt
             norm[:, y : y + tile_h, x : x + tile_w] += wt
@@ -123,15 +125,16 @@ def restore_tensors(
         if rgb is None:
             raise InputMismatchError("deblurring needs the blurred RGB frame; pass rgb=... or use mode='reconstruct'")
         gamma = cfg.deblur_gamma if spikes is not None else 0.0
-        return run_model(model, rgb, spikes, gamma, tile=tile, overlap=overlap, **sample_kw)
+        return run_model(model, rgb, spikes, gamma, tile=tile, overlap=overlap, threshold=threshold, **sample_kw)
     if spikes is None:
         raise InputMismatchError("reconstruction needs a spike window; pass spikes=...")
     theta = float(threshold if threshold is not None else cfg.threshold)
     if cfg.tfp_prior:
         prior = tfp_prior(spikes[None], theta, cfg.prior_window)[0]
-        out = run_model(model, prior, spikes, cfg.reconstruct_gamma, tile=tile, overlap=overlap, **sample_kw)
+        out = run_model(model, prior, spikes, cfg.reconstruct_gamma, tile=tile, overlap=overlap, threshold=theta,
+                        **sample_kw)  # fmt: skip
     else:
-        out = run_model(model, None, spikes, 1.0, tile=tile, overlap=overlap, **sample_kw)
+        out = run_model(model, None, spikes, 1.0, tile=tile, overlap=overlap, threshold=theta, **sample_kw)
     return out.mean(0, keepdim=True).expand(3, -1, -1).contiguous()
 
 

@@ -27,6 +27,8 @@ from spikegen_core.train.pretrain import pretrain
 class ShipConfig:
     """Steps of each stage of the shipped tiny model (defaults: what made the shipped file)."""
 
+    preset: str = "tiny"
+    """Which PRETRAIN/FINETUNE preset pair to run ("natural": scripts/train_core_natural.sh)."""
     work_dir: Path = Path("runs/ship-tiny")
     """Training folder (the pretraining checkpoints; fine-tuning goes to ``work_dir/finetune``)."""
     vae_steps: int = 2000
@@ -41,6 +43,8 @@ class ShipConfig:
     """Where the exported float16 checkpoint goes."""
     progress: bool = False
     """Rich progress bars (off for nohup logs)."""
+    ckpt_every: int = 100
+    """Steps between resumable checkpoints of every stage."""
 
 
 def export(src: Path, dst: Path, extra: dict | None = None) -> Path:
@@ -53,13 +57,13 @@ def export(src: Path, dst: Path, extra: dict | None = None) -> Path:
 
 def ship(cfg: ShipConfig) -> Path:
     t0 = time.time()
-    common = dict(threads=cfg.threads, resume=True, progress=cfg.progress, ckpt_every=100)
+    common = dict(threads=cfg.threads, resume=True, progress=cfg.progress, ckpt_every=cfg.ckpt_every)
     pre = pretrain(with_overrides(
-        PRETRAIN_PRESETS["tiny"], out_dir=cfg.work_dir, steps=cfg.pretrain_steps, vae_steps=cfg.vae_steps, **common
+        PRETRAIN_PRESETS[cfg.preset], out_dir=cfg.work_dir, steps=cfg.pretrain_steps, vae_steps=cfg.vae_steps, **common
     ))
     t1 = time.time()
     ft = finetune(with_overrides(
-        FINETUNE_PRESETS["tiny"], out_dir=cfg.work_dir / "finetune", init=pre, steps=cfg.finetune_steps, **common
+        FINETUNE_PRESETS[cfg.preset], out_dir=cfg.work_dir / "finetune", init=pre, steps=cfg.finetune_steps, **common
     ))
     t2 = time.time()
     record = {

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import tyro
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from spikegen_core.errors import InputMismatchError
@@ -131,7 +132,7 @@ def restore_video(
 
 
 def restore_video_command(
-    spikes: Path,
+    spikes: tyro.conf.Positional[Path],
     out: Path = Path("outputs/video"),
     fps: float = 1000.0,
     window: int = 41,
@@ -156,7 +157,8 @@ def restore_video_command(
     """Turn a long spike stream into a high-frame-rate video (MP4 and/or PNG frames).
 
     Args:
-        spikes: the spike file (.dat with sidecar or --height/--width, .npy, or .npz).
+        spikes: the spike file (.dat with sidecar or --height/--width, .npy, or .npz); `--spikes FILE`
+            also works.
         out: output folder.
         fps: output frames per second on the spike clock (1000 from a 20 kHz stream = one frame every 20 ticks).
         window: spike frames per output frame, centred on it.

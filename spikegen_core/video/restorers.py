@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
 
 from spikegen_core.errors import CheckpointError, InputMismatchError
 from spikegen_core.spikes.camera import to_grey
+from spikegen_core.spikes.stream import central_start
 
 __all__ = ["AdaptiveTFPRestorer", "ModelRestorer", "Restorer", "TFPRestorer", "luma_swap", "make_restorer"]
 
@@ -48,7 +48,7 @@ def central(spikes: torch.Tensor, window: int | None) -> torch.Tensor:
     t = spikes.shape[1]
     if window is None or window >= t:
         return spikes
-    start = t // 2 - window // 2
+    start = central_start(t, window, "key")
     return spikes[:, start : start + window]
 
 
@@ -124,17 +124,20 @@ class AdaptiveTFPRestorer:
 
 
 class ModelRestorer:
-    """The SpikeGen model as a restorer (mean-latent inference, deterministic).
+    """The SpikeGen model as a restorer (mean-latent inference, deterministic): the one model restorer that
+    ``spikegen restore-video``/``deblur-video``, ``spikegen-process-data --checkpoint`` and the nerfstudio
+    datamanager use, each frame through :func:`spikegen_core.train.restore.restore_tensors` (what
+    ``spikegen restore`` runs), so one window and checkpoint give one frame everywhere.
 
     Without RGB it feeds the TFP image as the pseudo-dense prior (as in fine-tuning) with the checkpoint's
-    ``reconstruct_gamma`` and returns grey; with blurred RGB it uses ``deblur_gamma`` and returns RGB.
-    Frames are padded (replicate) to the latent stride and cropped back; windows longer than the encoder's
-    ``max_spike_frames`` use their central frames.
+    ``reconstruct_gamma`` and returns grey; with blurred RGB it uses ``deblur_gamma`` and returns RGB. Frames
+    are restored in ``tile``-pixel tiles (the training crop; None: whole frames); windows longer than the
+    encoder's ``max_spike_frames`` use their central frames.
     """
 
     def __init__(self, checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu",
-                 threshold: float | None = None) -> None:
-        self.checkpoint, self.device, self._threshold = checkpoint, torch.device(device), threshold
+                 threshold: float | None = None, tile: int | None = 64) -> None:
+        self.checkpoint, self.device, self._threshold, self.tile = checkpoint, torch.device(device), threshold, tile
         self._model = None
         self.name = "spikegen"
 
@@ -154,25 +157,23 @@ class ModelRestorer:
         return self.load()._model
 
     @torch.no_grad()
-    def __call__(self, spikes: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self, spikes: torch.Tensor, rgb: torch.Tensor | None = None, *, threshold: float | None = None
+    ) -> torch.Tensor:
+        """``threshold``: this call's camera θ/gain (default: the restorer's, else the checkpoint's)."""
+        from spikegen_core.train.restore import restore_tensors
+
         _check(spikes, rgb)
         model = self.model
-        cfg = model.config
-        theta = self._threshold if self._threshold is not None else cfg.threshold
-        x = central(spikes, cfg.max_spike_frames).to(self.device, torch.float32)
-        h, w = x.shape[-2:]
-        s = model.stride
-        pad = (0, (-w) % s, 0, (-h) % s)
-        x = F.pad(x, pad, mode="replicate") if any(pad) else x
-        if rgb is None:
-            prior = (x.mean(dim=1) * theta).clamp(0, 1).unsqueeze(1).expand(-1, 3, -1, -1)
-            inp, gamma = (prior if cfg.tfp_prior else None), (cfg.reconstruct_gamma if cfg.tfp_prior else 1.0)
-        else:
-            inp = rgb.to(self.device, torch.float32)
-            inp = F.pad(inp, pad, mode="replicate") if any(pad) else inp
-            gamma = cfg.deblur_gamma
-        out = model(inp, x, gamma)[..., :h, :w].clamp(0, 1)
-        return to_grey(out).unsqueeze(1) if rgb is None else out
+        theta = threshold if threshold is not None else self._threshold
+        x = central(spikes, model.config.max_spike_frames).to(self.device, torch.float32)
+        frames = [
+            restore_tensors(model, x[b], None if rgb is None else rgb[b].to(self.device, torch.float32),
+                            threshold=theta, tile=self.tile)
+            for b in range(len(x))
+        ]  # fmt: skip
+        out = torch.stack(frames)
+        return out[:, :1] if rgb is None else out  # reconstruction: the grey frame (three equal channels)
 
 
 class DemosaicRestorer:

@@ -29,10 +29,11 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from nerfstudio.cameras.camera_utils import quaternion_from_matrix, quaternion_matrix, quaternion_slerp
 
 from spikegen_core.errors import InputMismatchError
+from spikegen_core.geometry import interpolate_pose
 from spikegen_core.models.spikegen import SpikeGen
+from spikegen_core.spikes.stream import central_start
 
 PriorKind = Literal["fix", "restore", "sds"]
 PoseKind = Literal["train", "between", "around"]
@@ -69,17 +70,6 @@ def noise_timestep(
 
 
 # -- poses -----------------------------------------------------------------------------------------------
-def interpolate_pose(a: torch.Tensor, b: torch.Tensor, s: float) -> torch.Tensor:
-    """Camera-to-world ``(3, 4)`` a fraction ``s`` of the way from ``a`` to ``b`` (slerp + linear)."""
-    qa = quaternion_from_matrix(a[:3, :3].detach().cpu().double().numpy())
-    qb = quaternion_from_matrix(b[:3, :3].detach().cpu().double().numpy())
-    rot = quaternion_matrix(quaternion_slerp(qa, qb, s))[:3, :3]
-    out = torch.empty(3, 4, dtype=a.dtype, device=a.device)
-    out[:, :3] = torch.as_tensor(np.ascontiguousarray(rot), dtype=a.dtype, device=a.device)
-    out[:, 3] = (1 - s) * a[:3, 3] + s * b[:3, 3]
-    return out
-
-
 def rotation(axis_angle: torch.Tensor) -> torch.Tensor:
     """(3,) axis × angle (radians) → (3, 3) rotation matrix (matrix exponential of the skew matrix)."""
     x, y, z = axis_angle.tolist()
@@ -106,7 +96,7 @@ def sample_pose(
     if kind == "between" and others:
         j = int(torch.randint(len(others), (1,), generator=generator))
         s = 0.2 + 0.6 * float(torch.rand((), generator=generator))  # avoid the ends: those are training views
-        return interpolate_pose(current, others[j].to(current), s)
+        return interpolate_pose([0.0, 1.0], torch.stack([current[:3, :4], others[j][:3, :4].to(current)]), s)
     return orbit_jitter(current, jitter_deg, generator)
 
 
@@ -171,7 +161,7 @@ class DiffusionPrior:
             return None
         t = spikes.shape[1]
         n = min(self.spike_frames, t, self.model.config.max_spike_frames)
-        start = (t - n) // 2
+        start = central_start(t, n, "middle")
         return spikes[:, start : start + n].to(self.device, torch.float32)
 
     def _inputs(
@@ -189,14 +179,16 @@ class DiffusionPrior:
 
     def _add_noise(self, z0: torch.Tensor, t: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(z0.device)
-        a = self.alphas[t].to(z0.device)
-        return a.sqrt() * z0 + (1 - a).sqrt() * noise, noise
+        return self.model.head.train_scheduler.add_noise(z0, noise, torch.tensor([t], device=z0.device)), noise
 
     def _eps(self, x: torch.Tensor, t: int, cond: torch.Tensor) -> torch.Tensor:
         return self.model.head(x, torch.full((x.shape[0],), t, device=x.device, dtype=torch.long), cond)
 
     def denoise(self, z_t: torch.Tensor, t: int, cond: torch.Tensor) -> torch.Tensor:
-        """Deterministic DDIM (η = 0) from timestep ``t`` to 0 in ``denoise_steps`` steps; tokens (M, C)."""
+        """Deterministic DDIM (η = 0) from timestep ``t`` to 0 in ``denoise_steps`` steps; tokens (M, C).
+
+        Written out rather than ``DDIMScheduler.step``: the scheduler steps along its own grid from the top of the
+        schedule (previous timestep = t − T/n), while the prior starts at an arbitrary ``t``."""
         ts = np.unique(np.linspace(t, 0, self.denoise_steps + 1).round().astype(int))[::-1]
         x = z_t
         for cur, nxt in zip(ts[:-1], ts[1:], strict=True):
@@ -232,8 +224,8 @@ class DiffusionPrior:
         z = self.denoise(z_t, t, cond.reshape(b * n, d))
         image = m.decode(m._to_map(z.view(b, n, -1), grid), rgb, spk)
         if self.residual:
-            # keep only what the denoiser changed: a small CPU autoencoder reconstructs our renders at
-            # ~16–25 dB, and pulling toward its output would blur whatever the splats already got right
+            # keep only what the denoiser changed: a small CPU autoencoder reconstructs our renders only
+            # roughly, and pulling toward its output would blur whatever the splats already got right
             image = rgb + image - m.decode(m._to_map(z0.view(b, n, -1), grid), rgb, spk)
         return _like(image, render)
 

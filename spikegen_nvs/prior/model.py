@@ -27,11 +27,11 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
 
     _target: type = field(default_factory=lambda: SpikeGenSplatPriorModel)
     prior_weight: float = 6.0
-    """Weight of the prior loss at its strongest (before any annealing). On the 8-view scene, applied every step,
-    6 beat 3 and 1.5 on PSNR and SSIM (benchmarks/prior.md: +0.50 / +0.45 / +0.34 dB, mean of 3 seeds)."""
+    """Weight of the prior loss at its strongest (before any annealing); the weights compared are in
+    benchmarks/prior.md."""
     prior_kind: prior_lib.PriorKind = "fix"
-    """"fix": MSE to the model's one-pass restoration of the render (stop-gradient; measured best, see
-    benchmarks/prior.md); "restore": MSE to the decoded noised-and-denoised render; "sds": score distillation."""
+    """"fix": MSE to the model's one-pass restoration of the render (stop-gradient); "restore": MSE to the decoded
+    noised-and-denoised render; "sds": score distillation. benchmarks/prior.md compares them."""
     prior_schedule: prior_lib.Schedule = "constant"
     """How the weight (and the top noise level) falls from ``prior_start`` to ``prior_end``. "constant" keeps the
     prior on to the end (with "linear" it is gone by then and few-view splats can drift back toward their training
@@ -43,7 +43,7 @@ class SpikeGenSplatPriorModelConfig(SpikeGenSplatModelConfig):
     our configs)."""
     prior_every: int = 1
     """Apply the prior every N training steps (its cost is one extra render + one encode + a few head passes + one
-    decode); every 2nd step at weight 1.5 gained half of what every step did (+0.17 vs +0.34 dB)."""
+    decode)."""
     prior_poses: tuple[prior_lib.PoseKind, ...] = ("between", "around")
     """Pose kinds drawn in turn: the training view (with its spikes), between two views, jittered around one.
     Training views are off by default: their renders are already close to the data there, and the splat prior

@@ -17,7 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spikegen_core.errors import InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.errors import ImageFileError, InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.image import load_image as read_image
+from spikegen_core.spikes.camera import to_grey
 
 SPIKE_SUFFIXES = (".dat", ".npz", ".npy")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -48,25 +50,16 @@ class LoadedViews:
     stream_path: Path | None = None  # the long stream, when views are ranges into one
 
 
-def to_grey(rgb: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) → (H, W) with the field's weights (0.299 R + 0.587 G + 0.114 B)."""
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device)
-    return torch.einsum("c,chw->hw", weights, rgb)
-
-
 def load_image(path: Path, downscale: int = 1) -> torch.Tensor:
-    """An image file → (3, H, W) float in [0, 1], box-downscaled by an integer factor."""
-    from PIL import Image, UnidentifiedImageError
-
+    """An image file → (3, H, W) float in [0, 1], box-downscaled by an integer factor (a partial box at the
+    edge averages the pixels it holds, like PIL's ``reduce``); an unreadable file is a ``SpikeFileError``."""
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if downscale > 1:
-                im = im.reduce(downscale)  # box filter: averages, so no aliasing for SIFT to latch onto
-            arr = np.asarray(im, dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError) as err:
-        raise SpikeFileError(f"{path}: cannot read the image ({err}); check the file or remove it") from err
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+        img = read_image(path, mode="rgb")
+    except ImageFileError as err:
+        raise SpikeFileError(f"{err}; or remove it") from err
+    if downscale > 1:  # box filter: averages, so no aliasing for SIFT to latch onto
+        img = F.avg_pool2d(img[None], downscale, ceil_mode=True)[0]
+    return img.contiguous()
 
 
 # --------------------------------------------------------------------------------------------- streams

@@ -26,7 +26,9 @@ from typing import Literal
 import numpy as np
 import torch
 
+from spikegen_core.data.scene_format import write_ply, write_transforms
 from spikegen_core.errors import CheckpointError, InputMismatchError, SpikeFileError, SpikeGenError
+from spikegen_core.image import save_image
 from spikegen_core.utils import atomic_path, atomic_write
 from spikegen_nvs.process_data.colmap import CameraModelName, RegistrationError, SfmResult, run_sfm
 from spikegen_nvs.process_data.inputs import (
@@ -114,8 +116,9 @@ class ProcessDataConfig:
     """SIFT features per image."""
     num_threads: int = -1
     """Threads for COLMAP (-1: all cores)."""
-    eval_every: int = 0
-    """Photos: every N-th registered view becomes a test view (gt_path = the photo); 0 = none."""
+    eval_every: int = 8
+    """Photos: hold out every N-th registered view as a test view (views 0, N, 2N, ..., as nerfstudio's
+    `eval_interval` split): its photo becomes `gt_path` (what ns-eval scores) and it trains nothing; 0 = none."""
     checkpoint: Path | None = None
     """Core-model checkpoint for dense frames; TFP when absent."""
     seed: int = 0
@@ -142,6 +145,7 @@ class ProcessSummary:
     transforms_path: Path
     warnings: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    num_test: int = 0  # registered views held out as test views (gt_path), among num_registered
 
     @property
     def ns_train_command(self) -> str:
@@ -168,14 +172,7 @@ def _tfp_frame(spikes: torch.Tensor, threshold: float, gain: float) -> torch.Ten
 
 def _save_image(path: Path, image: torch.Tensor) -> None:
     """(H, W) or (3, H, W) float in [0, 1] → 8-bit RGB PNG (grey is repeated so every loader sees RGB)."""
-    from PIL import Image
-
-    img = image.detach().float().cpu().clamp(0, 1)
-    if img.ndim == 2:
-        img = img.expand(3, *img.shape)
-    arr = (img.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    with atomic_path(path) as tmp:
-        Image.fromarray(arr).save(tmp, format="PNG")
+    save_image(path, image.expand(3, *image.shape) if image.ndim == 2 else image)
 
 
 def _detect_kind(cfg: ProcessDataConfig) -> str:
@@ -291,16 +288,6 @@ def _write_stream(loaded: LoadedViews, spikes_dir: Path, cfg: ProcessDataConfig)
     return f"spikes/{dst.name}"
 
 
-def _write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
-    """ASCII PLY with x y z red green blue (what nerfstudio's ``ply_file_path`` loader reads)."""
-    header = (f"ply\nformat ascii 1.0\nelement vertex {len(xyz)}\nproperty float x\nproperty float y\n"
-              "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
-    with atomic_write(path, "w") as f:
-        f.write(header)
-        for (x, y, z), (r, g, b) in zip(xyz, rgb, strict=True):
-            f.write(f"{x:.6f} {y:.6f} {z:.6f} {int(r)} {int(g)} {int(b)}\n")
-
-
 def _frame_entries(loaded: LoadedViews, sfm: SfmResult, cfg: ProcessDataConfig, spike_paths: dict[str, str],
                    image_paths: dict[str, str], sharp_paths: dict[str, str]) -> list[dict]:
     poses = {name.rsplit(".", 1)[0]: colmap_to_nerfstudio(m) for name, m in sfm.cam_from_world.items()}
@@ -322,8 +309,10 @@ def _frame_entries(loaded: LoadedViews, sfm: SfmResult, cfg: ProcessDataConfig, 
         frames.append(frame)
     if cfg.eval_every > 0:
         for i, frame in enumerate(frames):
-            if i % cfg.eval_every == cfg.eval_every - 1 and "sharp_path" in frame:
-                frame["gt_path"] = frame["file_path"] = frame["sharp_path"]
+            if i % cfg.eval_every == 0 and "sharp_path" in frame:
+                # A test view carries only its pose and ground truth: nothing of it reaches training.
+                frames[i] = {"file_path": frame["sharp_path"], "gt_path": frame["sharp_path"],
+                             "transform_matrix": frame["transform_matrix"], "time": frame["time"]}  # fmt: skip
     return frames
 
 
@@ -340,6 +329,9 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     if restorer is None and cfg.checkpoint is not None:
         restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain)
 
+    if cfg.eval_every == 1:
+        raise InputMismatchError("--eval-every 1 would hold out every view and leave none to train on; "
+                                 "use 0 (no test views) or at least 2")  # fmt: skip
     out = cfg.output_dir
     # A failed run must not leave an earlier run's transforms.json looking like its result.
     (out / "transforms.json").unlink(missing_ok=True)
@@ -450,13 +442,13 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         "ply_file_path": "sparse_pc.ply",
         "frames": frames,
     }
-    _write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
-    with atomic_write(out / "transforms.json", "w") as f:
-        json.dump(transforms, f, indent=2)
+    write_ply(out / "sparse_pc.ply", points_to_nerfstudio(sfm.points_xyz), sfm.points_rgb)
+    write_transforms(out, transforms)
 
     summary = ProcessSummary(num_views=n, num_registered=sfm.num_registered, num_points=len(sfm.points_xyz),
                              mean_reprojection_error=sfm.mean_reprojection_error, output_dir=out,
-                             transforms_path=out / "transforms.json", warnings=warnings, seconds=seconds)
+                             transforms_path=out / "transforms.json", warnings=warnings, seconds=seconds,
+                             num_test=sum("gt_path" in f for f in frames))
     _print_summary(console, summary)
     return summary
 
@@ -466,6 +458,7 @@ def _print_summary(console, s: ProcessSummary) -> None:
 
     table = Table(title="spikegen-process-data", show_header=False)
     table.add_row("views registered", f"{s.num_registered} / {s.num_views}")
+    table.add_row("test views (held out)", str(s.num_test))
     table.add_row("3-D points", str(s.num_points))
     table.add_row("mean reprojection error", f"{s.mean_reprojection_error:.3f} px")
     table.add_row("scene written to", str(s.output_dir))

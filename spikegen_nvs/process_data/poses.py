@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+from spikegen_core.geometry import interpolate_pose
+
+__all__ = ["colmap_to_nerfstudio", "interpolate_pose", "points_to_nerfstudio", "pose_errors", "umeyama"]
 
 # World change nerfstudio's ``colmap_to_json`` applies (swap y/z, flip the new z) so that COLMAP's
 # "down is +y" world ends up roughly z-up; we apply the same one so scenes look alike in the viewer.
@@ -30,26 +33,6 @@ def colmap_to_nerfstudio(cam_from_world: np.ndarray) -> np.ndarray:
 def points_to_nerfstudio(xyz: np.ndarray) -> np.ndarray:
     """COLMAP world points (N×3) → the world of :func:`colmap_to_nerfstudio`."""
     return np.asarray(xyz, dtype=np.float64) @ APPLIED_TRANSFORM[:, :3].T
-
-
-def interpolate_pose(times: Sequence[float], poses: Sequence[np.ndarray], t: float) -> np.ndarray:
-    """Camera-to-world at time ``t`` from poses known at sorted ``times``: slerp for rotation, linear for
-    position between the two neighbours; outside the known span the nearest pair's motion is extrapolated
-    (a window edge lies half a window beyond the first/last view centre)."""
-    times = np.asarray(times, dtype=np.float64)
-    if len(times) == 0:
-        raise ValueError("interpolate_pose needs at least one pose")
-    if len(times) == 1:
-        return np.asarray(poses[0], dtype=np.float64).copy()
-    i = int(np.clip(np.searchsorted(times, t) - 1, 0, len(times) - 2))
-    t0, t1 = times[i], times[i + 1]
-    alpha = (t - t0) / (t1 - t0) if t1 > t0 else 0.0
-    p0, p1 = np.asarray(poses[i], dtype=np.float64), np.asarray(poses[i + 1], dtype=np.float64)
-    rel = Rotation.from_matrix(p1[:3, :3] @ p0[:3, :3].T)  # rotation from p0 to p1, scaled by alpha
-    out = np.eye(4)
-    out[:3, :3] = (Rotation.from_rotvec(rel.as_rotvec() * alpha) * Rotation.from_matrix(p0[:3, :3])).as_matrix()
-    out[:3, 3] = (1 - alpha) * p0[:3, 3] + alpha * p1[:3, 3]
-    return out
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
