@@ -172,7 +172,7 @@ def main() -> None:
             },
             {"title": "guess_cfa on the colour training windows", "columns": check_columns, "rows": check_rows},
         ],
-        "command": "nice -n 10 python scripts/bench_cfa.py " + " ".join(sys.argv[1:]),
+        "command": "nice -n 10 python scripts/bench_cfa.py " + " ".join(a for a in sys.argv[1:] if a != "--reuse"),
         "settings": {"steps": steps, "seeds": args.seeds, "cfa": CFA, "scene": "sample preset", "train_seed": 42,
                      "load_avg_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg())},
         "results": results, "deltas": deltas, "cfa_check": checks, "figures": figures,
