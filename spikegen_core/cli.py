@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import tyro
 
 from spikegen_core import __version__
+from spikegen_core.cli_guard import checked, run_cli
 
 SPIKES_FLAG = "--spikes"
 """Former spelling of the spike file of ``restore-video``; every verb now takes it as its first positional."""
@@ -26,8 +27,10 @@ def reconstruct(
     height: int | None = None,
     width: int | None = None,
     axes: str = "THW",
+    key: str | None = None,
+    force_size: bool = False,
     center: int | None = None,
-    window: int = 41,
+    window: int | None = None,
     threshold: float | None = None,
     checkpoint: Path | None = None,
     cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None,
@@ -45,8 +48,10 @@ def reconstruct(
         height: frame height for `.dat` files.
         width: frame width for `.dat` files.
         axes: axis order of `.npz`/`.npy` arrays, THW or HWT.
+        key: array name inside a `.npz` (default: its only array, or spk/spikes/spike/arr_0/data).
+        force_size: read a `.dat` at --height/--width even where its sidecar disagrees or the size looks wrong.
         center: key frame (default: the middle of the stream).
-        window: TFP window length in frames (the field's protocol uses 41).
+        window: TFP window length in frames (default: 41, the field's protocol, or the whole stream if shorter).
         threshold: θ of the camera (default: the file's sidecar, else 2.0).
         checkpoint: SpikeGen checkpoint for --method model (default: the shipped one).
         cfa: Bayer pattern of a colour spike camera (default: the file's sidecar; none = grey).
@@ -58,9 +63,11 @@ def reconstruct(
     from spikegen_core.spikes import load_spikes, tfi, tfp
     from spikegen_core.spikes.reconstruct import cfa_scores, demosaic
     from spikegen_core.spikes.reconstruct import guess_cfa as guess
+    from spikegen_core.train.restore import spike_window
 
-    stream = load_spikes(spikes, height=height, width=width, axes=axes)
-    theta = threshold or stream.threshold or 2.0
+    stream = load_spikes(spikes, height=height, width=width, axes=axes, key=key, force_size=force_size)
+    theta = threshold if threshold is not None else (stream.threshold or 2.0)
+    win = spike_window(stream, window, center)  # checks --window/--center against the stream
     c = stream.num_frames // 2 if center is None else center
     pattern = cfa or stream.cfa
     gains = stream.cfa_gains if pattern == stream.cfa else None
@@ -76,11 +83,9 @@ def reconstruct(
     def colour(img):  # noqa: ANN001, ANN202 (a tensor in, a tensor out)
         return demosaic(img, pattern, gains=gains) if pattern else img
 
-    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     if method in ("tfp", "both"):
-        w = stream.window(c, min(window, stream.num_frames))
-        img = colour(tfp(w.spikes, threshold=theta))
+        img = colour(tfp(win, threshold=theta))
         written.append(save_image(out / f"{spikes.stem}_tfp.png", img.clamp(0, 1)))
     if method in ("tfi", "both"):
         img = colour(tfi(stream.spikes, center=c, threshold=theta))
@@ -92,7 +97,8 @@ def reconstruct(
         from spikegen_core.train import restore
 
         written.append(restore(spikes=spikes, out=out / f"{spikes.stem}_spikegen.png", checkpoint=checkpoint,
-                               height=height, width=width, axes=axes, center=c))
+                               height=height, width=width, axes=axes, key=key, force_size=force_size, center=c,
+                               window=window, threshold=threshold))  # fmt: skip
     print(f"read {stream.num_frames} spike frames of {stream.height}×{stream.width} from {spikes}"
           + (f", colour ({pattern})" if pattern else ""))
     for p in written:
@@ -104,7 +110,7 @@ def restore(
     out: Path = Path("outputs/restored.png"),
     rgb: Path | None = None,
     checkpoint: Path | None = None,
-    window: int = 41,
+    window: int | None = None,
     center: int | None = None,
     threshold: float | None = None,
     mode: Literal["auto", "deblur", "reconstruct"] = "auto",
@@ -114,6 +120,8 @@ def restore(
     height: int | None = None,
     width: int | None = None,
     axes: str = "THW",
+    key: str | None = None,
+    force_size: bool = False,
     device: str = "cpu",
 ) -> None:
     """Restore a sharp frame with the SpikeGen model: a spike window (+ optional blurred RGB) in, an image out.
@@ -123,7 +131,7 @@ def restore(
         out: output image.
         rgb: blurred RGB frame of the same exposure (deblurring); without it: dense reconstruction.
         checkpoint: SpikeGen checkpoint (default: the shipped tiny one).
-        window: spike frames around the centre.
+        window: spike frames around the centre (default: 41, or the whole stream if shorter).
         center: key frame (default: the middle of the stream).
         threshold: camera θ (default: the file's sidecar, else the model's).
         mode: auto (deblur when --rgb is given), deblur or reconstruct.
@@ -133,17 +141,18 @@ def restore(
         height: frame height of a .dat without sidecar.
         width: frame width of a .dat without sidecar.
         axes: axis order of .npz/.npy arrays (THW or HWT).
+        key: array name inside a .npz (default: its only array, or spk/spikes/spike/arr_0/data).
+        force_size: read a .dat at --height/--width even where its sidecar disagrees or the size looks wrong.
         device: cpu or cuda.
     """
-    from spikegen_core.image import save_image
-    from spikegen_core.train import restore_image
+    from spikegen_core.train import restore as run_restore
 
-    image = restore_image(
-        spikes, rgb=rgb, checkpoint=checkpoint, window=window, center=center, threshold=threshold, mode=mode,
-        sampler=sampler, steps=steps, temperature=temperature, height=height, width=width, axes=axes,
-        device=device,
-    )
-    print(f"wrote {save_image(out, image)}")
+    path = run_restore(
+        spikes, out, rgb=rgb, checkpoint=checkpoint, window=window, center=center, threshold=threshold, mode=mode,
+        sampler=sampler, steps=steps, temperature=temperature, height=height, width=width, axes=axes, key=key,
+        force_size=force_size, device=device,
+    )  # fmt: skip
+    print(f"wrote {path}")
 
 
 def evaluate(
@@ -211,7 +220,7 @@ def _commands() -> dict:
     pretrain.__annotations__ = {"cfg": Annotated[pretrain_cfg, tyro.conf.arg(name="")], "return": None}
     finetune.__annotations__ = {"cfg": Annotated[finetune_cfg, tyro.conf.arg(name="")], "return": None}
     finetune_pairs.__annotations__ = {"cfg": Annotated[pairs_cfg, tyro.conf.arg(name="")], "return": None}
-    return {
+    commands = {
         "simulate": simulate_command,
         "reconstruct": reconstruct,
         "make-pairs": make_pairs_command,
@@ -224,6 +233,8 @@ def _commands() -> dict:
         "restore": restore,
         "eval": evaluate,
     }
+    # Every numeric option is checked against one table before the command runs (spikegen_core.cli_guard).
+    return {name: checked(fn) for name, fn in commands.items()}
 
 
 def spikes_flag_to_positional(args: Sequence[str]) -> list[str]:
@@ -240,15 +251,22 @@ def spikes_flag_to_positional(args: Sequence[str]) -> list[str]:
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    """``spikegen VERB …``; ``spikegen --version`` prints the installed version."""
+    """``spikegen VERB …``; ``spikegen --version`` prints the installed version. A user error prints one line
+    (``--debug`` or ``SPIKEGEN_DEBUG=1``: its traceback), see :mod:`spikegen_core.cli_guard`."""
     args = sys.argv[1:] if args is None else list(args)
     if args in (["--version"], ["-V"]):
         print(f"spikegen {__version__}")
         return
-    tyro.extras.subcommand_cli_from_dict(
-        _commands(),
-        description=f"SpikeGen core tools (version {__version__}).",
-        args=spikes_flag_to_positional(args),
+    command = next((a for a in args if not a.startswith("-")), None)
+    run_cli(
+        f"spikegen {command}" if command else "spikegen",
+        lambda argv: tyro.extras.subcommand_cli_from_dict(
+            _commands(),
+            description=f"SpikeGen core tools (version {__version__}). An error prints one line; --debug (or "
+            "SPIKEGEN_DEBUG=1) shows its traceback.",
+            args=spikes_flag_to_positional(argv),
+        ),
+        args,
     )
 
 

@@ -32,3 +32,7 @@ class NonFiniteLossError(SpikeGenError, FloatingPointError):
 
 class ImageFileError(SpikeGenError, ValueError):
     """An image file is missing, unreadable, or has a shape we cannot use."""
+
+
+class OptionError(SpikeGenError, ValueError):
+    """A command-line option has a value it cannot take (the message names the flag, the value and the range)."""

@@ -51,14 +51,38 @@ def load_image(
     else:
         img = torch.from_numpy(arr.astype(np.float32))
     if img.ndim == 3:
-        img = img[..., :3].permute(2, 0, 1)  # HWC → CHW, alpha dropped
+        if img.shape[-1] not in (1, 2, 3, 4):
+            raise ImageFileError(
+                f"{path}: has {img.shape[-1]} channels; expected grey, grey+alpha, RGB or RGBA. Save it as RGB"
+            )
+        # HWC → CHW; alpha dropped (of RGBA, and of grey+alpha, which has 2 channels)
+        img = img[..., :1] if img.shape[-1] == 2 else img[..., :3]
+        img = img.permute(2, 0, 1)
         if img.shape[0] == 1:
             img = img[0]
+    elif img.ndim != 2:
+        raise ImageFileError(f"{path}: an image of shape {tuple(img.shape)} (several pages?); pass one RGB image")
     if mode == "rgb":
         return img.expand(3, *img.shape).contiguous() if img.ndim == 2 else img.contiguous()
     if mode == "grey":
         return img if img.ndim == 2 else rgb_to_grey(img, grey)
     return img.contiguous()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def check_output_image(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Refuse an output image path that cannot be written (a folder, an unknown suffix) before any work."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageFileError(f"{path}: {flag} is an existing folder; give a file name, e.g. {path / 'restored.png'}")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ImageFileError(
+            f"{path}: {flag} needs an image suffix ({', '.join(IMAGE_SUFFIXES)}), got {path.suffix or 'none'}; "
+            f"e.g. {path.with_suffix('.png')}"
+        )
+    return path
 
 
 def save_image(path: str | os.PathLike, image: torch.Tensor) -> Path:

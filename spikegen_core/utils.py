@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +39,44 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def _temp_prefix(path: Path) -> str:
+    # The writer's pid is in the name so that a later run can tell a killed run's leftovers from a live one's.
+    return f".{path.name}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Delete the temp files/folders that killed runs left beside ``path`` (those of live processes stay).
+
+    :func:`atomic_write`, :func:`atomic_path` and :func:`atomic_dir` name their temps ``.<name>.<pid>.…``;
+    a SIGKILL leaves one behind, and the next write to the same ``path`` clears it here.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    removed: list[Path] = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(path.parent):
+            pid, _, rest = entry.name.removeprefix(prefix).partition(".")
+            if not entry.name.startswith(prefix) or not pid.isdigit() or not rest or _pid_alive(int(pid)):
+                continue
+            target = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+            removed.append(target)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     """Write to a temp file beside ``path`` and rename it into place only when the block succeeds.
@@ -44,7 +85,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -59,15 +100,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator:
         raise
 
 
-def atomic_path(path: str | os.PathLike) -> contextlib.AbstractContextManager[Path]:
-    """Like :func:`atomic_write` for libraries that want a file name (safetensors, imageio, PIL)."""
-    return _atomic_path(Path(path))
+def atomic_path(
+    path: str | os.PathLike, temp_dir: str | os.PathLike | None = None
+) -> contextlib.AbstractContextManager[Path]:
+    """Like :func:`atomic_write` for libraries that want a file name (safetensors, imageio, PIL).
+
+    ``temp_dir``: where the temp file lives (default: beside ``path``; it must be on the same file system).
+    """
+    return _atomic_path(Path(path), Path(temp_dir) if temp_dir is not None else None)
 
 
 @contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
+def _atomic_path(path: Path, temp_dir: Path | None) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=path.suffix or ".tmp", dir=temp_dir or path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -79,6 +125,56 @@ def _atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one step (Linux renameat2); False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(a))
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a folder in a temp folder beside ``path`` and put it in place of ``path`` when the block succeeds.
+
+    A run killed at any point leaves ``path`` as it was (the old folder, or none) or the complete new one,
+    never a mix (frames of a killed run beside a new run's). The swap is one ``renameat2(RENAME_EXCHANGE)``
+    on Linux; elsewhere the old folder is renamed aside first (a kill between the two renames then leaves
+    the old folder under its hidden temp name). The replaced folder is deleted; temps of killed runs are
+    cleared on the next call.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700 folders
+        if path.is_dir() and not path.is_symlink():
+            if not _exchange(tmp, path):
+                old = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".old", dir=path.parent))
+                os.replace(path, old / path.name)
+                os.replace(tmp, path)
+                tmp = old
+            shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
+        else:
+            os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

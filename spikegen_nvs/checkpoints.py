@@ -19,15 +19,13 @@ datamanager's camera order, and the densification strategy's running statistics.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
 import os
 import random
 import re
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import numpy as np
 import torch
 
 from spikegen_core.errors import CheckpointError
+from spikegen_core.utils import atomic_path
 
 KEEP_LATEST = 2
 """Checkpoints kept when nerfstudio would keep only the latest: the newest plus one to fall back to."""
@@ -119,32 +118,6 @@ def newest_good_checkpoint(folder: Path, report: Callable[[str], None] = console
     )
 
 
-@contextlib.contextmanager
-def _temp_beside_folder(path: Path) -> Iterator[Path]:
-    """A temp file in the parent of ``path``'s folder, renamed to ``path`` when the block succeeds.
-
-    Not in ``path``'s own folder: nerfstudio's loaders parse every name there as ``step-N.ckpt``.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        with contextlib.suppress(OSError):  # make the rename durable where the filesystem allows it
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` atomically; refuse (``CheckpointError``) when its pipeline weights hold NaN/Inf."""
     bad = non_finite_tensors(state["pipeline"])
@@ -153,7 +126,9 @@ def write_checkpoint(state: dict[str, Any], path: Path) -> None:
             f"{path}: refusing to save step {state['step']}: weights hold NaN/Inf in {bad[:5]}. The previous "
             "checkpoints are kept; resume from them with --load-dir and a lower learning rate"
         )
-    with _temp_beside_folder(Path(path)) as tmp:
+    # The temp file lives beside the folder, not in it: nerfstudio's loaders parse every name there as step-N.
+    # atomic_path also gives the file the umask's mode (a bare mkstemp file would stay 0600).
+    with atomic_path(path, temp_dir=Path(path).parent.parent) as tmp:
         torch.save(state, tmp)
 
 

@@ -93,7 +93,7 @@ def make_trainer_config(
         spike_subwindow_weight=2.0,
         reblur_weight=1.0,
     )
-    return SpikeGenTrainerConfig(
+    return SpikeGenTrainerConfig(  # max_num_iterations is the total, also after --load-dir
         method_name=method_name,
         steps_per_eval_image=max(max_steps // 10, 1),
         steps_per_eval_batch=0,

@@ -127,7 +127,36 @@ def _matrix(value: Any, where: Path, what: str) -> np.ndarray:
         m = np.concatenate([m, [[0.0, 0.0, 0.0, 1.0]]], axis=0)
     if m.shape != (4, 4) or not np.isfinite(m).all():
         raise _fail(where, f"{what} has shape {m.shape} or non-finite values", "Write a finite 4x4 camera-to-world")
+    rot = m[:3, :3]
+    off = float(np.abs(rot.T @ rot - np.eye(3)).max())
+    det = float(np.linalg.det(rot))
+    if off > ROTATION_TOLERANCE or det < 0:  # a scaled, sheared or mirrored camera trains without a word otherwise
+        raise _fail(
+            where,
+            f"{what}'s 3x3 is not a rotation (|RᵀR − I| up to {off:.3g}, det {det:.3g})",
+            "Write the camera-to-world with an orthonormal rotation (det +1); re-export the poses",
+        )
     return m
+
+
+ROTATION_TOLERANCE = 1e-3
+"""Largest entry of |RᵀR − I| accepted in a pose: float32 round-trips and 6-digit JSON stay far below it."""
+
+
+def _repeated_views(frames: list[dict], indices: list[int]) -> list[str]:
+    """One line per spike window that more than one train frame lists (same `spike_path` and `spike_range`)."""
+    seen: dict[str, list[int]] = {}
+    for i in indices:
+        frame = frames[i]
+        if "spike_path" in frame:
+            seen.setdefault(repr((frame["spike_path"], frame.get("spike_range"))), []).append(i)
+    return [
+        f"frames {ids} are the same view (spike_path {frames[ids[0]]['spike_path']!r}, spike_range "
+        f"{frames[ids[0]].get('spike_range')}) listed {len(ids)} times, so it trains with {len(ids)}x the weight "
+        "of the others; remove the copies"
+        for ids in seen.values()
+        if len(ids) > 1
+    ]
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -419,6 +448,8 @@ class SpikeDataParser(DataParser):
                         "Train views are the frames without `gt_path`")  # fmt: skip
         if split == "train":
             indices = train_ids
+            for line in _repeated_views(frames, train_ids):
+                CONSOLE.print(f"[yellow]warning: {json_path}: {line}")
         elif not eval_ids:
             CONSOLE.print(f"[yellow]{json_path}: no frame has `gt_path`; evaluating on the train views.")
             indices = train_ids

@@ -4,6 +4,13 @@ What nerfstudio 1.1.5's own ``save_checkpoint`` / ``_load_checkpoint`` lack, and
 provides: atomic writes, no checkpoint of NaN weights, a fallback checkpoint kept, resuming past a corrupt newest
 checkpoint, and the run state (RNGs, camera order, densification statistics) that an exact resume needs.
 Nothing of nerfstudio is replaced: other methods keep nerfstudio's Trainer.
+
+``--max-num-iterations`` is the run's TOTAL step count, also when resuming. nerfstudio 1.1.5 resumes
+(``--load-dir``) at the checkpoint's step + 1 and then runs ``max_num_iterations`` MORE steps, so a 200-step run
+resumed from its step-79 checkpoint ends at step 279, past the schedules it was configured for (learning-rate
+decay, densification stop, SH degree steps are all placed on the total). Here it runs steps 80–199 and stops
+where the uninterrupted run would have; a run that already reached its total trains no further (raise
+``--max-num-iterations`` to train longer).
 """
 
 from __future__ import annotations
@@ -29,9 +36,30 @@ from spikegen_nvs.checkpoints import (
 
 
 class SpikeGenTrainer(Trainer):
-    """nerfstudio's Trainer; checkpoints saved and loaded as the module docstring says."""
+    """nerfstudio's Trainer; checkpoints saved and loaded, and resumed runs ended, as the module docstring says."""
 
     config: SpikeGenTrainerConfig
+
+    def remaining_steps(self) -> int:
+        """Steps left to reach the configured total from the step training starts at (0 unless resumed)."""
+        return max(0, self.config.max_num_iterations - self._start_step)
+
+    def train(self) -> None:
+        total, remaining = self.config.max_num_iterations, self.remaining_steps()
+        if self._start_step > 0:
+            console_print(f"Resuming at step {self._start_step} of {total}: {remaining} steps to go")
+        if remaining == 0:
+            console_print(
+                f"[yellow]Already trained to step {self._start_step - 1} of {total}: nothing to do. Pass a larger "
+                "--max-num-iterations (the total, counted from step 0) to train longer"
+            )
+            return
+        # nerfstudio's loop runs steps [start, start + max_num_iterations): give it the remaining count.
+        self.config.max_num_iterations = remaining
+        try:
+            super().train()
+        finally:
+            self.config.max_num_iterations = total
 
     def save_checkpoint(self, step: int) -> None:
         """Same contents as nerfstudio's plus the run state; written atomically; keeps a fallback."""

@@ -159,14 +159,15 @@ def test_stream_shorter_than_a_window_is_a_clear_error(tmp_path) -> None:
         process(cfg, quiet=True)
 
 
-def test_dat_stream_without_size_names_the_flags_and_a_failed_run_leaves_no_stale_scene(tmp_path) -> None:
+def test_dat_stream_without_size_names_the_flags_and_a_failed_run_keeps_the_earlier_scene(tmp_path) -> None:
     (tmp_path / "bare.dat").write_bytes(bytes(64 * 16 * 24 // 8))  # 64 frames of 16×24, no sidecar
     out = tmp_path / "out"
     out.mkdir()
-    (out / "transforms.json").write_text('{"frames": []}')  # an earlier run's result
+    earlier = '{"generator": {"name": "spikegen-process-data"}, "frames": []}'  # an earlier run's result
+    (out / "transforms.json").write_text(earlier)
     with pytest.raises(SpikeFileError, match="bare.dat.*--height and --width"):
         process(ProcessDataConfig(data=tmp_path / "bare.dat", output_dir=out), quiet=True)
-    assert not (out / "transforms.json").exists()
+    assert (out / "transforms.json").read_text() == earlier  # inputs are checked before the scene is replaced
     # With the size given, the same file reads (and fails later, for being shorter than a window).
     with pytest.raises(SpikeFileError, match="64 frames, shorter than one window of 128"):
         process(ProcessDataConfig(data=tmp_path / "bare.dat", output_dir=out, height=16, width=24, window=128),

@@ -334,3 +334,26 @@ def test_command_long_stream_writes_the_raw_capture_and_the_next_command(
     assert (tmp_path / "cap" / "raw" / "poses.json").is_file() and not (tmp_path / "cap" / "transforms.json").exists()
     printed = capsys.readouterr().out.replace("\n", "")
     assert f"spikegen-process-data --data {path} --output-dir {tmp_path / 'cap' / 'scene'}" in printed
+
+
+def test_a_failed_overwrite_leaves_the_previous_scene_and_foreign_folders_are_kept(tmp_path: Path) -> None:
+    """make-scene builds beside the folder and swaps it in whole: a run that dies midway leaves the old scene
+    byte-identical (no mix of old and new views, no temp folder); a folder of someone else's files is refused."""
+    out = make_scene(tmp_path / "scene", **TINY)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def die(stage: str, done: int, total: int) -> None:
+        raise KeyboardInterrupt  # stands in for a kill after the first view was written
+
+    with pytest.raises(KeyboardInterrupt):
+        make_scene(out, **{**TINY, "seed": 1}, progress=die)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene"]
+
+    foreign = tmp_path / "capture"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(SceneFormatError, match=r"capture: files not written by make_scene .*--overwrite"):
+        make_scene(foreign, **TINY)
+    assert (foreign / "notes.txt").read_text() == "mine"

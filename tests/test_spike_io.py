@@ -148,7 +148,7 @@ def test_bad_dat_files(tmp_path: Path) -> None:
         read_dat(ok)
     with pytest.raises(SpikeFileError, match="crop"):
         read_dat(ok, 250, 400, crop=(200, 200))
-    with pytest.raises(SpikeFileError, match="cannot read"):
+    with pytest.raises(SpikeFileError, match="missing.dat: spike file not found"):
         read_dat(tmp_path / "missing.dat", 250, 400)
 
 
@@ -203,8 +203,11 @@ def test_npz_swapped_axes_detected(tmp_path: Path) -> None:
 
 
 def test_unknown_suffix(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(bytes(8))
     with pytest.raises(SpikeFileError, match="unknown spike file type"):
         load_spikes(tmp_path / "a.bin")
+    with pytest.raises(SpikeFileError, match="b.bin: spike file not found"):  # a missing file is said first
+        load_spikes(tmp_path / "b.bin")
 
 
 def test_shared_recordings(shared_data: Path) -> None:

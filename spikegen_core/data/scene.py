@@ -49,6 +49,7 @@ from spikegen_core.data.scene_textures import make_texture_bank, photo_texture_b
 from spikegen_core.errors import InputMismatchError, SceneFormatError
 from spikegen_core.image import save_image
 from spikegen_core.spikes.camera import check_cfa
+from spikegen_core.utils import atomic_dir
 
 __all__ = [
     "KINDS",
@@ -271,17 +272,20 @@ def _seed_points(world: World, k: Intrinsics, poses: list[torch.Tensor], n: int,
 
 
 def _check_out_dir(out: Path, overwrite: bool) -> None:
-    """Refuse to write over a scene we did not generate (a real capture, say) unless asked to."""
-    tj = out / "transforms.json"
-    if not tj.exists() or overwrite:
+    """Refuse to replace a folder we did not generate (a real capture, say) unless asked to: the new scene
+    replaces the whole folder."""
+    if overwrite or not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return
+    tj = out / "transforms.json"
     try:
         ours = json.loads(tj.read_text()).get("generator", {}).get("name") == GENERATOR_NAME
     except (OSError, ValueError):
         ours = False
     if not ours:
+        what = f"{tj}: a scene not made by make_scene is" if tj.exists() else f"{out}: files not written by make_scene are"
         raise SceneFormatError(
-            f"{tj}: a scene not made by make_scene is already there; choose another out_dir or pass overwrite=True"
+            f"{what} already there and the new scene replaces the whole folder; choose another out_dir or pass "
+            "overwrite=True (--overwrite)"
         )
 
 
@@ -307,23 +311,24 @@ def make_scene(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _make_scene(Path(out_dir), preset, seed, overwrite, progress, overrides)
+        out = Path(out_dir)
+        _check_out_dir(out, overwrite)
+        # Built beside and swapped in whole: a killed run leaves the previous scene or the new one, never a mix.
+        with atomic_dir(out) as tmp:
+            _make_scene(tmp, preset, seed, progress, overrides)
+        return out
     finally:
         torch.set_num_threads(previous)
 
 
 def _make_scene(
-    out: Path, preset: str, seed: int, overwrite: bool, progress: ProgressFn | None, overrides: dict
+    out: Path, preset: str, seed: int, progress: ProgressFn | None, overrides: dict
 ) -> Path:
     from spikegen_core.spikes.camera import simulate
     from spikegen_core.spikes.io import write_dat
     from spikegen_core.spikes.reconstruct import colour_frame
 
     cfg = resolve_config(preset, **overrides)
-    _check_out_dir(out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    # The folder counts as a scene only once transforms.json exists; drop a stale one first.
-    (out / "transforms.json").unlink(missing_ok=True)
 
     world = build_world(cfg, seed)
     k = Intrinsics.from_fov(cfg.width, cfg.height, cfg.fov_deg)
@@ -476,7 +481,7 @@ def make_scene_command(
         threshold: spike threshold θ of the simulated camera.
         orbit_deg_per_s: camera orbit speed; higher means more motion blur per window.
         seed_points: seed points in sparse_pc.ply (0: write no PLY).
-        overwrite: allow writing over a folder holding a transforms.json not made by this command.
+        overwrite: replace a folder that holds files not made by this command (the whole folder is replaced).
         long_stream: write only raw/stream.dat (one spike stream, a frame per tick) and raw/poses.json (its
             ground-truth poses) instead of a scene, as input for spikegen-process-data.
         ticks: long-stream length in ticks (None: the time to cover the preset's orbit arc).

@@ -20,6 +20,7 @@ written by :func:`write_npz` carry the same fields as members beside the ``spike
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import mmap
@@ -63,6 +64,59 @@ _ARRAY_READ_ERRORS = (
     OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
     SyntaxError, tokenize.TokenError, MemoryError, RecursionError,
 )  # fmt: skip
+
+
+# Signatures of files people mistake for spike recordings (an image or archive renamed .dat). A .dat has no
+# header, so only long or structured signatures are used: a real recording starting with one is negligible.
+_MAGIC: tuple[tuple[bytes, int, str, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "a PNG image", "pass the spike recording; to make spikes from an image use `spikegen simulate`"),
+    (b"GIF87a", 0, "a GIF image", "pass the spike recording"),
+    (b"GIF89a", 0, "a GIF image", "pass the spike recording"),
+    (b"II*\x00", 0, "a TIFF image", "pass the spike recording"),
+    (b"MM\x00*", 0, "a TIFF image", "pass the spike recording"),
+    (b"\x93NUMPY", 0, "a numpy .npy array", "rename it to .npy"),
+    (b"PK\x03\x04", 0, "a zip archive (an .npz?)", "rename it to .npz if it is a numpy archive, else unpack it"),
+    (b"\x1f\x8b\x08", 0, "a gzip archive", "unpack it first (gunzip)"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "a 7-Zip archive", "unpack it first"),
+    (b"Rar!\x1a\x07", 0, "a RAR archive", "unpack it first"),
+    (b"%PDF-", 0, "a PDF document", "pass the spike recording"),
+    (b"ftyp", 4, "an MP4/MOV video", "pass the spike recording"),
+    (b"\x1aE\xdf\xa3", 0, "a Matroska/WebM video", "pass the spike recording"),
+)  # fmt: skip
+
+
+def check_spike_file(path: PathLike) -> Path:
+    """``path`` as a Path when it is an existing regular file; else SpikeFileError saying what it is instead."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpikeFileError(
+            f"{path}: is a folder, not a spike file; pass one .dat/.npz/.npy file (a folder of per-view "
+            "windows is an input of spikegen-process-data)"
+        )
+    if not path.exists():
+        raise SpikeFileError(f"{path}: spike file not found; check the path")
+    if not path.is_file():
+        raise SpikeFileError(f"{path}: not a regular file; pass a .dat/.npz/.npy spike file")
+    return path
+
+
+def _check_not_another_format(path: Path) -> None:
+    """A .dat has no header: refuse one that begins like an image, archive or video (a renamed file)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise SpikeFileError(f"{path}: cannot read the spike file ({e.strerror}); check its permissions") from e
+    found = [(what, fix) for magic, offset, what, fix in _MAGIC if head[offset : offset + len(magic)] == magic]
+    if head[:3] == b"\xff\xd8\xff" and head[6:10] in (b"JFIF", b"Exif"):
+        found.append(("a JPEG image", "pass the spike recording; to make spikes from an image use `spikegen simulate`"))
+    if head[:1] in (b"{", b"[") and path.stat().st_size < 1 << 20:
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            json.loads(path.read_bytes())
+            found.append(("a JSON file", "pass the .dat recording itself, not its sidecar"))
+    if found:
+        what, fix = found[0]
+        raise SpikeFileError(f"{path}: starts with the signature of {what}, not raw spike frames; {fix}")
 
 
 def frame_bytes(height: int, width: int) -> int:
@@ -165,6 +219,60 @@ def dat_num_frames(path: PathLike, height: int, width: int) -> int:
     return nbytes // fb
 
 
+_LAYOUT_CHECKED: dict[tuple, str | None] = {}
+
+
+def _row_alignment(counts: np.ndarray, widths: list[int]) -> dict[int, float]:
+    """Correlation of each pixel of the flattened count image with the pixel ``w`` further on, for each ``w``.
+
+    In the true layout the pixel ``width`` further on is the one below, so it correlates as strongly as image
+    neighbours do; at any other offset the pixels are far apart in the image and correlate far less.
+    """
+    x = counts.astype(np.float64).ravel()
+    x = x - x.mean()
+    var = float((x * x).mean())
+    if var <= 0:
+        return dict.fromkeys(widths, 0.0)
+    return {w: float((x[w:] * x[:-w]).mean() / var) for w in widths if 0 < w < x.size}
+
+
+def check_layout(path: PathLike, height: int, width: int) -> str | None:
+    """Why reading ``path`` as ``height``×``width`` frames looks wrong, or None when it looks right or no
+    clear call can be made.
+
+    Reads up to a few MB of frames, sums them into a spike-count image, and compares how well rows line up
+    (see :func:`_row_alignment`) at the given width and at every other width of the same pixel count (8 to
+    pixels/8). Only a clear case is reported: another width lines up at > 0.2 and at least twice as well
+    (RELIABILITY.md lists the values measured on simulated and REDS files). Not caught: a size of another pixel count that happens to divide the
+    file (its frames straddle the true ones), nor scenes without spatial structure (no call is made).
+    """
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, height, width)
+    if key in _LAYOUT_CHECKED:
+        return _LAYOUT_CHECKED[key]
+    pixels = height * width
+    reason = None
+    total = st.st_size // frame_bytes(height, width)
+    if pixels >= 256 and total >= 1:
+        n = int(min(total, max(1, (8 << 20) // pixels), 400))
+        packed = np.fromfile(path, dtype=np.uint8, count=n * frame_bytes(height, width))
+        bits = np.unpackbits(packed.reshape(n, -1), axis=-1, bitorder="little")[:, :pixels]
+        counts = bits.sum(0, dtype=np.int64)
+        widths = sorted({w for w in range(8, pixels // 8 + 1) if pixels % w == 0} | {width})
+        align = _row_alignment(counts, widths)
+        best = max(align, key=align.get)
+        own = align.get(width, 0.0)
+        if best != width and align[best] > 0.2 and own < 0.5 * align[best]:
+            reason = (
+                f"read as {height}×{width}, its rows do not line up (correlation {own:.2f} with the row below) "
+                f"while as {pixels // best}×{best} they do ({align[best]:.2f}): it looks like "
+                f"height={pixels // best}, width={best}"
+            )
+    _LAYOUT_CHECKED[key] = reason
+    return reason
+
+
 def _check_crop(path: Path, crop: Sequence[int] | None, width: int) -> tuple[int, int]:
     if crop is None:
         return 0, 0
@@ -264,6 +372,7 @@ def read_dat(
     out: torch.Tensor | None = None,
     cfa: str | None = None,
     cfa_gains: Sequence[float] | None = None,
+    force_size: bool = False,
 ) -> SpikeStream:
     """Read frames ``[start, start + count)`` of a PKU ``.dat`` spike file as an upright :class:`SpikeStream`.
 
@@ -274,9 +383,23 @@ def read_dat(
     its memory); reading a long file window by window into one buffer is the fastest way through it.
     ``cfa``/``cfa_gains``: a colour camera's filter array (default: the sidecar's; none = grey), given for the
     uncropped upright frame; a crop with an odd left edge shifts the returned stream's pattern accordingly.
+
+    A size is checked before it is used: given ``height``/``width`` that disagree with the sidecar, or (without
+    a sidecar) whose rows do not line up where another layout's do (:func:`check_layout`), raise
+    SpikeFileError; ``force_size=True`` reads the file as told.
     """
-    path = Path(path)
+    path = check_spike_file(path)
+    _check_not_another_format(path)
     meta = read_sidecar(path)
+    given = {k: v for k, v in (("height", height), ("width", width)) if v is not None}
+    if not force_size and {"height", "width"} <= meta.keys() and any(meta[k] != v for k, v in given.items()):
+        flags = " ".join(f"--{k} {v}" for k, v in given.items())
+        raise SpikeFileError(
+            f"{path}: {flags} disagrees with its sidecar {_find_sidecar(path).name}, which says "
+            f"{meta['height']}×{meta['width']}; leave the size out to use the sidecar, fix the sidecar, or pass "
+            f"--force-size (force_size=True) to read it as {given.get('height', meta['height'])}×"
+            f"{given.get('width', meta['width'])}"
+        )
     cfa, cfa_gains = _checked_cfa(path, cfa or meta.get("cfa"), cfa_gains or meta.get("cfa_gains"))
     height = height if height is not None else meta.get("height")
     width = width if width is not None else meta.get("width")
@@ -288,6 +411,13 @@ def read_dat(
     crop = crop if crop is not None else meta.get("crop")
     left, right = _check_crop(path, crop, width)
     total = dat_num_frames(path, height, width)  # checked before any allocation: bounded memory
+    if given and not {"height", "width"} <= meta.keys() and not force_size:
+        wrong = check_layout(path, height, width)
+        if wrong:
+            raise SpikeFileError(
+                f"{path}: {wrong}. Pass that size (--height/--width, height=/width=); if {height}×{width} is "
+                f"right, pass --force-size (force_size=True) or write it to {sidecar_path(path).name}"
+            )
     fb = frame_bytes(height, width)
     layout = f"{total * fb:,} bytes of {height}×{width} frames, {fb:,} bytes each"
     count = _frame_range(path, total, start, count, layout)
@@ -326,6 +456,10 @@ def write_dat(
     path = Path(path)
     arr = _as_numpy_frames(spikes, str(path))
     _, height, width = arr.shape
+    # The .dat and its sidecar are two renames: drop an earlier sidecar first, so that a run killed between
+    # them never leaves a sidecar describing another file's frames (a size that may divide: silent garbage).
+    # (Only our own <name>.dat.json: a <name>.json may be the user's file.)
+    sidecar_path(path).unlink(missing_ok=True)
     with atomic_write(path) as f:
         # Chunked so that writing a long stream never holds more than a few MB of booleans.
         step = max(1, (8 << 20) // max(1, height * width))
@@ -479,7 +613,7 @@ def read_npz(
     are decompressed whole (zip members cannot be sliced). ``cfa``/``cfa_gains``: a colour camera's filter
     array; default: the archive's ``cfa``/``cfa_gains`` members (see :func:`write_npz`), else grey.
     """
-    path = Path(path)
+    path = check_spike_file(path)
     axes = _parse_axes(path, axes)
     stored_cfa: tuple[Any, Any] = (None, None)
     try:
@@ -492,7 +626,8 @@ def read_npz(
                     key = names[0] if len(names) == 1 else next((k for k in _NPZ_KEYS if k in names), None)
                 if key not in names:
                     raise SpikeFileError(
-                        f"{path}: no array {key!r} in the archive; it holds {names}. Pass key= one of them"
+                        f"{path}: no array {key!r} in the archive; it holds {names}. Pass --key with one of them "
+                        f"(key= in Python), e.g. --key {names[0] if names else 'spk'}"
                     )
                 _check_member_size(path, archive.zip, key)
                 arr = archive[key]
@@ -544,15 +679,18 @@ def load_spikes(
     key: str | None = None,
     start: int = 0,
     count: int | None = None,
+    force_size: bool = False,
     **kwargs: Any,
 ) -> SpikeStream:
     """Read any supported spike file: ``.dat`` → :func:`read_dat`, ``.npz``/``.npy`` → :func:`read_npz`.
 
-    Size arguments apply to ``.dat`` files, ``axes``/``key`` to arrays; the frame range to both.
+    Size arguments (and ``force_size``) apply to ``.dat`` files, ``axes``/``key`` to arrays; the frame range
+    to both.
     """
-    suffix = Path(path).suffix.lower()
+    path = check_spike_file(path)  # before the suffix: a missing file or a folder is said as such
+    suffix = path.suffix.lower()
     if suffix == ".dat":
-        return read_dat(path, height, width, start=start, count=count, **kwargs)
+        return read_dat(path, height, width, start=start, count=count, force_size=force_size, **kwargs)
     if suffix in (".npz", ".npy"):
         return read_npz(path, axes=axes, key=key, start=start, count=count, **kwargs)
     raise SpikeFileError(

@@ -14,6 +14,7 @@ recording most likely has when its sidecar does not say.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -38,7 +39,10 @@ def _unpack(spikes: torch.Tensor | SpikeStream, threshold: float | None) -> tupl
     if not isinstance(spikes, torch.Tensor) or spikes.ndim < 3:
         shape = tuple(spikes.shape) if hasattr(spikes, "shape") else type(spikes).__name__
         raise InputMismatchError(f"{name}: expected a (..., T, H, W) tensor or SpikeStream, got {shape}")
-    return spikes, float(threshold if threshold is not None else DEFAULT_THRESHOLD), name
+    theta = float(threshold if threshold is not None else DEFAULT_THRESHOLD)
+    if not math.isfinite(theta) or theta <= 0:  # θ ≤ 0 would turn every reconstruction black, silently
+        raise InputMismatchError(f"{name}: threshold {threshold!r} must be a positive number (the camera's θ, e.g. 2.0)")
+    return spikes, theta, name
 
 
 def _window_bounds(

@@ -85,13 +85,38 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors checkpoint, all finite; CheckpointError names the file and what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")
     try:
-        return load_file(str(path))
+        state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: cannot read safetensors weights ({e}); the file is corrupt or truncated") from e
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:  # else the model runs and the NaN surfaces as a bad output image, far from its cause
+        raise CheckpointError(
+            f"{path}: weights hold NaN/Inf in {', '.join(sorted(bad)[:5])}{' …' if len(bad) > 5 else ''}; the "
+            "checkpoint is damaged or from a diverged run: use an earlier checkpoint or the shipped one"
+        )
+    return state
+
+
+def _check_not_config(path: Path) -> None:
+    """A checkpoint is the weights file; its ``.json`` config beside it is a common wrong pick."""
+    is_json = path.suffix.lower() == ".json"
+    if not is_json and path.stat().st_size < 1 << 20:  # a renamed config (a safetensors file is not JSON)
+        try:
+            json.loads(path.read_bytes())
+            is_json = True
+        except (ValueError, UnicodeDecodeError):
+            pass
+    if is_json:
+        weights = path.with_suffix(".safetensors")
+        raise CheckpointError(
+            f"{path}: is the JSON config of a checkpoint, not its weights; pass the .safetensors file"
+            + (f" beside it: {weights}" if weights.is_file() else "")
+        )
 
 
 def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -143,6 +168,7 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     path = Path(path) if path is not None else SHIPPED
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")
+    _check_not_config(path)
     meta = read_meta(path)
     cfg = ModelConfig.from_dict(meta["model"])
     cfg.vae.folder = None  # the VAE's weights are inside the checkpoint; the folder need not exist any more

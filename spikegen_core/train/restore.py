@@ -13,8 +13,8 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from spikegen_core.errors import InputMismatchError
-from spikegen_core.image import load_image, save_image
+from spikegen_core.errors import InputMismatchError, SpikeFileError
+from spikegen_core.image import check_output_image, load_image, save_image
 from spikegen_core.models.spikegen import SpikeGen
 from spikegen_core.spikes.io import load_spikes
 from spikegen_core.spikes.stream import SpikeStream
@@ -139,10 +139,27 @@ def restore_tensors(
 
 
 def spike_window(stream: SpikeStream, window: int | None, center: int | None) -> torch.Tensor:
-    """The (T, H, W) window of ``window`` frames around ``center`` (default: the middle; whole if shorter)."""
+    """The (T, H, W) window of ``window`` frames around ``center`` (default: the middle).
+
+    ``window=None``: :data:`DEFAULT_WINDOW` frames, or the whole stream when it is shorter. An explicit window
+    must fit the stream, and the window around ``center`` must lie inside it: SpikeFileError names the file,
+    the value and the range that works (never a silently shortened or shifted window).
+    """
     n = stream.num_frames
-    window = min(window or DEFAULT_WINDOW, n)
+    name = stream.source or "spike stream"
+    if window is None:
+        window = min(DEFAULT_WINDOW, n)
+    if window < 1 or window > n:
+        raise SpikeFileError(
+            f"{name}: --window {window} does not fit its {n} frames; pass --window between 1 and {n}"
+        )
     center = n // 2 if center is None else center
+    lo, hi = window // 2, n - (window - window // 2)  # the centres whose window fits
+    if not lo <= center <= hi:
+        raise SpikeFileError(
+            f"{name}: --center {center} with --window {window} needs frames [{center - window // 2}, "
+            f"{center - window // 2 + window}) of its {n}; pass --center between {lo} and {hi}"
+        )
     return stream.window(center, window).spikes
 
 
@@ -151,7 +168,7 @@ def restore_image(
     *,
     rgb: str | Path | None = None,
     checkpoint: str | Path | None = None,
-    window: int = DEFAULT_WINDOW,
+    window: int | None = None,
     center: int | None = None,
     threshold: float | None = None,
     mode: Mode = "auto",
@@ -162,19 +179,27 @@ def restore_image(
     height: int | None = None,
     width: int | None = None,
     axes: str = "THW",
+    key: str | None = None,
+    force_size: bool = False,
     device: str = "cpu",
 ) -> torch.Tensor:
     """Restore one frame from a ``.dat``/``.npz``/``.npy`` spike file (+ optional blurred RGB image file).
 
-    ``window`` frames around ``center`` (default: the middle of the stream) are used. ``threshold``: the
-    camera's θ (default: the file's sidecar, else the model's). ``height``/``width`` for a ``.dat`` without
-    sidecar; ``axes`` for arrays (``"HWT"`` when time is last). Returns (3, H, W) in [0, 1].
+    ``window`` frames around ``center`` (default: the middle of the stream; ``window=None``: 41, or the whole
+    stream when shorter) are used. ``threshold``: the camera's θ (default: the file's sidecar, else the
+    model's). ``height``/``width`` for a ``.dat`` without sidecar; ``axes``/``key`` for arrays (``"HWT"`` when
+    time is last). Inputs are all checked before the model is loaded. Returns (3, H, W) in [0, 1].
     """
-    stream = load_spikes(spikes, height=height, width=width, axes=axes)
+    stream = load_spikes(spikes, height=height, width=width, axes=axes, key=key, force_size=force_size)
     theta = threshold if threshold is not None else stream.threshold
     win = spike_window(stream, window, center)
-    model, _ = load_model(checkpoint, device=device)
     image = load_image(rgb) if rgb is not None else None
+    if image is not None and tuple(image.shape[-2:]) != tuple(win.shape[-2:]):
+        raise InputMismatchError(
+            f"{rgb}: the RGB frame is {image.shape[-2]}×{image.shape[-1]} but the spikes of {spikes} are "
+            f"{win.shape[-2]}×{win.shape[-1]}; resize or crop the RGB frame to the spike camera's size"
+        )
+    model, _ = load_model(checkpoint, device=device)
     return restore_tensors(
         model, win, image, threshold=theta, mode=mode, tile=tile, sampler=sampler, steps=steps,
         temperature=temperature,
@@ -183,4 +208,5 @@ def restore_image(
 
 def restore(spikes: str | Path, out: str | Path = Path("restored.png"), **kwargs: Any) -> Path:
     """:func:`restore_image`, written to ``out`` (PNG or any format imageio knows); returns ``out``."""
+    check_output_image(out)  # before the model runs
     return save_image(out, restore_image(spikes, **kwargs))

@@ -143,6 +143,8 @@ def restore_video_command(
     height: int | None = None,
     width: int | None = None,
     axes: str = "THW",
+    key: str | None = None,
+    force_size: bool = False,
     threshold: float | None = None,
     clock_hz: float | None = None,
     start: int = 0,
@@ -170,6 +172,8 @@ def restore_video_command(
         height: frame height for .dat files without sidecar.
         width: frame width for .dat files without sidecar.
         axes: axis order of .npz/.npy arrays, THW or HWT.
+        key: array name inside a .npz (default: its only array, or spk/spikes/spike/arr_0/data).
+        force_size: read a .dat at --height/--width even where its sidecar disagrees or the size looks wrong.
         threshold: θ of the camera (default: the file's sidecar, else 2.0).
         clock_hz: spike clock (default: the sidecar, else 20 kHz).
         start: first spike frame to use.
@@ -182,8 +186,9 @@ def restore_video_command(
         cfa: Bayer pattern of a colour spike camera (default: the file's sidecar; none = grey). Colour
             streams give colour video: the TFP restorers per filter site, then demosaicing.
     """
-    src = SpikeSource.open(spikes, height=height, width=width, axes=axes, clock_hz=clock_hz, threshold=threshold)
-    theta = threshold or src.threshold or 2.0
+    src = SpikeSource.open(spikes, height=height, width=width, axes=axes, key=key, clock_hz=clock_hz,
+                           threshold=threshold, force_size=force_size)  # fmt: skip
+    theta = threshold if threshold is not None else (src.threshold or 2.0)
     pattern = cfa or src.cfa
     if pattern and restorer == "model":
         raise InputMismatchError(f"{spikes}: the core model restores grey streams, this one is colour ({pattern}); "

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from spikegen_core.errors import InputMismatchError, SpikeFileError
-from spikegen_core.spikes.io import dat_num_frames, read_dat, read_npz, read_sidecar
+from spikegen_core.spikes.io import check_spike_file, dat_num_frames, read_dat, read_npz, read_sidecar
 from spikegen_core.spikes.stream import DEFAULT_CLOCK_HZ, SpikeStream
 
 __all__ = ["SpikeSource", "WindowBatch", "iter_window_batches", "window_centres"]
@@ -55,17 +55,21 @@ class SpikeSource:
         key: str | None = None,
         clock_hz: float | None = None,
         threshold: float | None = None,
+        force_size: bool = False,
     ) -> SpikeSource:
-        """Open a ``.dat`` (size from args or its sidecar), ``.npy`` (memory-mapped) or ``.npz`` file."""
-        path = Path(path)
-        if not path.is_file():
-            raise SpikeFileError(f"{path}: spike file not found; check the path")
+        """Open a ``.dat`` (size from args or its sidecar), ``.npy`` (memory-mapped) or ``.npz`` file.
+
+        ``force_size``: read a ``.dat`` at the given size even where it disagrees with its sidecar or looks wrong
+        (see :func:`~spikegen_core.spikes.io.read_dat`)."""
+        path = check_spike_file(path)
         suffix = path.suffix.lower()
         if suffix == ".dat":
             # One frame tells the size, clock and threshold (from args or the sidecar) without reading more.
-            probe = read_dat(path, height, width, count=1, clock_hz=clock_hz, threshold=threshold)
+            probe = read_dat(path, height, width, count=1, clock_hz=clock_hz, threshold=threshold,
+                             force_size=force_size)  # fmt: skip
             meta_h = height if height is not None else probe.height
-            kw = {"height": height, "width": width, "clock_hz": clock_hz, "threshold": threshold}
+            kw = {"height": height, "width": width, "clock_hz": clock_hz, "threshold": threshold,
+                  "force_size": force_size}  # fmt: skip
             # The stored (uncropped) width sets the frame size; io has no public accessor for the sidecar.
             stored_w = width if width is not None else read_sidecar(path).get("width", probe.width)
             total = dat_num_frames(path, meta_h, stored_w)
@@ -127,8 +131,12 @@ def window_centres(
     if (fps is None) == (step is None):
         raise InputMismatchError("give exactly one of fps (output frames per second) or step (ticks between frames)")
     ticks = float(step) if step is not None else clock_hz / float(fps)
-    if not ticks > 0 or not math.isfinite(ticks):
-        raise InputMismatchError(f"output rate gives a step of {ticks} ticks; choose 0 < fps ≤ clock_hz")
+    if not ticks >= 1 - 1e-9 or not math.isfinite(ticks):  # < 1: more output frames than spike frames
+        rate = f"--fps {fps:g} on a {clock_hz:g} Hz spike clock" if fps is not None else f"step {step}"
+        raise InputMismatchError(
+            f"{rate} gives a frame every {ticks:g} ticks; at most one frame per tick: choose 0 < fps <= "
+            f"clock_hz ({clock_hz:g})"
+        )
     lo = max(window // 2, start)
     hi = num_frames - (window - window // 2)  # last centre whose window still fits
     if stop is not None:

@@ -15,7 +15,7 @@ import torch
 
 from spikegen_core.errors import InputMismatchError, SpikeGenError
 from spikegen_core.image import save_image
-from spikegen_core.utils import atomic_path, atomic_write
+from spikegen_core.utils import atomic_dir, atomic_path, atomic_write, remove_stale_temps
 
 __all__ = ["FrameWriter", "to_uint8"]
 
@@ -52,13 +52,19 @@ class FrameWriter:
         self._writer = None
         self._atomic = None
         self._tmp: Path | None = None
+        self._atomic_dir = None
+        self._frames_tmp: Path | None = None
 
     def __enter__(self) -> FrameWriter:
         if self.frames_dir is not None:
-            self.frames_dir.mkdir(parents=True, exist_ok=True)
+            # Frames go to a temp folder that replaces frames_dir on success: a killed or shorter rerun never
+            # leaves an earlier run's frame_*.png beside its own.
+            self._atomic_dir = atomic_dir(self.frames_dir)
+            self._frames_tmp = self._atomic_dir.__enter__()
         if self.mp4 is not None:
             import imageio.v2 as iio
 
+            remove_stale_temps(self.mp4)  # a killed run's hidden temp video
             self._atomic = atomic_path(self.mp4)
             self._tmp = self._atomic.__enter__()
             try:
@@ -68,6 +74,8 @@ class FrameWriter:
                                               pixelformat="yuv420p", ffmpeg_params=["-preset", self.preset])
             except Exception as exc:
                 self._atomic.__exit__(type(exc), exc, exc.__traceback__)
+                if self._atomic_dir is not None:
+                    self._atomic_dir.__exit__(type(exc), exc, exc.__traceback__)
                 raise SpikeGenError(
                     f"{self.mp4}: cannot start the ffmpeg writer ({exc}); check that imageio-ffmpeg is installed "
                     "or pass --no-mp4 to write PNG frames only"
@@ -79,8 +87,8 @@ class FrameWriter:
         for img in arr:
             if self._writer is not None:
                 self._writer.append_data(img)
-            if self.frames_dir is not None:
-                save_image(self.frames_dir / f"frame_{self.count:06d}.png",
+            if self._frames_tmp is not None:
+                save_image(self._frames_tmp / f"frame_{self.count:06d}.png",
                            torch.from_numpy(img).permute(2, 0, 1).float() / 255.0)
             self.count += 1
 
@@ -88,8 +96,14 @@ class FrameWriter:
                  tb: TracebackType | None) -> None:
         if self._writer is not None:
             self._writer.close()
+        if exc_type is None and self.mp4 is not None:
+            # The video and its .json are two renames: drop the earlier .json first, so a kill between them
+            # never pairs the new video with the old run's frame count and rates.
+            self.mp4.with_suffix(".json").unlink(missing_ok=True)
         if self._atomic is not None:
             self._atomic.__exit__(exc_type, exc, tb)  # renames into place only on success
+        if self._atomic_dir is not None:
+            self._atomic_dir.__exit__(exc_type, exc, tb)  # swaps the frame folder in only on success
         if exc_type is None and self.mp4 is not None:
             with atomic_write(self.mp4.with_suffix(".json"), "w") as f:
                 json.dump({**self.meta, "frames": self.count, "play_fps": self.play_fps}, f, indent=1)

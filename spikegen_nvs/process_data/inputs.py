@@ -69,7 +69,7 @@ class StreamReader:
     """Frame ranges of one long spike stream; ``.dat`` is memory-mapped so only asked-for frames are read."""
 
     def __init__(self, path: Path, *, height: int | None = None, width: int | None = None,
-                 axes: str = "THW", key: str | None = None) -> None:
+                 axes: str = "THW", key: str | None = None, force_size: bool = False) -> None:
         from spikegen_core.spikes import io as spike_io
 
         self.path = Path(path)
@@ -84,7 +84,8 @@ class StreamReader:
                     "giving its frame size; pass --height and --width (e.g. --height 250 --width 400 for "
                     "REDS-style captures)"
                 )
-            first = spike_io.read_dat(self.path, height, width, start=0, count=1)
+            first = spike_io.read_dat(self.path, height, width, start=0, count=1, force_size=force_size)
+            self._force_size = force_size
             self.height, self.width = first.height, first.width
             self.num_frames = spike_io.dat_num_frames(self.path, self.height, self.width)
             self._whole = None
@@ -99,7 +100,7 @@ class StreamReader:
     def read(self, start: int, count: int) -> torch.Tensor:
         if self._whole is not None:
             return self._whole[start : start + count]
-        return self._io.read_dat(self.path, *self._hw, start=start, count=count).spikes
+        return self._io.read_dat(self.path, *self._hw, start=start, count=count, force_size=self._force_size).spikes
 
 
 def sharpness(image: torch.Tensor) -> float:
@@ -136,8 +137,9 @@ def choose_centres(reader: StreamReader, num_views: int, window: int, mode: View
 
 def views_from_stream(path: Path, *, num_views: int, window: int, mode: ViewSelection, clock_hz: float,
                       dense: Callable[[torch.Tensor], torch.Tensor], height: int | None = None,
-                      width: int | None = None, axes: str = "THW", key: str | None = None) -> LoadedViews:
-    reader = StreamReader(path, height=height, width=width, axes=axes, key=key)
+                      width: int | None = None, axes: str = "THW", key: str | None = None,
+                      force_size: bool = False) -> LoadedViews:
+    reader = StreamReader(path, height=height, width=width, axes=axes, key=key, force_size=force_size)
     views = []
     for i, centre in enumerate(choose_centres(reader, num_views, window, mode, dense)):
         start = centre - window // 2
@@ -151,7 +153,8 @@ def views_from_stream(path: Path, *, num_views: int, window: int, mode: ViewSele
 
 
 def views_from_window_folder(folder: Path, *, min_window: int, clock_hz: float, height: int | None = None,
-                             width: int | None = None, axes: str = "THW", key: str | None = None) -> LoadedViews:
+                             width: int | None = None, axes: str = "THW", key: str | None = None,
+                             force_size: bool = False) -> LoadedViews:
     """Every spike file in ``folder`` (sorted by name) is one view; times follow file order unless a
     sidecar ``<file>.json`` carries ``"time"`` (seconds)."""
     from spikegen_core.spikes import io as spike_io
@@ -163,7 +166,7 @@ def views_from_window_folder(folder: Path, *, min_window: int, clock_hz: float, 
     clock_s = 0.0
     for path in files:
         try:
-            stream = (spike_io.read_dat(path, height, width) if path.suffix == ".dat"
+            stream = (spike_io.read_dat(path, height, width, force_size=force_size) if path.suffix == ".dat"
                       else spike_io.read_npz(path, axes=axes, key=key))
         except (SpikeGenError, OSError, ValueError) as err:
             warnings.append(f"skipped {path.name}: unreadable ({err})")
