@@ -211,7 +211,7 @@ def _commands() -> dict:
 
     def finetune_pairs(cfg) -> None:  # noqa: ANN001
         """Fine-tune the RGB-only path on (degraded, sharp) image pairs, e.g. splat renders vs ground truth
-        from scripts/make_prior_pairs.py: the splat prior's checkpoint."""
+        from scripts/dev/make_prior_pairs.py: the splat prior's checkpoint."""
         from spikegen_core.train.pairs import finetune_pairs as run
 
         print(f"wrote {run(cfg)}")

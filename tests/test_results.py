@@ -1,4 +1,4 @@
-"""scripts/make_results.py: BENCHMARKS.md and the README's Results section come from the benchmark JSON files."""
+"""scripts/bench/make_results.py: BENCHMARKS.md and the README's Results section come from the benchmark JSON files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_results.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench" / "make_results.py"
 
 README_HEAD = "# Project\n\nIntro with a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Results\n\n"
 README_TAIL = "\n\n## Development\n\nTail text, kept as is.\n"

@@ -13,8 +13,8 @@ Writes ``benchmarks/core_natural.{md,json}``:
   plus RGB PSNR of the deblurred frame;
 - seconds per 250×400 frame of one-pass restoration on this CPU (1 torch thread).
 
-    python scripts/bench_core_natural.py --run /work/runs/core_natural          # every stage of a run
-    python scripts/bench_core_natural.py --checkpoint a.safetensors --run DIR   # extra checkpoints too
+    python scripts/bench/bench_core_natural.py --run /work/runs/core_natural          # every stage of a run
+    python scripts/bench/bench_core_natural.py --checkpoint a.safetensors --run DIR   # extra checkpoints too
 
 A training folder stands for the EMA weights of its newest checkpoint (a run in progress included).
 """
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -139,7 +139,7 @@ def frame_seconds(model: Any, spikes: torch.Tensor, tile: int | None) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", type=Path, default=None, help="training folder of scripts/train_core_natural.sh")
+    p.add_argument("--run", type=Path, default=None, help="training folder of scripts/dev/train_core_natural.sh")
     p.add_argument("--checkpoint", nargs="*", default=[], help="more checkpoints or training folders; 'shipped'")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--tile", type=int, default=64, help="restoration tile (0: whole frame)")
@@ -186,7 +186,7 @@ def main() -> None:
                 "reds_threshold": theta, "reds_window": REDS_WINDOW, "reds_key_frame": REDS_KEY_FRAME,
                 "reds_grey": "0.11·B + 0.59·G + 0.30·R"}  # fmt: skip
     meta = bench_meta("cpu")
-    command = "python scripts/bench_core_natural.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python scripts/bench/bench_core_natural.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = {**meta, "benchmark": "core_natural", "command": command, "settings": settings, "reds": rows,
               "autoencoder": ae, "autoencoder_history": history, "timing": timing, "held_out_natural": deblur}  # fmt: skip
     md = ["# Core model, `natural` preset (issue 20): REDS samples and the autoencoder", "",

@@ -4,7 +4,7 @@
 # stage from its newest rotating checkpoint with the exact data stream of an uninterrupted run.
 #
 #   source .venv/bin/activate  # the environment with spikegen installed (or PYTHON=/path/to/python)
-#   SPIKEGEN_SHARED_DATA=/path/to/shared/data bash scripts/train_core_natural.sh [OUT_DIR]
+#   SPIKEGEN_SHARED_DATA=/path/to/shared/data bash scripts/dev/train_core_natural.sh [OUT_DIR]
 #
 # OUT_DIR (default /work/runs/core_natural) gets vae_last.*, last.*, vae.safetensors, model.safetensors
 # (pretraining), finetune/last.* (fine-tuning; evaluate with `spikegen eval ... --checkpoint OUT_DIR/finetune`),
