@@ -11,7 +11,7 @@ then scores the test views as ``ns-eval`` does and writes ``benchmarks/cfa.md``/
 scene in ``docs/figures/`` (TFP baseline | colour spikegen-splat | grey + RGB spikegen-splat | ground truth).
 It also runs ``guess_cfa`` on every colour training window and reports how often it names the true pattern.
 
-Reproduce: ``nice -n 10 python scripts/bench_cfa.py`` (``--steps`` to shorten, ``--reuse`` to report saved runs).
+Reproduce: ``nice -n 10 python scripts/bench/bench_cfa.py`` (``--steps`` to shorten, ``--reuse`` to report saved runs).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
 from _splat_runs import saved_run  # noqa: E402
@@ -172,7 +172,7 @@ def main() -> None:
             },
             {"title": "guess_cfa on the colour training windows", "columns": check_columns, "rows": check_rows},
         ],
-        "command": "nice -n 10 python scripts/bench_cfa.py " + " ".join(a for a in sys.argv[1:] if a != "--reuse"),
+        "command": "nice -n 10 python scripts/bench/bench_cfa.py " + " ".join(a for a in sys.argv[1:] if a != "--reuse"),
         "settings": {"steps": steps, "seeds": args.seeds, "cfa": CFA, "scene": "sample preset", "train_seed": 42,
                      "load_avg_at_end": " ".join(f"{x:.2f}" for x in os.getloadavg())},
         "results": results, "deltas": deltas, "cfa_check": checks, "figures": figures,
@@ -204,7 +204,7 @@ def main() -> None:
         "",
         *[f"![{p}](../{p})" for p in figures],
         "",
-        "Reproduce: `nice -n 10 python scripts/bench_cfa.py` (see `--help`)",
+        "Reproduce: `nice -n 10 python scripts/bench/bench_cfa.py` (see `--help`)",
         "",
     ]
     write_results(ROOT / "benchmarks" / "cfa", result, lines)
