@@ -13,7 +13,7 @@ Writes ``benchmarks/core_natural.{md,json}``:
   plus RGB PSNR of the deblurred frame;
 - seconds per 250×400 frame of one-pass restoration on this CPU (1 torch thread).
 
-    python scripts/bench/bench_core_natural.py --run /work/runs/core_natural          # every stage of a run
+    python scripts/bench/bench_core_natural.py --run runs/core_natural          # every stage of a run
     python scripts/bench/bench_core_natural.py --checkpoint a.safetensors --run DIR   # extra checkpoints too
 
 A training folder stands for the EMA weights of its newest checkpoint (a run in progress included).
@@ -105,7 +105,7 @@ def autoencoder_psnr(run: Path, reds: list) -> dict[str, Any] | None:
         return None
     vae = model.vae
     images = {n: photo(n) for n in HELD_OUT_PHOTOS} | {f"REDS {n}": rgb for n, _, _, rgb in reds}
-    scores = {}
+    scores, luma = {}, {}
     for name, img in images.items():
         h, w = (s // 8 * 8 for s in img.shape[-2:])
         h, w = min(h, 256), min(w, 400)  # bounds the VAE's mid-block attention (memory)
@@ -113,7 +113,8 @@ def autoencoder_psnr(run: Path, reds: list) -> dict[str, Any] | None:
         x = img[:, top : top + h, left : left + w][None]
         y = vae.decode(vae.encode(x)).clamp(0, 1)
         scores[name] = float(psnr(y, x))
-    return {"step": meta.get("step"), "cpu_s": meta.get("cpu_s"), "psnr": scores,
+        luma[name] = float(psnr(to_grey(y), to_grey(x)))
+    return {"step": meta.get("step"), "cpu_s": meta.get("cpu_s"), "psnr": scores, "psnr_luma": luma,
             "mean": sum(scores.values()) / len(scores)}  # fmt: skip
 
 
@@ -200,7 +201,8 @@ def main() -> None:
            "made the checkpoint (the autoencoder and pretraining stages come before it).", ""]
     if ae is not None:
         md += ["## Autoencoder reconstruction on held-out photographs", "",
-               *markdown_table(["image", "PSNR (dB)"], [[k, round(v, 2)] for k, v in ae["psnr"].items()]), "",
+               *markdown_table(["image", "PSNR RGB (dB)", "PSNR luma (dB)"],
+                               [[k, round(v, 2), round(ae["psnr_luma"][k], 2)] for k, v in ae["psnr"].items()]), "",
                f"Autoencoder stage step {ae['step']} (CPU {ae['cpu_s']} s); mean {ae['mean']:.2f} dB. Centre crops of at "
                "most 256×400; never trained on.", "",
                *markdown_table(["autoencoder step", "training CPU-h", "mean PSNR (dB)"],
