@@ -27,6 +27,7 @@ BENCHMARKS=(
     "process_data|scripts/bench/bench_process_data_fox.py|slow"
     "process_data_stream|scripts/bench/bench_process_data_stream.py|slow"
     "nvs|scripts/bench/bench_nvs.py|slow"
+    "cfa|scripts/bench/bench_cfa.py|slow"
     "prior|scripts/bench/bench_prior.py|slow"
     "prior_2d|scripts/bench/bench_prior_2d.py|manual"
     "core_natural|scripts/bench/bench_core_natural.py|manual"

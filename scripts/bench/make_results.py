@@ -40,8 +40,8 @@ from spikegen_core.utils import atomic_write  # noqa: E402
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 # README order; benchmarks not listed follow alphabetically.
-ORDER = ("core", "real", "nvs", "prior", "prior_2d", "spike_io", "simulator", "video", "rasterizer", "process_data",
-         "process_data_stream")
+ORDER = ("core", "real", "nvs", "cfa", "prior", "prior_2d", "spike_io", "simulator", "video", "rasterizer",
+         "process_data", "process_data_stream")
 # Benchmarks whose headline tables the README shows; the others get a link to BENCHMARKS.md.
 README_BENCHMARKS = ("nvs", "cfa", "core")
 # README headline tables of files without "tables" (by generic title); others show their first table.
