@@ -16,18 +16,22 @@ fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # idle OpenMP workers sleep: on shared cores spinning costs
 
-# name | script | slow? (skipped by --quick)
+# name | script | slow (skipped by --quick) or manual (needs inputs or CUDA: runs only when named by --only)
 BENCHMARKS=(
-    "spike_io|scripts/bench_spike_io.py|"
-    "simulator|scripts/bench_simulator.py|"
-    "core|scripts/bench_core.py|"
-    "real|scripts/bench_real.py|"
-    "video|scripts/bench_video.py|"
-    "rasterizer|scripts/bench_rasterizer.py|"
-    "process_data|scripts/bench_process_data_fox.py|slow"
-    "process_data_stream|scripts/bench_process_data_stream.py|slow"
-    "nvs|scripts/bench_nvs.py|slow"
-    "prior|scripts/bench_prior.py|slow"
+    "spike_io|scripts/bench/bench_spike_io.py|"
+    "simulator|scripts/bench/bench_simulator.py|"
+    "core|scripts/bench/bench_core.py|"
+    "real|scripts/bench/bench_real.py|"
+    "video|scripts/bench/bench_video.py|"
+    "rasterizer|scripts/bench/bench_rasterizer.py|"
+    "process_data|scripts/bench/bench_process_data_fox.py|slow"
+    "process_data_stream|scripts/bench/bench_process_data_stream.py|slow"
+    "nvs|scripts/bench/bench_nvs.py|slow"
+    "cfa|scripts/bench/bench_cfa.py|slow"
+    "prior|scripts/bench/bench_prior.py|slow"
+    "prior_2d|scripts/bench/bench_prior_2d.py|manual"
+    "core_natural|scripts/bench/bench_core_natural.py|manual"
+    "rasterizer_vs_gsplat|scripts/bench/compare_gsplat.py|manual"
 )
 
 quick=0 list=0 only=()
@@ -46,6 +50,7 @@ wanted() {  # name slow
     if [[ ${#only[@]} -gt 0 ]]; then
         local n; for n in "${only[@]}"; do [[ "$n" == "$1" ]] && return 0; done; return 1
     fi
+    [[ "$2" == manual ]] && return 1
     [[ $quick == 1 && "$2" == slow ]] && return 1
     return 0
 }
@@ -54,7 +59,7 @@ failed=()
 for entry in "${BENCHMARKS[@]}"; do
     IFS='|' read -r name script slow <<<"$entry"
     if ! wanted "$name" "$slow"; then
-        echo "== skip $name${slow:+ (slow)}"
+        echo "== skip $name${slow:+ ($slow)}"
         continue
     fi
     if [[ $list == 1 ]]; then echo "== would run: python $script"; continue; fi
@@ -70,10 +75,10 @@ for entry in "${BENCHMARKS[@]}"; do
 done
 [[ $list == 1 ]] && exit 0
 
-echo "== figures: python scripts/figures.py"
-python scripts/figures.py || failed+=("figures")
-echo "== results: python scripts/make_results.py"
-python scripts/make_results.py || failed+=("make_results")
+echo "== figures: python scripts/figures/figures.py"
+python scripts/figures/figures.py || failed+=("figures")
+echo "== results: python scripts/bench/make_results.py"
+python scripts/bench/make_results.py || failed+=("make_results")
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "bench_all.sh: failed: ${failed[*]}" >&2

@@ -2,7 +2,7 @@
 # The GPU check of spikegen-splat, in ONE command on a bare H100/H200 machine (its own python3 with torch, no
 # network): install the project and the wheels in .whl/, build gsplat 1.4.0's CUDA extension, train spikegen-splat
 # and splatfacto (spikegen-baseline on the blurred RGB frames) on CUDA on the sample scene and a room scene at the
-# spike sensor's native 400x250, run scripts/compare_gsplat.py (our CPU rasteriser vs gsplat), and write the tables
+# spike sensor's native 400x250, run scripts/bench/compare_gsplat.py (our CPU rasteriser vs gsplat), and write the tables
 # and figures to benchmarks/ (gpu_check_nvs.{md,json}, figures/gpu_check_nvs_*.png, rasterizer_vs_gsplat.{md,json});
 # with $OUT set, also $OUT/gpu_check_results.tgz and $OUT/gpu_check.log.
 #
@@ -129,7 +129,7 @@ export MAX_JOBS=${MAX_JOBS:-$(nproc)} TORCH_EXTENSIONS_DIR=$WORK/torch_extension
 BENCH_ARGS=(--kinds orbit room-native --seeds 0 --arms spikegen-splat blur --steps "$STEPS" --device "$DEVICE"
             --threads "$THREADS" --work "$WORK/bench_nvs" --out "$BENCH/gpu_check_nvs"
             --figures "$BENCH/figures" --views 0 3 "${SCENE_ARGS[@]}")
-"$PY" scripts/bench_nvs.py "${BENCH_ARGS[@]}" --generate-only > "$WORK/scenes.log" 2>&1 &
+"$PY" scripts/bench/bench_nvs.py "${BENCH_ARGS[@]}" --generate-only > "$WORK/scenes.log" 2>&1 &
 SCENES_PID=$!
 if [[ $MODE == full ]]; then
   step gsplat-build 420 "$PY" -c "
@@ -148,10 +148,10 @@ cat "$WORK/scenes.log" >> "$LOG"
 DONE+=("scenes (during the build)")
 
 # 5. Train and score spikegen-splat and splatfacto on both scenes; tables + one figure per scene kind.
-step train 600 "$PY" scripts/bench_nvs.py "${BENCH_ARGS[@]}" --reuse
+step train 600 "$PY" scripts/bench/bench_nvs.py "${BENCH_ARGS[@]}" --reuse
 
 # 6. Our CPU rasteriser against gsplat's CUDA one (parity of images and gradients, speed).
-step compare-gsplat 300 "$PY" scripts/compare_gsplat.py "${COMPARE_ARGS[@]}" --out "$BENCH/rasterizer_vs_gsplat"
+step compare-gsplat 300 "$PY" scripts/bench/compare_gsplat.py "${COMPARE_ARGS[@]}" --out "$BENCH/rasterizer_vs_gsplat"
 
 # 7. Results in one archive (the device tool returns at most 8 files).
 ARCHIVE=$WORK/gpu_check_results.tgz

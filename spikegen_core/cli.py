@@ -33,8 +33,13 @@ def reconstruct(
     window: int | None = None,
     threshold: float | None = None,
     checkpoint: Path | None = None,
+    cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None,
+    guess_cfa: bool = False,
 ) -> None:
     """Reconstruct an image from a spike file (.dat/.npz/.npy) with TFP, TFI or the SpikeGen model.
+
+    Colour spike streams (a Bayer CFA, from --cfa or the file's sidecar) give colour images: TFP/TFI per
+    filter site, then OpenCV demosaicing.
 
     Args:
         spikes: the spike file. `.dat` needs --height/--width unless a sidecar JSON sits beside it.
@@ -49,29 +54,53 @@ def reconstruct(
         window: TFP window length in frames (default: 41, the field's protocol, or the whole stream if shorter).
         threshold: θ of the camera (default: the file's sidecar, else 2.0).
         checkpoint: SpikeGen checkpoint for --method model (default: the shipped one).
+        cfa: Bayer pattern of a colour spike camera (default: the file's sidecar; none = grey).
+        guess-cfa: print how plausible each Bayer pattern makes the recording look and use the best one
+            when neither --cfa nor the sidecar gives it (docs: README "Colour spike cameras").
     """
+    from spikegen_core.errors import InputMismatchError
     from spikegen_core.image import save_image
     from spikegen_core.spikes import load_spikes, tfi, tfp
+    from spikegen_core.spikes.reconstruct import cfa_scores, demosaic
+    from spikegen_core.spikes.reconstruct import guess_cfa as guess
     from spikegen_core.train.restore import spike_window
 
     stream = load_spikes(spikes, height=height, width=width, axes=axes, key=key, force_size=force_size)
     theta = threshold if threshold is not None else (stream.threshold or 2.0)
     win = spike_window(stream, window, center)  # checks --window/--center against the stream
     c = stream.num_frames // 2 if center is None else center
+    pattern = cfa or stream.cfa
+    gains = stream.cfa_gains if pattern == stream.cfa else None
+    if guess_cfa:
+        mosaic_tfp = tfp(stream, threshold=theta)
+        scores = cfa_scores(mosaic_tfp, gains=gains)
+        best = guess(mosaic_tfp, gains=gains)
+        print("colour fringing per Bayer pattern (lower = more plausible): "
+              + ", ".join(f"{p} {v:.4f}" for p, v in sorted(scores.items(), key=lambda kv: kv[1])))
+        print(f"guessed pattern: {best}" + (f" (using the given {pattern})" if pattern else ""))
+        pattern = pattern or best
+
+    def colour(img):  # noqa: ANN001, ANN202 (a tensor in, a tensor out)
+        return demosaic(img, pattern, gains=gains) if pattern else img
+
     written: list[Path] = []
     if method in ("tfp", "both"):
-        img = tfp(win, threshold=theta)
+        img = colour(tfp(win, threshold=theta))
         written.append(save_image(out / f"{spikes.stem}_tfp.png", img.clamp(0, 1)))
     if method in ("tfi", "both"):
-        img = tfi(stream.spikes, center=c, threshold=theta)
+        img = colour(tfi(stream.spikes, center=c, threshold=theta))
         written.append(save_image(out / f"{spikes.stem}_tfi.png", img.clamp(0, 1)))
+    if method == "model" and pattern:
+        raise InputMismatchError(f"{spikes}: the core model restores grey streams, this one is colour ({pattern}); "
+                                 "use --method tfp, tfi or both")
     if method == "model":
         from spikegen_core.train import restore
 
         written.append(restore(spikes=spikes, out=out / f"{spikes.stem}_spikegen.png", checkpoint=checkpoint,
                                height=height, width=width, axes=axes, key=key, force_size=force_size, center=c,
                                window=window, threshold=threshold))  # fmt: skip
-    print(f"read {stream.num_frames} spike frames of {stream.height}×{stream.width} from {spikes}")
+    print(f"read {stream.num_frames} spike frames of {stream.height}×{stream.width} from {spikes}"
+          + (f", colour ({pattern})" if pattern else ""))
     for p in written:
         print(f"wrote {p}")
 
@@ -186,7 +215,7 @@ def _commands() -> dict:
 
     def finetune_pairs(cfg) -> None:  # noqa: ANN001
         """Fine-tune the RGB-only path on (degraded, sharp) image pairs, e.g. splat renders vs ground truth
-        from scripts/make_prior_pairs.py: the splat prior's checkpoint."""
+        from scripts/dev/make_prior_pairs.py: the splat prior's checkpoint."""
         from spikegen_core.train.pairs import finetune_pairs as run
 
         print(f"wrote {run(cfg)}")

@@ -33,7 +33,7 @@ from rich.progress import track
 from spikegen_core.errors import CheckpointError, SceneFormatError
 from spikegen_core.image import load_image
 from spikegen_core.radiometry import LINEAR, RgbResponse
-from spikegen_core.spikes.reconstruct import tfp
+from spikegen_core.spikes.reconstruct import colour_frame
 from spikegen_core.spikes.stream import SpikeStream
 from spikegen_core.utils import atomic_write, file_digest
 from spikegen_nvs.dataparser import SpikeDataParserConfig, SpikeView
@@ -50,7 +50,8 @@ class Restorer(Protocol):
 
 @dataclass(frozen=True)
 class TFPRestorer:
-    """Texture from playback over the whole window (or ``window`` frames around its centre): grey."""
+    """Texture from playback over the whole window (or ``window`` frames around its centre): grey, or
+    demosaiced linear RGB for a colour (Bayer CFA) stream."""
 
     window: int | None = None
 
@@ -60,7 +61,7 @@ class TFPRestorer:
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
         window = min(self.window, spikes.num_frames) if self.window else None
-        return tfp(spikes, window=window, threshold=view.threshold, gain=view.gain).clamp(0.0, 1.0)
+        return colour_frame(spikes, window=window, threshold=view.threshold, gain=view.gain).clamp(0.0, 1.0)
 
 
 def _model_id(checkpoint: Path | None) -> str:
@@ -84,6 +85,11 @@ class SpikeGenRestorer:
         self.restorer_id = _model_id(checkpoint)
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
+        if spikes.cfa:
+            raise SceneFormatError(
+                f"{view.spike_path}: the core model restores grey spike windows, this one is colour ({spikes.cfa}); "
+                "use --pipeline.datamanager.restorer tfp or auto (TFP, demosaiced, for colour windows)"
+            )
         rgb = None if blurred is None else blurred[None]
         return self.restorer(spikes.spikes[None], rgb, threshold=view.threshold / view.gain)[0].squeeze(0)
 
@@ -108,7 +114,8 @@ class AutoRestorer:
     def choose(self, spikes: SpikeStream) -> Restorer:
         """The restorer for this window: TFP if the mean spike count per pixel reaches ``min_spikes``."""
         per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
-        return self.tfp if per_pixel >= self.min_spikes else self.model
+        # The core model takes grey windows only: colour (CFA) windows always get the demosaiced TFP.
+        return self.tfp if per_pixel >= self.min_spikes or spikes.cfa else self.model
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
         return self.choose(spikes)(spikes, view, blurred)
@@ -168,7 +175,8 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
 class SpikeDatamanager(FullImageDatamanager[InputDataset]):
     """See the module docstring. Batches: ``image`` (dense frame), ``spikes`` ``(T, H, W)`` uint8,
     ``spike_threshold``, ``spike_gain``, ``dense_is_grey``, ``dense_is_linear`` (a restored frame: linear
-    intensity; else the RGB file, display-encoded), and ``blur`` ``(H, W, 3)`` (as stored) when present."""
+    intensity; else the RGB file, display-encoded), ``blur`` ``(H, W, 3)`` (as stored) when present, and
+    ``spike_cfa``/``spike_cfa_gains`` for colour spike windows."""
 
     config: SpikeDatamanagerConfig
 
@@ -219,6 +227,8 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
         spikes = view.read()
         digest = hashlib.sha256(np.ascontiguousarray(spikes.spikes.numpy()).tobytes())
         digest.update(f"{tuple(spikes.spikes.shape)}|{view.threshold}|{view.gain}".encode())
+        if spikes.cfa:
+            digest.update(f"|{spikes.cfa}|{spikes.cfa_gains}".encode())
         if view.blur_path is not None:
             digest.update(f"{file_digest(view.blur_path)}|{self.rgb_response}".encode())
         path = self._dense_cache_dir() / self.restorer_key / f"{digest.hexdigest()[:32]}.npy"
@@ -262,9 +272,12 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
     def next_train(self, step: int) -> tuple[Cameras, dict]:
         camera, data = super().next_train(step)
         view = self.spike_views[int(camera.metadata["cam_idx"])]
-        data["spikes"] = view.read().spikes  # memory-mapped read of this window only
+        stream = view.read()
+        data["spikes"] = stream.spikes  # memory-mapped read of this window only
         data["spike_threshold"] = view.threshold
         data["spike_gain"] = view.gain
+        if stream.cfa:  # a colour spike camera: the spike loss sees the render through this filter array
+            data["spike_cfa"], data["spike_cfa_gains"] = stream.cfa, stream.cfa_gains
         if "blur" in data:
             data["blur"] = data["blur"].to(self.device)
         return camera, data

@@ -39,10 +39,11 @@ TOP_LEVEL_FIELDS = {
     "generator", "description", "rgb_response",
 }  # fmt: skip
 REQUIRED_TOP_LEVEL = ("fl_x", "fl_y", "cx", "cy", "w", "h", "frames")
-SPIKE_FIELDS = {"clock_hz", "threshold", "gain", "height", "width"}
+SPIKE_FIELDS = {"clock_hz", "threshold", "gain", "height", "width", "cfa", "cfa_gains"}
 FRAME_FIELDS = {
     "file_path", "transform_matrix", "spike_path", "spike_range", "spike_hw", "spike_threshold", "time",
     "transform_matrix_start", "transform_matrix_end", "blur_path", "sharp_path", "gt_path", "colmap_im_id",
+    "spike_cfa", "spike_cfa_gains",
 }  # fmt: skip
 SPIKE_SUFFIXES = {".dat", ".npz", ".npy"}
 
@@ -62,6 +63,9 @@ class SpikeView:
     time: float
     blur_path: Path | None = None
     sharp_path: Path | None = None
+    cfa: str | None = None
+    """Bayer pattern of a colour spike camera (scene field `spike.cfa` / `spike_cfa`); None: the file's, else grey."""
+    cfa_gains: tuple[float, float, float] | None = None
 
     @property
     def num_frames(self) -> int:
@@ -77,6 +81,8 @@ class SpikeView:
         stream = load_spikes(self.spike_path, start=self.start, count=self.num_frames, **size)
         stream.threshold = self.threshold
         stream.clock_hz = self.clock_hz
+        if self.cfa:  # the scene's pattern wins over the file's
+            stream.cfa, stream.cfa_gains = self.cfa, self.cfa_gains or (1.0, 1.0, 1.0)
         return stream
 
 
@@ -264,6 +270,13 @@ class SpikeDataParser(DataParser):
         for key in ("height", "width"):
             if key in spike:
                 fields.integer(spike[key], json_path, f"spike.{key}", minimum=1)
+        if "cfa" in spike:
+            spike["cfa"] = fields.cfa(spike["cfa"], json_path, "spike.cfa")
+        if "cfa_gains" in spike:
+            spike["cfa_gains"] = fields.cfa_gains(spike["cfa_gains"], json_path, "spike.cfa_gains")
+            if not spike.get("cfa"):
+                raise _fail(json_path, "`spike.cfa_gains` is given without `spike.cfa`",
+                            "Add `spike.cfa` (RGGB, BGGR, GRBG or GBRG) or remove the gains")  # fmt: skip
         for key in ("fl_x", "fl_y"):
             fields.number(meta[key], json_path, key, positive=True)
         for key in ("cx", "cy", *(k for k in ("k1", "k2", "k3", "k4", "p1", "p2") if k in meta)):
@@ -318,7 +331,21 @@ class SpikeDataParser(DataParser):
             if key in frame:
                 extras[key] = fields.relative_path(frame[key], root, where, key)
         threshold = fields.number(frame.get("spike_threshold", spike["threshold"]), where, "spike_threshold", positive=True)
+        extras.update(self._view_cfa(frame, spike, where))
         return SpikeView(spike_path, start, end, h, w, threshold, float(spike["gain"]), clock_hz, time, **extras)
+
+    @staticmethod
+    def _view_cfa(frame: dict, spike: dict, where: Path) -> dict:
+        """A view's colour filter array: `spike_cfa`/`spike_cfa_gains` override the top-level `spike.cfa*`."""
+        pattern = fields.cfa(frame["spike_cfa"], where, "spike_cfa") if "spike_cfa" in frame else spike.get("cfa")
+        if "spike_cfa_gains" in frame:
+            gains = fields.cfa_gains(frame["spike_cfa_gains"], where, "spike_cfa_gains")
+            if not pattern:
+                raise _fail(where, "`spike_cfa_gains` is given for a grey view",
+                            "Add `spike_cfa` (or the top-level `spike.cfa`) or remove the gains")  # fmt: skip
+        else:
+            gains = spike.get("cfa_gains")
+        return {"cfa": pattern, "cfa_gains": tuple(gains) if pattern and gains else None} if pattern else {}
 
     # -- images for train views -----------------------------------------------------------------------
     def _cache_dir(self, root: Path) -> Path:
@@ -328,16 +355,18 @@ class SpikeDataParser(DataParser):
         """The TFP of the view's window as an 8-bit PNG in the cache (written once, atomically), display-encoded
         as the scene's RGB frames so a baseline trained on it is scored like for like."""
         from spikegen_core.image import save_image
-        from spikegen_core.spikes.reconstruct import tfp
+        from spikegen_core.spikes.reconstruct import colour_frame
 
+        stream = view.read()
         key = hashlib.sha256(
             f"{view.spike_path.resolve()}|{view.spike_path.stat().st_mtime_ns}|{view.start}|{view.end}|"
-            f"{view.threshold}|{view.gain}|{response}".encode()
+            f"{view.threshold}|{view.gain}|{stream.cfa}|{stream.cfa_gains}|{response}".encode()
         ).hexdigest()[:20]
         out = self._cache_dir(root) / "tfp" / f"{view.spike_path.stem}_{view.start}_{key}.png"
         if not out.is_file():
-            grey = response.encode(tfp(view.read(), threshold=view.threshold, gain=view.gain))
-            save_image(out, grey.expand(3, *grey.shape))  # RGB: what every image loader expects
+            # Grey, or demosaiced linear RGB for a colour (CFA) stream; display-encoded like the scene's RGB.
+            frame = response.encode(colour_frame(stream, threshold=view.threshold, gain=view.gain))
+            save_image(out, frame if frame.ndim == 3 else frame.expand(3, *frame.shape))  # RGB for every loader
         return out
 
     def _train_image(

@@ -361,11 +361,20 @@ class SpikeGenSplatModel(SplatfactoModel):
         if "spikes" in batch and (cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0):
             counts, ticks = spike_loss.subwindow_counts(batch["spikes"].to(self.device), cfg.num_virtual_views)
             scale = self._get_downscale_factor()
-            if scale > 1:  # area-average counts to the render resolution (counts stay per pixel)
-                counts = resize_image(counts.permute(1, 2, 0), scale).permute(2, 0, 1)
+            if batch.get("spike_cfa"):  # colour spikes: the render through the filter array, at spike resolution
+                if crop is not None:
+                    raise InputMismatchError("window_crop < 1 is not supported for colour (CFA) spike cameras; "
+                                             "use --pipeline.model.window-crop 1.0")  # fmt: skip
+                seen = spike_loss.cfa_intensity(
+                    window_rgb, batch["spike_cfa"], batch.get("spike_cfa_gains"), tuple(counts.shape[-2:])
+                )
+            else:
+                if scale > 1:  # area-average counts to the render resolution (counts stay per pixel)
+                    counts = resize_image(counts.permute(1, 2, 0), scale).permute(2, 0, 1)
+                seen = spike_loss.luminance(window_rgb)
             counts = cropped(counts, channels_last=False)
             terms = spike_loss.spike_resynthesis_loss(
-                spike_loss.luminance(window_rgb),
+                seen,
                 counts,
                 ticks,
                 threshold=float(batch["spike_threshold"]),

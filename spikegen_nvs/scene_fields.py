@@ -100,3 +100,23 @@ def rgb_response(meta: dict, where: Path | str) -> radiometry.RgbResponse:
     """The scene's ``rgb_response`` (``"linear"``, ``"srgb"`` or ``{"gamma": g}``); absent: sRGB, or linear for
     scenes ``spikegen make-scene`` wrote before the field existed (spikegen_core/radiometry.py)."""
     return radiometry.of_scene(meta, where)
+def cfa(value: Any, where: Path | str, name: str) -> str | None:
+    """A colour spike camera's Bayer pattern (``"RGGB"``, ``"BGGR"``, ``"GRBG"``, ``"GBRG"``); ``null`` = grey."""
+    from spikegen_core.spikes.camera import CFA_PATTERNS
+
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.upper() not in CFA_PATTERNS:
+        raise fail(where, f"`{name}` = {_shown(value)} is not a Bayer pattern",
+                   f"Write `{name}` as one of {', '.join(CFA_PATTERNS)} (the 2x2 tile from the top-left pixel; "
+                   "`spikegen reconstruct --guess-cfa` tells it from a recording) or remove it for a grey camera")  # fmt: skip
+    return value.upper()
+
+
+def cfa_gains(value: Any, where: Path | str, name: str) -> tuple[float, float, float]:
+    """Per-channel (R, G, B) gains of a colour spike camera: a list of three positive numbers."""
+    if not isinstance(value, list) or len(value) != 3:
+        raise fail(where, f"`{name}` = {_shown(value)} is not a list of three numbers",
+                   f"Write `{name}` as [gain_r, gain_g, gain_b], e.g. [1.0, 1.0, 1.0]")  # fmt: skip
+    r, g, b = (number(v, where, f"{name}[{i}]", positive=True) for i, v in enumerate(value))
+    return r, g, b

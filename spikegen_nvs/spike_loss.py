@@ -3,7 +3,9 @@
 A training view's spike window of ``T`` ticks is cut into ``K`` equal sub-windows; virtual view ``k`` is
 rendered at the pose of sub-window ``k``'s middle and held for its ``T // K`` ticks. The camera model
 (``spikegen_core.spikes.expected_counts``) turns the rendered luminance into expected spike counts, which
-are compared with the observed counts per pixel over the whole window and per sub-window.
+are compared with the observed counts per pixel over the whole window and per sub-window. A colour spike
+camera (Bayer CFA) sees the rendered linear RGB through its filter array instead (:func:`cfa_intensity`),
+so the same loss then constrains colour.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spikegen_core.geometry import interpolate_pose
-from spikegen_core.spikes.camera import expected_counts, to_grey
+from spikegen_core.spikes.camera import expected_counts, mosaic, to_grey
 
 LossKind = Literal["l1", "poisson"]
 
@@ -56,6 +58,21 @@ def subwindow_counts(spikes: Tensor, k: int) -> tuple[Tensor, int]:
 def luminance(rgb: Tensor) -> Tensor:
     """``(..., H, W, 3)`` renders → ``(..., H, W)`` grey with the camera model's weights."""
     return to_grey(rgb.movedim(-1, -3))
+
+
+def cfa_intensity(
+    rgb: Tensor, cfa: str, gains: tuple[float, float, float] | None, size: tuple[int, int]
+) -> Tensor:
+    """``(K, h, w, 3)`` linear renders → ``(K, H, W)`` what a colour spike camera's pixels integrate.
+
+    Each pixel sees its filter's channel times its gain (``camera.mosaic``). A render below the spike
+    resolution (splatfacto's resolution schedule) is first upsampled bilinearly to ``size`` = ``(H, W)``:
+    area-averaging the counts instead, as grey windows do, would mix the channels of neighbouring sites.
+    """
+    x = rgb.movedim(-1, -3)
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return mosaic(x, cfa, gains)
 
 
 def _count_distance(expected: Tensor, observed: Tensor, ticks: float, kind: LossKind) -> Tensor:

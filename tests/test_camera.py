@@ -8,10 +8,13 @@ import torch
 
 from spikegen_core.errors import InputMismatchError, SpikeFileError
 from spikegen_core.spikes.camera import (
+    CFA_PATTERNS,
     CameraModel,
+    cfa_channels,
     counts_to_intensity,
     expected_counts,
     load_noise_maps,
+    mosaic,
     simulate,
     to_grey,
 )
@@ -185,3 +188,44 @@ def test_missing_noise_maps_raise_naming_the_file(tmp_path) -> None:
     np.savez(bad, foo=np.zeros((2, 2), np.float32))
     with pytest.raises(SpikeFileError, match="wrong_keys.npz.*Nd"):
         CameraModel(noise_maps=bad)
+
+
+# ------------------------------------------------------------------------------------ colour (Bayer) cameras
+@pytest.mark.parametrize("cfa", CFA_PATTERNS)
+def test_cfa_per_channel_rates_match_radiance_times_gain_over_threshold(cfa: str) -> None:
+    threshold, gain, cfa_gains = 2.5, 1.2, (0.8, 1.0, 1.4)
+    h, w = 12, 16
+    # Three different radiances per pixel, so a pixel sampling the wrong channel cannot pass.
+    rgb = torch.stack([torch.full((h, w), 0.9), torch.full((h, w), 0.5), torch.full((h, w), 0.2)])
+    rgb = rgb * torch.linspace(0.6, 1.0, w)
+    stream = simulate(rgb[None], 4000, threshold=threshold, gain=gain, seed=5, cfa=cfa, cfa_gains=cfa_gains)
+    assert stream.cfa == cfa and stream.cfa_gains == cfa_gains
+    rate = stream.spikes.double().mean(0)
+    channel = cfa_channels(cfa, h, w)
+    assert channel[0, 0] == "RGB".index(cfa[0]) and channel[1, 1] == "RGB".index(cfa[3])
+    for c in range(3):
+        sites = channel == c
+        want = gain * cfa_gains[c] * rgb[c].double()[sites] / threshold
+        assert torch.all((rate[sites] - want).abs() <= 0.01 * want), (cfa, c)
+    # Expected counts take linear RGB and the CFA: the same rates, with a gradient to every channel.
+    x = rgb[None].clone().requires_grad_(True)
+    exp = expected_counts(x, 4000, threshold=threshold, gain=gain, cfa=cfa, cfa_gains=cfa_gains)
+    assert exp.shape == (1, h, w)
+    assert (exp[0].detach().double() / 4000 - rate).abs().max() < 1.0 / 4000 + 1e-6
+    exp.sum().backward()
+    assert torch.all((x.grad[0] != 0).sum(0) == 1)  # each pixel depends on exactly one channel
+
+
+def test_cfa_mosaic_and_camera_model_agree_and_refuse_grey_input() -> None:
+    rgb = torch.rand((2, 3, 6, 8), generator=torch.Generator().manual_seed(1))
+    m = mosaic(rgb, "grbg", (1.0, 2.0, 1.0))
+    assert torch.equal(m[:, 0, 0], 2.0 * rgb[:, 1, 0, 0]) and torch.equal(m[:, 0, 1], rgb[:, 0, 0, 1])
+    assert torch.equal(m[:, 1, 0], rgb[:, 2, 1, 0])
+    cam = CameraModel(cfa="GRBG", cfa_gains=(1.0, 2.0, 1.0))
+    assert torch.allclose(cam.rate(rgb), (m / 2.0).clamp(0, 1))
+    with pytest.raises(InputMismatchError, match="linear RGB"):
+        cam.simulate(rgb[:, 0], 10)
+    with pytest.raises(InputMismatchError, match="RGGB"):
+        CameraModel(cfa="RGBG")
+    with pytest.raises(InputMismatchError, match="without a colour filter"):
+        CameraModel(cfa_gains=(1.0, 2.0, 1.0))

@@ -177,6 +177,10 @@ def test_edge_poses_share_the_dataparser_transform(scene: Path) -> None:
         (lambda m: m["frames"][0].update(spike_hw=[24, 30]), "differs from the image size"),
         (lambda m: m["frames"][0].update(spike_range=[0, 99]), "spike_range [0, 99]"),
         (lambda m: m.pop("fl_x"), "missing top-level fields ['fl_x']"),
+        (lambda m: m["spike"].update(cfa="RGBW"), "`spike.cfa` = 'RGBW' is not a Bayer pattern"),
+        (lambda m: m["frames"][0].update(spike_cfa=7), "one of RGGB, BGGR, GRBG, GBRG"),
+        (lambda m: m["spike"].update(cfa_gains=[1.0, 1.0]), "[gain_r, gain_g, gain_b]"),
+        (lambda m: m["frames"][0].update(spike_cfa_gains=[1, 1, 1]), "`spike_cfa_gains` is given for a grey view"),
     ],
 )
 def test_format_errors_name_the_frame_and_the_fix(scene: Path, edit, message: str) -> None:
@@ -219,3 +223,11 @@ def test_seed_points_follow_the_transform(scene: Path) -> None:
     assert out.metadata["points3D_rgb"].tolist() == [[255, 0, 0], [0, 255, 0]]
     raw = torch.tensor([[0.0, 0.0, 0.0, 1.0], [0.5, -0.2, 0.1, 1.0]])
     assert torch.allclose(xyz, (raw @ out.dataparser_transform.T) * out.dataparser_scale, atol=1e-6)
+
+
+def test_per_view_cfa_overrides_the_top_level_one(scene: Path) -> None:
+    _edit(scene, lambda m: (m["spike"].update(cfa="rggb", cfa_gains=[1.0, 0.9, 1.2]), m["frames"][1].update(spike_cfa="GBRG")))
+    views = _parse(scene, "train").metadata["spike_views"]
+    assert [v.cfa for v in views[:2]] == ["RGGB", "GBRG"] and views[1].cfa_gains == (1.0, 0.9, 1.2)
+    stream = views[1].read()
+    assert stream.cfa == "GBRG" and stream.cfa_gains == (1.0, 0.9, 1.2)

@@ -337,3 +337,27 @@ def test_checkpoint_dense_frames_come_from_the_core_model(tmp_path, textures) ->
     missing = tmp_path / "nope.safetensors"
     with pytest.raises(SpikeGenError, match="nope.safetensors.*omit --checkpoint"):
         process(ProcessDataConfig(data=tmp_path, output_dir=tmp_path / "out", checkpoint=missing), quiet=True)
+
+
+def test_photos_to_a_colour_spikes_only_scene(tmp_path, textures) -> None:
+    """--simulate-spikes --cfa GRBG --no-photos-as-rgb: colour spike windows, demosaiced TFP frames, no RGB."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    truth = {}
+    for i, u in enumerate(np.linspace(0, 1, 6)):
+        grey = render(arc_pose(u), textures)
+        truth[f"v{i}"] = torch.stack([grey, grey**2, 1.0 - 0.8 * grey])  # colourful, channel by channel different
+        Image.fromarray((truth[f"v{i}"].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)).save(photos / f"v{i}.png")
+    cfg = ProcessDataConfig(data=photos, output_dir=tmp_path / "scene", simulate_spikes=True, window=128,
+                            num_threads=1, cfa="GRBG", photos_as_rgb=False)
+    summary = process(cfg, quiet=True)
+    assert summary.num_registered >= 5
+    transforms = json.loads((tmp_path / "scene" / "transforms.json").read_text())
+    assert transforms["spike"]["cfa"] == "GRBG"
+    frame = next(f for f in transforms["frames"] if "spike_path" in f)
+    assert "blur_path" not in frame
+    assert read_dat(tmp_path / "scene" / frame["spike_path"]).cfa == "GRBG"
+    name = frame["file_path"].split("/")[-1].rsplit(".", 1)[0]
+    image = torch.from_numpy(np.asarray(Image.open(tmp_path / "scene" / frame["file_path"]), np.float32) / 255)
+    err = (image.permute(2, 0, 1) - truth[name]).abs().mean(dim=(1, 2))
+    assert torch.all(err < 0.08), err  # every channel of the demosaiced TFP follows the photo's

@@ -1,4 +1,4 @@
-"""scripts/make_results.py: BENCHMARKS.md and the README's Results section come from the benchmark JSON files."""
+"""scripts/bench/make_results.py: BENCHMARKS.md and the README's Results section come from the benchmark JSON files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_results.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench" / "make_results.py"
 
 README_HEAD = "# Project\n\nIntro with a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Results\n\n"
 README_TAIL = "\n\n## Development\n\nTail text, kept as is.\n"
@@ -64,7 +64,8 @@ def repo(tmp_path: Path) -> Path:
 
 def _run(make_results: ModuleType, repo: Path, *extra: str) -> int:
     return make_results.main(["--benchmarks", str(repo / "benchmarks"), "--readme", str(repo / "README.md"),
-                              "--out", str(repo / "BENCHMARKS.md"), "--repo", str(repo), *extra])
+                              "--out", str(repo / "BENCHMARKS.md"), "--repo", str(repo),
+                              "--readme-benchmarks", "quality", "speed", *extra])
 
 
 def test_tables_and_readme_section(make_results: ModuleType, repo: Path) -> None:
@@ -93,7 +94,8 @@ def test_tables_and_readme_section(make_results: ModuleType, repo: Path) -> None
     assert "| TFP | 23.46 | 0.6543 | `python scripts/bench_quality.py --count 3` |" in section
     assert "| speedup | 10.40 | `python scripts/bench_speed.py --ticks 2000` |" in section
     assert "Sweep table" not in section and "250x400" not in section  # README: headline numbers only
-    assert "Test CPU 9000" in section and "`abc123`" in section and "seed=987654" in section
+    assert "Test CPU 9000" in section and "`abc123`" in section and "seed=987654" not in section  # settings: linked
+    assert "(BENCHMARKS.md#quality-on-fakes)" in section
     assert "![quality crops](docs/figures/quality_crops.png)" in section and "unrelated" not in section
 
 
@@ -125,3 +127,14 @@ def test_missing_markers_and_bad_json(make_results: ModuleType, repo: Path) -> N
     (repo / "benchmarks" / "broken.json").write_text(json.dumps({"tables": [{"rows": []}]}), encoding="utf-8")
     with pytest.raises(make_results.ResultsError, match=r"broken\.json: tables\[0\] needs 'columns' and 'rows'"):
         _run(make_results, repo)
+
+
+def test_readme_shows_only_the_chosen_benchmarks_and_links_the_rest(make_results: ModuleType, repo: Path) -> None:
+    assert make_results.main(["--benchmarks", str(repo / "benchmarks"), "--readme", str(repo / "README.md"),
+                              "--out", str(repo / "BENCHMARKS.md"), "--repo", str(repo),
+                              "--readme-benchmarks", "quality"]) == 0  # fmt: skip
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("<!-- results:start -->"):readme.index("<!-- results:end -->")]
+    assert "| ours | 30.10 | 0.9000 |" in section and "| speedup |" not in section
+    assert "More: [Speed](BENCHMARKS.md#speed)." in section
+    assert "| speedup | 10.40 |" in (repo / "BENCHMARKS.md").read_text(encoding="utf-8")

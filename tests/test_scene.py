@@ -223,6 +223,31 @@ def test_spike_data_dataparser_reads_the_generated_scene(scene: Path) -> None:
     assert int(train.cameras.width[0]) == TINY["width"] and int(train.cameras.height[0]) == TINY["height"]
 
 
+def test_colour_spikes_only_scene(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--cfa RGGB --no-rgb: colour spike windows (pattern in the sidecar and the scene), no blurred RGB,
+    and train images that are the demosaiced TFP, in colour and close to the sharp frame."""
+    out = make_scene_command(
+        out=tmp_path / "cfa", width=24, height=16, num_train=2, num_test=1, window=64, seed_points=0,
+        cfa="RGGB", rgb=False,
+    )
+    meta = _meta(out)
+    assert meta["spike"]["cfa"] == "RGGB" and meta["spike"]["cfa_gains"] == [1.0, 1.0, 1.0]
+    assert "colour spikes (RGGB), no RGB camera" in capsys.readouterr().out
+    frame = meta["frames"][0]
+    assert "blur_path" not in frame
+    stream = read_dat(out / frame["spike_path"])
+    assert stream.cfa == "RGGB"
+    image, sharp = _png(out / frame["file_path"]), _png(out / frame["sharp_path"])
+    assert np.abs(image - sharp).mean() < 0.08  # the TFP of 64 ticks, demosaiced, follows the sharp frame
+    chroma = np.abs(image - image.mean(-1, keepdims=True)).mean()
+    assert chroma > 0.5 * np.abs(sharp - sharp.mean(-1, keepdims=True)).mean()  # colour, not grey
+    # Spikes fire from the pixel's channel: red sites of the stream track the sharp frame's red.
+    rate = stream.spikes.double().mean(0).numpy() * 2.0
+    assert np.corrcoef(rate[0::2, 0::2].ravel(), sharp[0::2, 0::2, 0].ravel())[0, 1] > 0.8
+    with pytest.raises(SceneFormatError, match="RGGB, BGGR, GRBG, GBRG"):
+        resolve_config("sample", cfa="RGBW")
+
+
 # ------------------------------------------------------------------------------------- long raw stream
 LONG = dict(ticks=161, key_every=8, width=40, height=30, texture_size=64, supersample=1, orbit_deg_per_s=600.0)
 
@@ -275,6 +300,16 @@ def test_long_stream_tfp_shows_the_view_at_its_pose(long_stream) -> None:
 
     assert err(80.0) < 0.06  # TFP noise and ~1 px blur only
     assert err(0.0) > 1.5 * err(80.0)  # 80 ticks earlier the view has moved
+
+
+def test_colour_long_stream_carries_its_pattern(tmp_path: Path) -> None:
+    from spikegen_core.data.scene_stream import make_long_stream
+
+    cap = make_long_stream(tmp_path / "cap", seed=2, **{**LONG, "ticks": 65}, cfa="GRBG")
+    stream = read_dat(cap.stream_path)
+    assert stream.cfa == "GRBG" and stream.cfa_gains == (1.0, 1.0, 1.0)
+    grey = read_dat(make_long_stream(tmp_path / "grey", seed=2, **{**LONG, "ticks": 65}).stream_path)
+    assert not torch.equal(stream.spikes, grey.spikes)  # the pixels fire from their own channel, not luma
 
 
 def test_long_stream_is_deterministic_and_refuses_bad_input(tmp_path: Path, long_stream) -> None:

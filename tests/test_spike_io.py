@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spikegen_core.errors import InputMismatchError, SpikeFileError
+from spikegen_core.spikes.camera import simulate
 from spikegen_core.spikes.io import (
     dat_num_frames,
     decode_frames,
@@ -22,6 +23,7 @@ from spikegen_core.spikes.io import (
     read_npz,
     sidecar_path,
     write_dat,
+    write_npz,
 )
 from spikegen_core.spikes.stream import SpikeStream
 
@@ -222,6 +224,32 @@ def test_shared_recordings(shared_data: Path) -> None:
     assert torch.equal(window.spikes, full.spikes[130:171])
     with pytest.raises(SpikeFileError, match="250×400"):
         read_dat(dat, 1000, 1000)
+
+
+def test_cfa_round_trips_through_dat_sidecar_and_npz(tmp_path: Path) -> None:
+    rgb = torch.rand((1, 3, 6, 10), generator=torch.Generator().manual_seed(0))
+    stream = simulate(rgb, 40, seed=1, cfa="GBRG", cfa_gains=(0.7, 1.0, 1.3))
+    dat = read_dat(write_dat(tmp_path / "c.dat", stream))
+    assert dat.cfa == "GBRG" and dat.cfa_gains == (0.7, 1.0, 1.3) and torch.equal(dat.spikes, stream.spikes)
+    assert json.loads(sidecar_path(tmp_path / "c.dat").read_text())["cfa"] == "GBRG"
+    npz = read_npz(write_npz(tmp_path / "c.npz", stream))
+    assert npz.cfa == "GBRG" and npz.cfa_gains == (0.7, 1.0, 1.3) and torch.equal(npz.spikes, stream.spikes)
+    # Grey streams stay grey; an explicit pattern wins over the file's; an odd left crop shifts the pattern.
+    assert read_npz(write_npz(tmp_path / "g.npz", simulate(rgb, 5))).cfa is None
+    assert read_dat(tmp_path / "c.dat", cfa="RGGB").cfa == "RGGB"
+    assert read_dat(tmp_path / "c.dat", crop=(1, 1)).cfa == "BGGR"
+
+
+def test_bad_cfa_in_sidecar_names_the_fix(tmp_path: Path) -> None:
+    write_dat(tmp_path / "c.dat", np.zeros((2, 4, 4), np.uint8))
+    side = sidecar_path(tmp_path / "c.dat")
+    meta = json.loads(side.read_text())
+    side.write_text(json.dumps({**meta, "cfa": "RGBW"}))
+    with pytest.raises(SpikeFileError, match=r"c\.dat\.json.*RGGB, BGGR, GRBG or GBRG"):
+        read_dat(tmp_path / "c.dat")
+    side.write_text(json.dumps({**meta, "cfa": "RGGB", "cfa_gains": [1, 0, 1]}))
+    with pytest.raises(SpikeFileError, match="three positive numbers"):
+        read_dat(tmp_path / "c.dat")
 
 
 @pytest.mark.parametrize(("t", "n"), [(32, 21), (33, 21), (32, 16), (41, 41), (8, 1)])

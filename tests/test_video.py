@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from spikegen_core.errors import InputMismatchError, SpikeFileError
 from spikegen_core.metrics import psnr
 from spikegen_core.spikes import SpikeStream, read_dat, tfp, write_dat
-from spikegen_core.spikes.camera import to_grey
+from spikegen_core.spikes.camera import simulate, to_grey
 from spikegen_core.video import (
     SpikeSource,
     TFPRestorer,
@@ -315,3 +316,30 @@ def test_model_restorer_runs_a_checkpoint(tmp_path):
     assert torch.isfinite(colour).all() and 0 <= float(grey.min()) and float(grey.max()) <= 1
     with pytest.raises(CheckpointError):
         ModelRestorer(tmp_path / "missing.safetensors").load()
+
+
+def test_colour_stream_gives_colour_video_and_reconstruction(tmp_path, capsys):
+    """A colour (RGGB) .dat: restore-video and `spikegen reconstruct` write colour frames close to the scene,
+    and --guess-cfa on a stream without a sidecar pattern names the true one's green sites."""
+    from spikegen_core.cli import reconstruct
+    from spikegen_core.image import load_image
+    from spikegen_core.spikes.io import sidecar_path
+
+    g = torch.Generator().manual_seed(0)
+    scene = torch.nn.functional.interpolate(torch.rand(1, 3, 4, 6, generator=g), size=(16, 24), mode="bilinear")[0]
+    stream = simulate(scene[None], 200, seed=0, cfa="RGGB")
+    write_dat(tmp_path / "c.dat", stream)
+    restore_video_command(tmp_path / "c.dat", out=tmp_path / "o", fps=2000, window=81, mp4=False, frames=True)
+    frame = load_image(sorted((tmp_path / "o").glob("*/frame_*.png"))[0])
+    from spikegen_core.radiometry import SRGB  # restore-video writes sRGB video by default (--rgb-response)
+
+    assert frame.shape == (3, 16, 24) and (frame - SRGB.encode(scene)).abs().mean() < 0.06
+    reconstruct(tmp_path / "c.dat", out=tmp_path / "r", method="tfp", window=200)
+    tfp_rgb = load_image(tmp_path / "r" / "c_tfp.png")
+    assert (tfp_rgb - scene).abs().mean() < 0.04
+    assert "colour (RGGB)" in capsys.readouterr().out
+    meta = json.loads(sidecar_path(tmp_path / "c.dat").read_text())
+    del meta["cfa"], meta["cfa_gains"]
+    sidecar_path(tmp_path / "c.dat").write_text(json.dumps(meta))
+    reconstruct(tmp_path / "c.dat", out=tmp_path / "g", method="tfp", guess_cfa=True)
+    assert re.search(r"guessed pattern: (RGGB|BGGR)", capsys.readouterr().out)

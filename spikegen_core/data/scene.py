@@ -50,8 +50,9 @@ from spikegen_core.data.scene_kinds import (
     build_room_world,
 )
 from spikegen_core.data.scene_textures import make_texture_bank, photo_texture_bank
-from spikegen_core.errors import SceneFormatError
+from spikegen_core.errors import InputMismatchError, SceneFormatError
 from spikegen_core.image import save_image
+from spikegen_core.spikes.camera import check_cfa
 from spikegen_core.utils import atomic_dir
 
 __all__ = [
@@ -100,6 +101,9 @@ class SceneConfig:
     tfp_window: int | None = None  # ticks around the window centre averaged for the TFP image (None: half)
     kind: SceneKind = "orbit"  # the world and camera path (KINDS); orbit_deg_per_s/arc_deg drive every path's phase
     textures: Literal["auto", "procedural", "photo"] = "auto"  # auto: procedural for orbit, photographs otherwise
+    cfa: str | None = None  # colour spike camera: Bayer pattern (RGGB, BGGR, GRBG, GBRG); None = grey spikes
+    cfa_gains: tuple[float, float, float] = (1.0, 1.0, 1.0)  # its per-channel (R, G, B) gains
+    rgb: bool = True  # write the RGB camera's blurred frames (False: spikes only; file_path is then the TFP)
     rgb_response: str = "srgb"  # how the RGB frames are stored: "srgb", "linear" or "gamma:G"
 
 
@@ -146,6 +150,11 @@ def resolve_config(preset: str = "sample", **overrides: object) -> SceneConfig:
                         "textures one of auto, procedural, photo")  # fmt: skip
     if not 0 < cfg.fov_deg < 170 or cfg.supersample < 1 or cfg.seed_points < 0:
         problems.append("fov_deg in (0, 170), supersample >= 1 and seed_points >= 0 are required")
+    try:
+        pattern, gains = check_cfa(cfg.cfa, cfg.cfa_gains, where="make_scene")
+        cfg = dataclasses.replace(cfg, cfa=pattern, cfa_gains=gains)
+    except InputMismatchError as err:
+        problems.append(str(err).removeprefix("make_scene: "))
     try:
         cfg = dataclasses.replace(cfg, rgb_response=str(radiometry.from_text(str(cfg.rgb_response))))
     except SceneFormatError:
@@ -328,7 +337,7 @@ def _make_scene(
 ) -> Path:
     from spikegen_core.spikes.camera import simulate
     from spikegen_core.spikes.io import write_dat
-    from spikegen_core.spikes.reconstruct import tfp
+    from spikegen_core.spikes.reconstruct import colour_frame
 
     cfg = resolve_config(preset, **overrides)
 
@@ -355,21 +364,24 @@ def _make_scene(
         sub = render_many(world, poses, k, cfg.supersample)  # (K, 3, H, W) linear radiance
         sharp = sub[cfg.subframes // 2] if cfg.subframes % 2 else render(world, centre, k, cfg.supersample)
         blurred = torch.einsum("k,kchw->chw", weights, sub)
+        # Spikes integrate the renders' linear radiance (a colour camera: its filter's channel per pixel).
         stream = simulate(
-            sub, cfg.window, threshold=cfg.threshold, gain=cfg.gain, clock_hz=cfg.clock_hz, seed=seed * 100_003 + i
+            sub, cfg.window, threshold=cfg.threshold, gain=cfg.gain, clock_hz=cfg.clock_hz, seed=seed * 100_003 + i,
+            cfa=cfg.cfa, cfa_gains=cfg.cfa_gains if cfg.cfa else None,
         )
         c = cfg.window // 2
-        tfp_img = tfp(stream.spikes, center=c, window=cfg.tfp_window, threshold=cfg.threshold, gain=cfg.gain)
+        tfp_img = colour_frame(stream, center=c, window=cfg.tfp_window, threshold=cfg.threshold, gain=cfg.gain)
 
         name = f"train_{i:04d}"
         write_dat(out / "spikes" / f"{name}.dat", stream, sidecar=True)
-        save_image(out / "images" / f"{name}.png", response.encode(blurred))
+        # Without an RGB camera the view's image (file_path) is its TFP frame (demosaiced for colour spikes).
+        save_image(out / "images" / f"{name}.png", response.encode(blurred if cfg.rgb else tfp_img))
         save_image(out / "sharp" / f"{name}.png", response.encode(sharp))
         save_image(out / "tfp" / f"{name}.png", response.encode(tfp_img))
         blur = _blur_px(world, k, centre, poses[0], poses[-1])
         blurs.append(blur)
         train_poses.append(centre)
-        frames.append({
+        frame = {
             "file_path": f"images/{name}.png",
             "transform_matrix": _matrix(centre),
             "transform_matrix_start": _matrix(poses[0]),
@@ -380,7 +392,10 @@ def _make_scene(
             "spike_threshold": cfg.threshold,
             "blur_path": f"images/{name}.png",
             "sharp_path": f"sharp/{name}.png",
-        })
+        }
+        if not cfg.rgb:
+            del frame["blur_path"]
+        frames.append(frame)
         extras.append({"file_path": f"images/{name}.png", "tfp_path": f"tfp/{name}.png", "blur_px": round(blur, 3)})
         done += 1
         if progress:
@@ -416,6 +431,7 @@ def _make_scene(
         "spike": {
             "clock_hz": cfg.clock_hz, "threshold": cfg.threshold, "gain": cfg.gain,
             "height": cfg.height, "width": cfg.width,
+            **({"cfa": cfg.cfa, "cfa_gains": list(cfg.cfa_gains)} if cfg.cfa else {}),
         },
         # The dataparser rejects unknown frame fields, so what only this generator knows lives here.
         "generator": {
@@ -454,6 +470,9 @@ def make_scene_command(
     ticks: int | None = None,
     supersample: int | None = None,
     textures: Literal["auto", "procedural", "photo"] = "auto",
+    cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None,
+    cfa_gains: tuple[float, float, float] | None = None,
+    rgb: bool = True,
     rgb_response: str = "srgb",
 ) -> Path:
     """Generate a procedural high-speed 3-D scene (spike windows + blurred RGB + test views) for spikegen-splat,
@@ -483,6 +502,9 @@ def make_scene_command(
         supersample: render samples per pixel side (None: the preset's).
         textures: surface textures: "procedural", "photo" (scikit-image's public-domain/CC0 sample photographs)
             or "auto" (procedural for orbit, photographs for the other kinds).
+        cfa: make the spike camera a colour one behind this Bayer pattern (None: grey spikes).
+        cfa_gains: the colour spike camera's per-channel (R, G, B) gains (None: 1, 1, 1).
+        rgb: write the RGB camera's blurred frames; --no-rgb makes a spikes-only scene (train images = TFP).
         rgb_response: how the RGB frames are stored: "srgb" (a real RGB camera), "linear" or "gamma:G"
             (display = linear^(1/G)); spikes always come from the linear radiance.
     """
@@ -493,6 +515,7 @@ def make_scene_command(
         "width": width, "height": height, "num_train": num_train, "num_test": num_test, "window": window,
         "subframes": subframes, "threshold": threshold, "orbit_deg_per_s": orbit_deg_per_s,
         "seed_points": seed_points, "supersample": supersample, "kind": kind, "textures": textures,
+        "cfa": cfa, "cfa_gains": cfa_gains, "rgb": None if rgb else False,
         "rgb_response": rgb_response,
     }
     overrides = {key: v for key, v in given.items() if v is not None}
@@ -515,7 +538,9 @@ def make_scene_command(
     console.print(
         f"[green]wrote[/green] {path}: {len(meta['frames']) - n_test} training views "
         f"({cfg['window']} spike ticks each, mean motion blur {meta['generator']['mean_blur_px']:.1f} px), "
-        f"{n_test} test views, {meta['w']}x{meta['h']} px",
+        f"{n_test} test views, {meta['w']}x{meta['h']} px"
+        + (f", colour spikes ({cfg['cfa']})" if cfg.get("cfa") else "")
+        + ("" if cfg.get("rgb", True) else ", no RGB camera"),
         soft_wrap=True,  # never fold or cut paths: users copy them
     )
     console.print(f"next: [bold]ns-train spikegen-splat --data {path}[/bold]", soft_wrap=True)

@@ -83,7 +83,7 @@ def make_long_stream(
 
 def _make_long_stream(out: Path, preset: str, seed: int, ticks: int | None, key_every: int | None,
                       progress: ProgressFn | None, overrides: dict) -> LongStream:
-    from spikegen_core.spikes.camera import CameraModel, to_grey
+    from spikegen_core.spikes.camera import CameraModel, mosaic, to_grey
     from spikegen_core.spikes.io import encode_frames, sidecar_path
 
     cfg = resolve_config(preset, **overrides)
@@ -109,7 +109,9 @@ def _make_long_stream(out: Path, preset: str, seed: int, ticks: int | None, key_
     grey = torch.empty(num_keys, cfg.height, cfg.width)
     group = 32  # renders per batch: progress stays live and memory holds only grey frames
     for a in range(0, num_keys, group):
-        grey[a : a + group] = to_grey(render_many(world, poses[a : a + group], k, cfg.supersample))
+        rgb = render_many(world, poses[a : a + group], k, cfg.supersample)
+        # A colour camera: each pixel's filter channel (mosaicked here, so only one plane per key frame is kept).
+        grey[a : a + group] = mosaic(rgb, cfg.cfa, cfg.cfa_gains) if cfg.cfa else to_grey(rgb)
         if progress:
             progress("key frames", min(a + group, num_keys), num_keys)
 
@@ -124,6 +126,7 @@ def _make_long_stream(out: Path, preset: str, seed: int, ticks: int | None, key_
     with atomic_write(sidecar_path(stream_path), "w") as f:
         json.dump({"height": cfg.height, "width": cfg.width, "num_frames": ticks, "clock_hz": cfg.clock_hz,
                    "threshold": cfg.threshold, "gain": cfg.gain,
+                   **({"cfa": cfg.cfa, "cfa_gains": list(cfg.cfa_gains)} if cfg.cfa else {}),
                    "layout": "pku-dat: ceil(H*W/8) bytes per frame, LSB-first, rows bottom-up"}, f, indent=1)
 
     intrinsics = {"fl_x": k.fx, "fl_y": k.fy, "cx": k.cx, "cy": k.cy, "w": cfg.width, "h": cfg.height}

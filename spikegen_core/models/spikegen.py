@@ -25,6 +25,7 @@ from spikegen_core.models.spike_encoder import S3SpikeEncoder
 from spikegen_core.models.temporal import MultiScaleTemporal
 from spikegen_core.models.vae import LatentVAE, VAEConfig
 from spikegen_core.spikes.reconstruct import tfi
+from spikegen_core.spikes.stream import central_start
 
 Sampler = Literal["mean", "ddim"]
 
@@ -77,7 +78,7 @@ class ModelConfig:
     """Convolutions in the refiner."""
     prior_window: int | None = 21
     """Frames of that TFP image, centred in the window (None: all). Shorter = less motion blur, more noise
-    (on the REDS samples TFP-21 scores 25.4 dB against 23.6 dB for TFP-41)."""
+    (benchmarks/core.md compares window lengths)."""
     theta_input: bool = False
     """The camera's θ is an input (an embedding on the tokens; spike rates × θ in the refiner) instead of being
     guessed from the RGB slot's brightness. Callers pass ``threshold=`` (default: ``threshold`` above)."""
@@ -308,7 +309,7 @@ class SpikeGen(nn.Module):
             return torch.cat([rgb_guide, image.new_zeros(b, 3, h, w)], dim=1)
         t = spikes.shape[1]
         n = t if self.config.prior_window is None else min(self.config.prior_window, t)
-        start = (t - n) // 2
+        start = central_start(t, n, "middle")
         fired = spikes.float()
         short = fired[:, start : start + n].mean(1, keepdim=True)
         full = fired.mean(1, keepdim=True)

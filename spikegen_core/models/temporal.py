@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from spikegen_core.spikes.reconstruct import tfi
+from spikegen_core.spikes.stream import central_start
 
 
 class MultiScaleTemporal(nn.Module):
@@ -56,7 +57,7 @@ class MultiScaleTemporal(nn.Module):
     def _centre(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
         t = x.shape[dim]
         n = min(n, t)
-        return x.narrow(dim, (t - n) // 2, n)
+        return x.narrow(dim, central_start(t, n, "middle"), n)
 
     def forward(self, spikes: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         theta = threshold.to(torch.float32).view(-1, 1, 1, 1)

@@ -5,6 +5,12 @@ and subtracts the threshold (reset by subtraction keeps the residue). The initia
 ``[0, threshold)``. The per-tick increment is clipped to one threshold, so a pixel fires at most once per tick
 and the mean rate is ``min(gain * I / threshold, 1)`` spikes per tick.
 
+Colour spike cameras put the same array behind a Bayer colour filter array (``cfa``: ``RGGB``, ``BGGR``,
+``GRBG`` or ``GBRG``, read row by row over each 2×2 tile from the top-left pixel of the upright frame): each
+pixel integrates only its filter's channel of the LINEAR radiance, scaled by that channel's gain
+(``cfa_gains``, filter transmission × sensor response). :func:`mosaic` is that projection; grey cameras use
+the 0.299/0.587/0.114 luma of the same linear RGB.
+
 Speed: the tick loop runs in chunks. Inside a chunk the potential is a cumulative sum of the increments, and a
 pixel fires at tick ``k`` exactly when ``floor(potential / threshold)`` steps up, so one chunk costs a handful
 of vectorised passes. When the input is a few frames linearly interpolated in time, the cumulative sum is a
@@ -18,7 +24,7 @@ every tick; hence the expected count over any window is exactly the sum of the p
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +37,16 @@ from spikegen_core.image import rgb_to_grey
 from spikegen_core.spikes.stream import DEFAULT_CLOCK_HZ, SpikeStream
 
 __all__ = [
+    "CFA_PATTERNS",
     "CameraModel",
     "NoiseMaps",
+    "cfa_channels",
+    "check_cfa",
     "counts_to_intensity",
     "expected_counts",
     "load_noise_maps",
+    "mosaic",
+    "shift_cfa",
     "simulate",
     "spike_rate",
     "to_grey",
@@ -50,6 +61,63 @@ _MAX_MATMUL_FRAMES = 8
 _CPU_TILE_PIXELS = 8192
 
 IntensitySource = torch.Tensor | np.ndarray | Callable[[float], torch.Tensor]
+CFA_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+_CHANNEL = {"R": 0, "G": 1, "B": 2}
+CfaGains = tuple[float, float, float]
+
+
+def check_cfa(
+    cfa: str | None, gains: Sequence[float] | None = None, *, where: str = "camera"
+) -> tuple[str | None, CfaGains]:
+    """Validated ``(pattern or None, (gain_r, gain_g, gain_b))``; raises :class:`InputMismatchError` naming the fix.
+
+    ``cfa`` is case-insensitive; ``None`` or ``""`` is a grey camera (gains must then be absent or all 1).
+    """
+    pattern = cfa.upper() if isinstance(cfa, str) and cfa else None
+    if cfa not in (None, "") and pattern not in CFA_PATTERNS:
+        raise InputMismatchError(
+            f"{where}: colour filter array {cfa!r} is not one of {', '.join(CFA_PATTERNS)}; pass one of them "
+            "(the 2x2 tile read row by row from the top-left pixel) or none for a grey camera"
+        )
+    values = (1.0, 1.0, 1.0) if gains is None else tuple(float(g) for g in gains)
+    if len(values) != 3 or not all(math.isfinite(g) and g > 0 for g in values):
+        raise InputMismatchError(
+            f"{where}: cfa_gains must be three positive numbers (R, G, B), got {gains!r}"
+        )
+    if pattern is None and values != (1.0, 1.0, 1.0):
+        raise InputMismatchError(
+            f"{where}: cfa_gains {list(values)} given without a colour filter array; add cfa="
+        )
+    return pattern, values  # type: ignore[return-value]
+
+
+def cfa_channels(
+    cfa: str, height: int, width: int, *, device: torch.device | str | None = None
+) -> torch.Tensor:
+    """``(H, W)`` int64 channel index (0 R, 1 G, 2 B) of every pixel of an upright frame behind ``cfa``."""
+    pattern, _ = check_cfa(cfa)
+    tile = torch.tensor(
+        [[_CHANNEL[c] for c in pattern[:2]], [_CHANNEL[c] for c in pattern[2:]]], device=device
+    )
+    return tile.repeat((height + 1) // 2, (width + 1) // 2)[:height, :width]
+
+
+def shift_cfa(cfa: str, rows: int, cols: int) -> str:
+    """The pattern seen from pixel ``(rows, cols)`` of a frame behind ``cfa``: a crop's new top-left tile."""
+    pattern, _ = check_cfa(cfa)
+    tile = [pattern[:2], pattern[2:]]
+    return "".join(tile[(r + rows) % 2][(c + cols) % 2] for r in (0, 1) for c in (0, 1))
+
+
+def mosaic(rgb: torch.Tensor, cfa: str, gains: Sequence[float] | None = None) -> torch.Tensor:
+    """``(..., 3, H, W)`` linear RGB → ``(..., H, W)``: each pixel's filter channel times its gain (differentiable)."""
+    _, g = check_cfa(cfa, gains)
+    if rgb.ndim < 3 or rgb.shape[-3] != 3:
+        raise InputMismatchError(f"mosaic: a colour camera needs (..., 3, H, W) RGB, got {tuple(rgb.shape)}")
+    idx = cfa_channels(cfa, rgb.shape[-2], rgb.shape[-1], device=rgb.device)
+    scale = torch.tensor(g, dtype=rgb.dtype, device=rgb.device)[idx]
+    picked = torch.gather(rgb, -3, idx.expand(*rgb.shape[:-3], 1, *idx.shape)).squeeze(-3)
+    return picked * scale
 
 
 def to_grey(image: torch.Tensor) -> torch.Tensor:
@@ -70,13 +138,18 @@ def expected_counts(
     threshold: float = DEFAULT_THRESHOLD,
     gain: float = DEFAULT_GAIN,
     dark_rate: float = 0.0,
+    cfa: str | None = None,
+    cfa_gains: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """Expected spike counts of ``K`` held sub-frames, differentiable w.r.t. ``intensity``.
 
     ``intensity`` is ``(..., K, H, W)`` grey; sub-frame ``k`` lasts ``ticks_per_frame`` ticks. Returns
     ``(..., K, H, W)`` = ``ticks * P(spike per tick)``, which equals the mean count of :func:`simulate` run with
     ``interpolation="hold"`` (uniform initial potential). ``dark_rate`` adds independent dark spikes OR-ed in.
+    With ``cfa`` (a colour camera) ``intensity`` is linear RGB ``(..., K, 3, H, W)``, seen through :func:`mosaic`.
     """
+    if cfa:
+        intensity = mosaic(intensity, cfa, cfa_gains)
     r = spike_rate(intensity, threshold=threshold, gain=gain)
     if dark_rate:
         r = r + dark_rate * (1.0 - r)
@@ -177,6 +250,8 @@ class CameraModel:
     ``dark_rate``: probability per pixel per tick of an extra (dark-current) spike, OR-ed into the output.
     ``noise_maps``: a :class:`NoiseMaps` or the path of its ``.npz`` (read when the camera is made; never bundled).
     ``chunk_ticks``: ticks processed per vectorised step (memory ≈ chunk_ticks · H · W · 4 bytes).
+    ``cfa``: colour filter array (``RGGB``/``BGGR``/``GRBG``/``GBRG``; ``None`` = grey) and ``cfa_gains`` its
+    per-channel (R, G, B) gains: a colour camera takes linear RGB and each pixel sees its filter's channel.
     """
 
     threshold: float = DEFAULT_THRESHOLD
@@ -185,9 +260,12 @@ class CameraModel:
     dark_rate: float = 0.0
     noise_maps: NoiseMaps | str | Path | None = None
     chunk_ticks: int = 32
+    cfa: str | None = None
+    cfa_gains: CfaGains = (1.0, 1.0, 1.0)
 
     def __post_init__(self) -> None:
         _check_threshold(self.threshold, self.gain)
+        self.cfa, self.cfa_gains = check_cfa(self.cfa, self.cfa_gains)
         if not 1 <= self.chunk_ticks <= 16_000:  # potentials per chunk must fit int16 (see iter_chunks)
             raise ValueError(f"chunk_ticks must be in [1, 16000], got {self.chunk_ticks}")
         if not 0.0 <= self.dark_rate < 1.0:
@@ -197,7 +275,10 @@ class CameraModel:
 
     # -- differentiable forms
     def rate(self, intensity: torch.Tensor) -> torch.Tensor:
-        """Per-tick spike probability of a grey intensity ``(..., H, W)``, noise maps and dark rate included."""
+        """Per-tick spike probability of a grey intensity ``(..., H, W)`` (colour camera: linear RGB
+        ``(..., 3, H, W)``), noise maps and dark rate included."""
+        if self.cfa:
+            intensity = mosaic(intensity, self.cfa, self.cfa_gains)
         x = self.noise_maps.apply(intensity) if isinstance(self.noise_maps, NoiseMaps) else intensity
         r = spike_rate(x, threshold=self.threshold, gain=self.gain)
         return r + self.dark_rate * (1.0 - r) if self.dark_rate else r
@@ -231,7 +312,14 @@ class CameraModel:
         for chunk in it:
             out[pos : pos + chunk.shape[0]] = chunk
             pos += chunk.shape[0]
-        return SpikeStream(out, clock_hz=self.clock_hz, threshold=self.threshold, source="simulated")
+        return SpikeStream(
+            out,
+            clock_hz=self.clock_hz,
+            threshold=self.threshold,
+            source="simulated",
+            cfa=self.cfa,
+            cfa_gains=self.cfa_gains if self.cfa else None,
+        )
 
     def iter_chunks(
         self,
@@ -309,7 +397,13 @@ class CameraModel:
         if device is not None:
             x = x.to(device)
         x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        if x.ndim == 4 and x.shape[1] == 3:
+        if self.cfa:
+            if x.ndim != 4 or x.shape[1] != 3:
+                raise InputMismatchError(
+                    f"simulate: a colour ({self.cfa}) camera needs (N, 3, H, W) linear RGB frames, got {tuple(x.shape)}"
+                )
+            x = mosaic(x, self.cfa, self.cfa_gains)
+        elif x.ndim == 4 and x.shape[1] == 3:
             x = to_grey(x)
         elif x.ndim == 2:
             x = x[None]
@@ -328,8 +422,13 @@ class CameraModel:
                 x = torch.as_tensor(fn(k / self.clock_hz))
                 if device is not None:
                     x = x.to(device)
+                if self.cfa and (x.ndim != 3 or x.shape[0] != 3):
+                    raise InputMismatchError(
+                        f"simulate: a colour ({self.cfa}) camera's intensity callable must return (3, H, W) RGB, "
+                        f"got {tuple(x.shape)}"
+                    )
                 if x.ndim == 3 and x.shape[0] == 3:
-                    x = to_grey(x.float())
+                    x = mosaic(x.float(), self.cfa, self.cfa_gains) if self.cfa else to_grey(x.float())
                 if x.ndim != 2:
                     raise InputMismatchError(
                         f"simulate: the intensity callable must return (H, W) or (3, H, W), got {tuple(x.shape)}"
@@ -363,6 +462,8 @@ def simulate(
     dark_rate: float = 0.0,
     noise_maps: NoiseMaps | str | Path | None = None,
     device: torch.device | str | None = None,
+    cfa: str | None = None,
+    cfa_gains: Sequence[float] | None = None,
 ) -> SpikeStream:
     """Simulate a spike stream of ``num_frames`` ticks.
 
@@ -373,9 +474,16 @@ def simulate(
     the spike clock (held constant outside them). ``interpolation="hold"``: frame i instead covers ticks
     ``[i·T/N, (i+1)·T/N)`` unchanged (what :func:`expected_counts` models). ``init``: initial potential
     ``(H, W)`` in ``[0, threshold)``; default uniform from ``seed``. ``noise_maps``: path or :class:`NoiseMaps`.
+    ``cfa``/``cfa_gains``: a colour spike camera (see :class:`CameraModel`); the frames must then be linear RGB.
     """
     camera = CameraModel(
-        threshold=threshold, gain=gain, clock_hz=clock_hz, dark_rate=dark_rate, noise_maps=noise_maps
+        threshold=threshold,
+        gain=gain,
+        clock_hz=clock_hz,
+        dark_rate=dark_rate,
+        noise_maps=noise_maps,
+        cfa=cfa,
+        cfa_gains=(1.0, 1.0, 1.0) if cfa_gains is None else tuple(cfa_gains),
     )
     return camera.simulate(
         intensity, num_frames, seed=seed, init=init, frame_times=frame_times,

@@ -12,8 +12,10 @@
 H and W come from the caller or from a JSON sidecar. :func:`write_dat` writes ``<name>.dat.json`` beside
 ``<name>.dat``; :func:`read_dat` looks for ``<name>.dat.json`` first and then ``<name>.json`` (the spelling
 some scene folders use). Sidecar keys: ``height``, ``width`` (the stored readout size), optional
-``clock_hz``, ``threshold`` and ``crop`` ``[left, right]`` (readout columns to drop, see :func:`read_dat`).
-Explicit arguments win over the sidecar.
+``clock_hz``, ``threshold``, ``crop`` ``[left, right]`` (readout columns to drop, see :func:`read_dat`) and,
+for a colour spike camera, ``cfa`` (``"RGGB"``…, the Bayer tile from the top-left pixel of the UPRIGHT stored
+frame) with optional ``cfa_gains`` ``[r, g, b]``. Explicit arguments win over the sidecar. ``.npz`` files
+written by :func:`write_npz` carry the same fields as members beside the ``spikes`` array.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 import torch
 
 from spikegen_core.errors import InputMismatchError, SpikeFileError
+from spikegen_core.spikes.camera import check_cfa, shift_cfa
 from spikegen_core.spikes.stream import DEFAULT_CLOCK_HZ, SpikeStream
 from spikegen_core.spikes.unpack import unpack_rows_flipped
 from spikegen_core.utils import atomic_write
@@ -160,7 +163,23 @@ def read_sidecar(path: Path) -> dict[str, Any]:
                 f"{side}: sidecar field '{key}' must be a positive finite number, got {value!r}; "
                 f"fix it, delete the field, or pass {key}= to read_dat"
             )
+    if "cfa" in meta or "cfa_gains" in meta:
+        meta["cfa"], meta["cfa_gains"] = _checked_cfa(side, meta.get("cfa"), meta.get("cfa_gains"))
     return meta
+
+
+def _checked_cfa(where: Path, cfa: Any, gains: Any) -> tuple[str | None, tuple[float, float, float] | None]:
+    """A file's colour filter array fields, validated; errors name the file and the fix."""
+    try:
+        if cfa is not None and not isinstance(cfa, str):
+            raise InputMismatchError(f"cfa must be a string such as 'RGGB', got {cfa!r}")
+        pattern, values = check_cfa(cfa, gains, where=str(where))
+    except (InputMismatchError, TypeError) as e:
+        raise SpikeFileError(
+            f"{where}: bad colour filter array fields ({e}); set 'cfa' to RGGB, BGGR, GRBG or GBRG (or remove it "
+            "for a grey camera) and 'cfa_gains' to three positive numbers, or pass cfa= when reading"
+        ) from e
+    return pattern, (values if pattern else None)
 
 
 def _positive_number(value: Any) -> bool:
@@ -351,6 +370,8 @@ def read_dat(
     clock_hz: float | None = None,
     threshold: float | None = None,
     out: torch.Tensor | None = None,
+    cfa: str | None = None,
+    cfa_gains: Sequence[float] | None = None,
     force_size: bool = False,
 ) -> SpikeStream:
     """Read frames ``[start, start + count)`` of a PKU ``.dat`` spike file as an upright :class:`SpikeStream`.
@@ -360,6 +381,8 @@ def read_dat(
     left/right edge of each upright frame (e.g. ``(16, 0)`` turns a 416-wide readout into 400 columns).
     ``out``: a contiguous CPU uint8/bool tensor of the output shape to decode into (the stream then shares
     its memory); reading a long file window by window into one buffer is the fastest way through it.
+    ``cfa``/``cfa_gains``: a colour camera's filter array (default: the sidecar's; none = grey), given for the
+    uncropped upright frame; a crop with an odd left edge shifts the returned stream's pattern accordingly.
 
     A size is checked before it is used: given ``height``/``width`` that disagree with the sidecar, or (without
     a sidecar) whose rows do not line up where another layout's do (:func:`check_layout`), raise
@@ -377,6 +400,7 @@ def read_dat(
             f"--force-size (force_size=True) to read it as {given.get('height', meta['height'])}×"
             f"{given.get('width', meta['width'])}"
         )
+    cfa, cfa_gains = _checked_cfa(path, cfa or meta.get("cfa"), cfa_gains or meta.get("cfa_gains"))
     height = height if height is not None else meta.get("height")
     width = width if width is not None else meta.get("width")
     if height is None or width is None:
@@ -408,6 +432,8 @@ def read_dat(
         threshold=threshold if threshold is not None else meta.get("threshold"),
         source=str(path),
         start_frame=start,
+        cfa=shift_cfa(cfa, 0, left) if cfa else None,
+        cfa_gains=cfa_gains,
     )
 
 
@@ -445,10 +471,42 @@ def write_dat(
             meta["clock_hz"] = spikes.clock_hz
             if spikes.threshold is not None:
                 meta["threshold"] = spikes.threshold
+            if spikes.cfa:
+                meta["cfa"] = spikes.cfa
+                meta["cfa_gains"] = list(spikes.cfa_gains or (1.0, 1.0, 1.0))
         meta["layout"] = "pku-dat: ceil(H*W/8) bytes per frame, LSB-first, rows bottom-up"
         with atomic_write(sidecar_path(path), "w") as f:
             json.dump(meta, f, indent=1)
     return path
+
+
+def write_npz(path: PathLike, spikes: torch.Tensor | np.ndarray | SpikeStream) -> Path:
+    """Write upright ``(T, H, W)`` spikes as a compressed ``.npz`` (member ``spikes``, uint8 0/1), atomically.
+
+    A :class:`SpikeStream` also stores ``clock_hz``, ``threshold`` and, for a colour camera, ``cfa`` and
+    ``cfa_gains``, which :func:`read_npz` reads back.
+    """
+    path = Path(path)
+    arr = (_as_numpy_frames(spikes, str(path)) != 0).astype(np.uint8)
+    members: dict[str, np.ndarray] = {"spikes": arr}
+    if isinstance(spikes, SpikeStream):
+        members["clock_hz"] = np.float64(spikes.clock_hz)
+        if spikes.threshold is not None:
+            members["threshold"] = np.float64(spikes.threshold)
+        if spikes.cfa:
+            members["cfa"] = np.array(spikes.cfa)
+            members["cfa_gains"] = np.asarray(spikes.cfa_gains or (1.0, 1.0, 1.0), dtype=np.float64)
+    with atomic_write(path) as f:
+        np.savez_compressed(f, **members)
+    return path
+
+
+def _npz_cfa(archive: Any) -> tuple[Any, Any]:
+    """The ``cfa``/``cfa_gains`` members of an ``.npz`` (None where absent)."""
+    names = archive.files
+    cfa = str(archive["cfa"]) if "cfa" in names else None
+    gains = archive["cfa_gains"].tolist() if "cfa_gains" in names else None
+    return cfa, gains
 
 
 def _parse_axes(path: Path, axes: str) -> str:
@@ -544,16 +602,20 @@ def read_npz(
     count: int | None = None,
     clock_hz: float = DEFAULT_CLOCK_HZ,
     threshold: float | None = None,
+    cfa: str | None = None,
+    cfa_gains: Sequence[float] | None = None,
 ) -> SpikeStream:
     """Read 0/1 spikes from ``.npz`` (array ``key``) or ``.npy`` with the given axis order.
 
     ``axes`` names the stored order, e.g. ``"THW"`` (time first) or ``"HWT"`` (time last). Without ``key``
     a single-array ``.npz`` uses that array, otherwise the first of ``spk``, ``spikes``, ``spike``, ``arr_0``,
     ``data`` present. ``.npy`` files are memory-mapped so only the asked frames are read; ``.npz`` members
-    are decompressed whole (zip members cannot be sliced).
+    are decompressed whole (zip members cannot be sliced). ``cfa``/``cfa_gains``: a colour camera's filter
+    array; default: the archive's ``cfa``/``cfa_gains`` members (see :func:`write_npz`), else grey.
     """
     path = check_spike_file(path)
     axes = _parse_axes(path, axes)
+    stored_cfa: tuple[Any, Any] = (None, None)
     try:
         if path.suffix.lower() == ".npy":
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -569,6 +631,7 @@ def read_npz(
                     )
                 _check_member_size(path, archive.zip, key)
                 arr = archive[key]
+                stored_cfa = _npz_cfa(archive)
     except SpikeFileError:
         raise
     except _ARRAY_READ_ERRORS as e:
@@ -595,12 +658,15 @@ def read_npz(
             f"{path}: values span [{window.min()}, {window.max()}], not 0/1 spikes; if these are counts or "
             f"images, convert them first (e.g. simulate() for intensities)"
         )
+    pattern, gains = _checked_cfa(path, cfa or stored_cfa[0], cfa_gains or stored_cfa[1])
     return SpikeStream(
         torch.from_numpy(window.astype(np.uint8, copy=False)),
         clock_hz=float(clock_hz),
         threshold=threshold,
         source=str(path) + (f"[{key}]" if key else ""),
         start_frame=start,
+        cfa=pattern,
+        cfa_gains=gains,
     )
 
 

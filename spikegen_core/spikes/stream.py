@@ -15,6 +15,8 @@ class SpikeStream:
     """Binary spike frames ``spikes[t, y, x] in {0, 1}`` (uint8 or bool), rows top-to-bottom (upright).
 
     ``start_frame`` is the index of ``spikes[0]`` in the file it came from, so windows keep their clock.
+    ``cfa``: the colour filter array of a colour spike camera (``RGGB``…; None = grey) and ``cfa_gains`` its
+    (R, G, B) gains (see ``spikegen_core.spikes.camera``).
     """
 
     spikes: torch.Tensor
@@ -22,6 +24,8 @@ class SpikeStream:
     threshold: float | None = None
     source: str | None = None
     start_frame: int = 0
+    cfa: str | None = None
+    cfa_gains: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.spikes.ndim != 3:

@@ -2,7 +2,7 @@
 
 The core model learns motion blur and spike noise from synthetic streams; a prior for Gaussian splatting must
 also know what *splat* failures look like (floaters, holes, smeared textures between sparse views). Those pairs
-come from renders of partly trained splat scenes against their ground truth (``scripts/make_prior_pairs.py``
+come from renders of partly trained splat scenes against their ground truth (``scripts/dev/make_prior_pairs.py``
 writes them); this module only sees image arrays, so it stays independent of nerfstudio.
 
 A pairs file is an ``.npz`` with uint8 ``renders`` and ``targets`` of shape (N, H, W, 3). Batches are random
@@ -46,7 +46,7 @@ def load_pairs(path: str | Path, holdout: int = 0) -> tuple[torch.Tensor, torch.
     """``(renders, targets)`` as uint8 (N, 3, H, W) tensors; raises InputMismatchError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise InputMismatchError(f"{path}: no pairs file; make one with `python scripts/make_prior_pairs.py`")
+        raise InputMismatchError(f"{path}: no pairs file; make one with `python scripts/dev/make_prior_pairs.py`")
     data = np.load(path)
     missing = {"renders", "targets"} - set(data.files)
     if missing:

@@ -28,7 +28,7 @@ class ShipConfig:
     """Steps of each stage of the shipped tiny model (defaults: what made the shipped file)."""
 
     preset: str = "tiny"
-    """Which PRETRAIN/FINETUNE preset pair to run ("natural": scripts/train_core_natural.sh)."""
+    """Which PRETRAIN/FINETUNE preset pair to run ("natural": scripts/dev/train_core_natural.sh)."""
     work_dir: Path = Path("runs/ship-tiny")
     """Training folder (the pretraining checkpoints; fine-tuning goes to ``work_dir/finetune``)."""
     vae_steps: int = 2000

@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from spikegen_core import radiometry
 from spikegen_core.errors import InputMismatchError
 from spikegen_core.radiometry import LINEAR, RgbResponse
-from spikegen_core.video.restorers import Restorer, make_restorer
+from spikegen_core.video.restorers import DemosaicRestorer, Restorer, make_restorer
 from spikegen_core.video.windows import SpikeSource, iter_window_batches, window_centres
 from spikegen_core.video.writer import FrameWriter
 
@@ -159,6 +159,7 @@ def restore_video_command(
     play_fps: float = 30.0,
     normalize: bool = False,
     device: str = "cpu",
+    cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None,
     rgb_response: str = "srgb",
 ) -> None:
     """Turn a long spike stream into a high-frame-rate video (MP4 and/or PNG frames).
@@ -188,6 +189,8 @@ def restore_video_command(
         play_fps: playback rate of the MP4 (high-rate output plays in slow motion).
         normalize: brighten dim recordings with one gain for the whole video (from the first batch).
         device: torch device for the restorer.
+        cfa: Bayer pattern of a colour spike camera (default: the file's sidecar; none = grey). Colour
+            streams give colour video: the TFP restorers per filter site, then demosaicing.
         rgb_response: the encoding of the output frames: srgb (as RGB cameras and video players expect), linear
             (the spikes' intensity as is), or gamma:G.
     """
@@ -195,8 +198,14 @@ def restore_video_command(
     src = SpikeSource.open(spikes, height=height, width=width, axes=axes, key=key, clock_hz=clock_hz,
                            threshold=threshold, force_size=force_size)  # fmt: skip
     theta = threshold if threshold is not None else (src.threshold or 2.0)
+    pattern = cfa or src.cfa
+    if pattern and restorer == "model":
+        raise InputMismatchError(f"{spikes}: the core model restores grey streams, this one is colour ({pattern}); "
+                                 "use --restorer tfp or tfp_adaptive")
     rest = make_restorer(restorer, checkpoint=checkpoint, threshold=theta, device=device,
                          window=short_window if restorer == "tfp_adaptive" else None)
+    if pattern:
+        rest = DemosaicRestorer(rest, pattern, src.cfa_gains if pattern == src.cfa else None)
     res = restore_video(src, out, fps=fps, window=window, restorer=rest, batch_size=batch_size, start=start,
                         stop=stop, mp4=mp4, frames=frames, play_fps=play_fps, device=device,
                         normalize=normalize, rgb_response=response)

@@ -176,6 +176,25 @@ class ModelRestorer:
         return out[:, :1] if rgb is None else out  # reconstruction: the grey frame (three equal channels)
 
 
+class DemosaicRestorer:
+    """A grey restorer run on a colour (Bayer CFA) stream, its per-site output demosaiced to linear RGB.
+
+    The wrapped restorer's ``(B, 1, H, W)`` output holds each pixel's own channel (a mosaic); OpenCV's
+    demosaicer (``spikegen_core.spikes.reconstruct.demosaic``) fills in the other two."""
+
+    def __init__(self, inner: Restorer, cfa: str, gains: tuple[float, float, float] | None = None) -> None:
+        self.inner, self.cfa, self.gains = inner, cfa, gains
+        self.name = f"{inner.name}+demosaic-{cfa}"
+
+    def __call__(self, spikes: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
+        from spikegen_core.spikes.reconstruct import demosaic
+
+        if rgb is not None:
+            raise InputMismatchError(f"{self.name}: colour spike streams are restored without an RGB frame")
+        grey = self.inner(spikes, None)
+        return demosaic(grey[:, 0], self.cfa, gains=self.gains).clamp(0, 1)
+
+
 def make_restorer(
     name: str = "tfp", *, checkpoint: str | Path | None = None, threshold: float = 2.0, window: int | None = None,
     device: str = "cpu",

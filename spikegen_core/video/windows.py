@@ -40,6 +40,9 @@ class SpikeSource:
     _kind: str = "memory"  # "dat", "npy" or "memory"
     _read_kw: dict | None = None
     _stream: SpikeStream | None = None
+    cfa: str | None = None
+    """Bayer pattern of a colour spike camera (from the file's sidecar / members), else None (grey)."""
+    cfa_gains: tuple[float, float, float] | None = None
 
     @classmethod
     def open(
@@ -71,7 +74,7 @@ class SpikeSource:
             stored_w = width if width is not None else read_sidecar(path).get("width", probe.width)
             total = dat_num_frames(path, meta_h, stored_w)
             return cls(total, probe.height, probe.width, probe.clock_hz, probe.threshold, str(path),
-                       path, "dat", kw)
+                       path, "dat", kw, cfa=probe.cfa, cfa_gains=probe.cfa_gains)
         if suffix == ".npy":
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
             axes_u = axes.upper()
@@ -91,7 +94,7 @@ class SpikeSource:
     def from_stream(cls, stream: SpikeStream) -> SpikeSource:
         """Wrap spikes already in memory (tests, simulated sequences, ``.npz`` recordings)."""
         return cls(stream.num_frames, stream.height, stream.width, stream.clock_hz, stream.threshold,
-                   stream.source or "spike stream", None, "memory", None, stream)
+                   stream.source or "spike stream", None, "memory", None, stream, stream.cfa, stream.cfa_gains)
 
     @property
     def duration_s(self) -> float:

@@ -2,7 +2,7 @@
 
 ``spikegen_nvs/assets/spikegen_tiny_splatfix.safetensors`` is ``spikegen_core``'s shipped checkpoint after
 ``spikegen finetune-pairs`` on (render of a partly trained splat scene, ground truth) pairs from generated scenes
-(``scripts/make_prior_pairs.py``; recipe and numbers in ``spikegen_tiny_splatfix.md`` beside it). It lives in
+(``scripts/dev/make_prior_pairs.py``; recipe and numbers in ``spikegen_tiny_splatfix.md`` beside it). It lives in
 this package because only the splat method uses it."""
 
 from __future__ import annotations

@@ -208,9 +208,13 @@ def _shifted(image: torch.Tensor, shifts_px: Sequence[float]) -> torch.Tensor:
 
 def views_from_photos(folder: Path, *, window: int, downscale: int, threshold: float, gain: float,
                       clock_hz: float, jitter_px: float = 0.0, seed: int = 0,
-                      sub_frames: int = 8, rgb_response: RgbResponse = SRGB) -> LoadedViews:
+                      sub_frames: int = 8, cfa: str | None = None,
+                      cfa_gains: tuple[float, float, float] | None = None, keep_rgb: bool = True,
+                      rgb_response: RgbResponse = SRGB) -> LoadedViews:
     """Simulate a spike window per photo: a static camera, or one panning by ``jitter_px`` pixels (in the
-    downscaled image) across the window. The photo (blurred by the pan when there is one) is the view's RGB.
+    downscaled image) across the window. The photo (blurred by the pan when there is one) is the view's RGB
+    (``keep_rgb=False``: no RGB, a spikes-only capture). ``cfa``: a colour spike camera behind that Bayer
+    pattern (each pixel fires from its channel of the photo), else grey spikes from the photo's luma.
 
     Photos store display values (``rgb_response``): spikes are simulated from the linearised photo, and the pan's
     blur is averaged in linear light and encoded again, as a camera would record it."""
@@ -239,14 +243,14 @@ def views_from_photos(folder: Path, *, window: int, downscale: int, threshold: f
             rgb, edges = rgb_response.encode(frames.mean(0)), (shifts[0], shifts[-1])
         else:
             frames, rgb, edges = rgb_response.decode(photo)[None], photo, None
-        grey = torch.stack([to_grey(f) for f in frames])  # linear luminance: what the spike sensor integrates
+        grey = frames if cfa else torch.stack([to_grey(f) for f in frames])  # linear light: what the sensor sees
         if len(grey) == 1:
             grey = grey.expand(2, *grey.shape[1:])  # simulate spreads ≥ 2 key frames over the window
         stream = simulate(grey.clamp(0, 1), window, threshold=threshold, gain=gain, clock_hz=clock_hz,
-                          seed=seed + index)
+                          seed=seed + index, cfa=cfa, cfa_gains=cfa_gains)
         views.append(ViewWindow(name=path.stem, spikes=stream.spikes.to(torch.uint8),
-                                time_s=(index * window + (window - 1) / 2) / clock_hz, rgb=rgb, sharp=photo,
-                                edge_shift_px=edges))
+                                time_s=(index * window + (window - 1) / 2) / clock_hz,
+                                rgb=rgb if keep_rgb else None, sharp=photo, edge_shift_px=edges))
     if size is None:
         raise SpikeFileError(f"{folder}: no readable photos among {len(files)} image files; "
                              + ("; ".join(warnings) or f"put {', '.join(IMAGE_SUFFIXES)} files there"))

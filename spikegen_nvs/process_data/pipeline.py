@@ -135,6 +135,14 @@ class ProcessDataConfig:
     are linearised before spikes are simulated from them; written to the scene as `rgb_response`."""
     seed: int = 0
     """Seed for spike simulation."""
+    cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None
+    """Colour spike camera's Bayer pattern (2x2 tile from the top-left pixel of the upright frame). Photos with
+    --simulate-spikes: simulate a colour camera. Recordings: the capture's pattern (default: the spike file's
+    sidecar `cfa`, else grey; `spikegen reconstruct --guess-cfa` tells it from a recording)."""
+    cfa_gains: tuple[float, float, float] | None = None
+    """Per-channel (R, G, B) gains of the colour spike camera (default: the sidecar's, else 1, 1, 1)."""
+    photos_as_rgb: bool = True
+    """Photos: keep each photo as its view's RGB frame; --no-photos-as-rgb writes a spikes-only scene."""
     verbose: bool = False
     """Show COLMAP's own log."""
     overwrite: bool = False
@@ -259,7 +267,27 @@ def _load_views(cfg: ProcessDataConfig, kind: str, dense: Callable[[torch.Tensor
                                  "from them); for photos alone use ns-process-data")
     return views_from_photos(cfg.data, window=cfg.window, downscale=cfg.downscale, threshold=cfg.threshold,
                              gain=cfg.gain, clock_hz=cfg.clock_hz, jitter_px=cfg.jitter_px, seed=cfg.seed,
+                             cfa=cfg.cfa, cfa_gains=cfg.cfa_gains, keep_rgb=cfg.photos_as_rgb,
                              rgb_response=radiometry.from_text(cfg.rgb_response))
+
+
+def _capture_cfa(cfg: ProcessDataConfig, kind: str) -> tuple[str | None, tuple[float, float, float] | None]:
+    """The colour filter array of the capture: --cfa, else (recordings) the first spike file's sidecar/members."""
+    from spikegen_core.spikes.camera import check_cfa
+    from spikegen_core.spikes.io import load_spikes
+
+    if cfg.cfa is None and kind != "photos":
+        first = cfg.data if kind == "stream" else min(p for p in cfg.data.iterdir() if p.suffix.lower() in SPIKE_SUFFIXES)
+        try:
+            probe = load_spikes(first, height=cfg.height, width=cfg.width, axes=cfg.axes, key=cfg.npz_key, count=1,
+                                force_size=cfg.force_size)
+        except SpikeFileError:
+            return None, None  # unreadable: the loader reports it with the command-line fix
+        pattern, gains = probe.cfa, cfg.cfa_gains or probe.cfa_gains
+    else:
+        pattern, gains = cfg.cfa, cfg.cfa_gains
+    pattern, gains = check_cfa(pattern, gains, where="spikegen-process-data --cfa")
+    return pattern, (gains if pattern else None)
 
 
 def _yaw(pose: np.ndarray, shift_px: float, focal: float) -> np.ndarray:
@@ -368,10 +396,6 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     if restorer is None and cfg.checkpoint is not None:
         restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain)
 
-    def dense(spikes: torch.Tensor) -> torch.Tensor:
-        frame = restorer(spikes) if restorer is not None else _tfp_frame(spikes, cfg.threshold, cfg.gain)
-        return frame.detach().float().clamp(0, 1)
-
     if cfg.eval_every == 1:
         raise InputMismatchError("--eval-every 1 would hold out every view and leave none to train on; "
                                  "use 0 (no test views) or at least 2")  # fmt: skip
@@ -379,6 +403,22 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     kind = _detect_kind(cfg)
+    cfa, cfa_gains = _capture_cfa(cfg, kind)
+    if cfa and restorer is not None:
+        raise InputMismatchError(f"{cfg.data}: the core model restores grey spike streams, this capture is colour "
+                                 f"({cfa}); drop --checkpoint to use demosaiced TFP frames")
+
+    def dense(spikes: torch.Tensor) -> torch.Tensor:
+        if restorer is not None:
+            frame = restorer(spikes)
+        elif cfa:  # colour spikes: TFP per filter site, demosaiced
+            from spikegen_core.spikes.reconstruct import demosaic
+
+            frame = demosaic(_tfp_frame(spikes, cfg.threshold, cfg.gain), cfa, gains=cfa_gains)
+        else:
+            frame = _tfp_frame(spikes, cfg.threshold, cfg.gain)
+        return frame.detach().float().clamp(0, 1)
+
     with console.status(f"reading {kind} from {cfg.data}"):
         loaded = _load_views(cfg, kind, dense)
     warnings = list(loaded.warnings)
@@ -426,7 +466,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
                 else:
                     spike_paths[v.name] = f"spikes/{v.name}.dat"
                     write_dat(build / spike_paths[v.name], SpikeStream(v.spikes, clock_hz=cfg.clock_hz,
-                                                                      threshold=cfg.threshold))
+                                                                      threshold=cfg.threshold, cfa=cfa,
+                                                                      cfa_gains=cfa_gains))
                 progress.advance(task)
             seconds["dense"] = time.perf_counter() - t0
 
@@ -466,7 +507,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
             "spikegen_format": 1,
             radiometry.FIELD: response.to_json(),
             "spike": {"clock_hz": cfg.clock_hz, "threshold": cfg.threshold, "gain": cfg.gain,
-                      "height": loaded.height, "width": loaded.width},
+                      "height": loaded.height, "width": loaded.width,
+                      **({"cfa": cfa, "cfa_gains": list(cfa_gains or (1.0, 1.0, 1.0))} if cfa else {})},
             "applied_transform": APPLIED_TRANSFORM.tolist(),
             "generator": {"name": GENERATOR_NAME},
             "ply_file_path": "sparse_pc.ply",

@@ -13,8 +13,8 @@ Writes ``benchmarks/core_natural.{md,json}``:
   plus RGB PSNR of the deblurred frame;
 - seconds per 250×400 frame of one-pass restoration on this CPU (1 torch thread).
 
-    python scripts/bench_core_natural.py --run /work/runs/core_natural          # every stage of a run
-    python scripts/bench_core_natural.py --checkpoint a.safetensors --run DIR   # extra checkpoints too
+    python scripts/bench/bench_core_natural.py --run runs/core_natural          # every stage of a run
+    python scripts/bench/bench_core_natural.py --checkpoint a.safetensors --run DIR   # extra checkpoints too
 
 A training folder stands for the EMA weights of its newest checkpoint (a run in progress included).
 """
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -105,7 +105,7 @@ def autoencoder_psnr(run: Path, reds: list) -> dict[str, Any] | None:
         return None
     vae = model.vae
     images = {n: photo(n) for n in HELD_OUT_PHOTOS} | {f"REDS {n}": rgb for n, _, _, rgb in reds}
-    scores = {}
+    scores, luma = {}, {}
     for name, img in images.items():
         h, w = (s // 8 * 8 for s in img.shape[-2:])
         h, w = min(h, 256), min(w, 400)  # bounds the VAE's mid-block attention (memory)
@@ -113,7 +113,8 @@ def autoencoder_psnr(run: Path, reds: list) -> dict[str, Any] | None:
         x = img[:, top : top + h, left : left + w][None]
         y = vae.decode(vae.encode(x)).clamp(0, 1)
         scores[name] = float(psnr(y, x))
-    return {"step": meta.get("step"), "cpu_s": meta.get("cpu_s"), "psnr": scores,
+        luma[name] = float(psnr(to_grey(y), to_grey(x)))
+    return {"step": meta.get("step"), "cpu_s": meta.get("cpu_s"), "psnr": scores, "psnr_luma": luma,
             "mean": sum(scores.values()) / len(scores)}  # fmt: skip
 
 
@@ -139,7 +140,7 @@ def frame_seconds(model: Any, spikes: torch.Tensor, tile: int | None) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", type=Path, default=None, help="training folder of scripts/train_core_natural.sh")
+    p.add_argument("--run", type=Path, default=None, help="training folder of scripts/dev/train_core_natural.sh")
     p.add_argument("--checkpoint", nargs="*", default=[], help="more checkpoints or training folders; 'shipped'")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA)
     p.add_argument("--tile", type=int, default=64, help="restoration tile (0: whole frame)")
@@ -186,7 +187,7 @@ def main() -> None:
                 "reds_threshold": theta, "reds_window": REDS_WINDOW, "reds_key_frame": REDS_KEY_FRAME,
                 "reds_grey": "0.11·B + 0.59·G + 0.30·R"}  # fmt: skip
     meta = bench_meta("cpu")
-    command = "python scripts/bench_core_natural.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = "python scripts/bench/bench_core_natural.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = {**meta, "benchmark": "core_natural", "command": command, "settings": settings, "reds": rows,
               "autoencoder": ae, "autoencoder_history": history, "timing": timing, "held_out_natural": deblur}  # fmt: skip
     md = ["# Core model, `natural` preset (issue 20): REDS samples and the autoencoder", "",
@@ -200,7 +201,8 @@ def main() -> None:
            "made the checkpoint (the autoencoder and pretraining stages come before it).", ""]
     if ae is not None:
         md += ["## Autoencoder reconstruction on held-out photographs", "",
-               *markdown_table(["image", "PSNR (dB)"], [[k, round(v, 2)] for k, v in ae["psnr"].items()]), "",
+               *markdown_table(["image", "PSNR RGB (dB)", "PSNR luma (dB)"],
+                               [[k, round(v, 2), round(ae["psnr_luma"][k], 2)] for k, v in ae["psnr"].items()]), "",
                f"Autoencoder stage step {ae['step']} (CPU {ae['cpu_s']} s); mean {ae['mean']:.2f} dB. Centre crops of at "
                "most 256×400; never trained on.", "",
                *markdown_table(["autoencoder step", "training CPU-h", "mean PSNR (dB)"],

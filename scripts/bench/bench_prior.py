@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 from _bench_meta import bench_meta, machine_summary, markdown_table, write_results  # noqa: E402
 from _splat_runs import iterate, place, start  # noqa: E402
@@ -83,7 +83,7 @@ ADDED_FIELDS = {"prior_max_views": "0"}
 WITHOUT_FOR = {None: "without", "tfp": "without-tfp-frames", "spikegen": "without-core-frames"}
 REPORT_ARMS = ["without", "without-tfp-frames", "without-core-frames", "prior", "prior-every2", "prior-every1",
                "prior-every1-w3", "prior-core", "prior-untrained", "prior-linear"]
-REPRODUCE = " && ".join(f"python scripts/bench_prior.py --reuse {args}" for args in [
+REPRODUCE = " && ".join(f"python scripts/bench/bench_prior.py --reuse {args}" for args in [
     "--seeds 42 43 44 --scenes few-views twelve-views sparse-spikes --arms without prior prior-every2",
     "--seeds 42 43 --scenes plentiful --arms without prior prior-every2",
     "--scenes few-views sparse-spikes --arms without-tfp-frames",

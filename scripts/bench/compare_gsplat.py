@@ -8,9 +8,9 @@ It then times forward + backward of both (median of ``--repeat``) and writes
 benchmarks/rasterizer_vs_gsplat.{md,json}.  Needs a CUDA device; the first gsplat call may JIT-compile
 its extension (minutes) and is excluded from timings.
 
-    python scripts/compare_gsplat.py                      # default settings
-    python scripts/compare_gsplat.py --sizes 10000 --cams 1 --repeat 3
-    python scripts/compare_gsplat.py --dry-run --sizes 300 --cams 1 --repeat 1 --out /tmp/cmp   # CPU, no gsplat
+    python scripts/bench/compare_gsplat.py                      # default settings
+    python scripts/bench/compare_gsplat.py --sizes 10000 --cams 1 --repeat 3
+    python scripts/bench/compare_gsplat.py --dry-run --sizes 300 --cams 1 --repeat 1 --out /tmp/cmp   # CPU, no gsplat
 
 ``--dry-run`` (for scripts/gpu_check.sh's CPU test) takes our torch compositor on CPU as the reference instead of
 gsplat, so every step but gsplat's runs where there is no GPU.
@@ -32,7 +32,7 @@ from spikegen_nvs.rasterizer._scenes import random_splat_scene
 from spikegen_nvs.rasterizer.cpu import compositor_name
 from spikegen_nvs.rasterizer.cpu import rasterization as cpu_rasterization
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PARAMS = ("means", "quats", "scales", "opacities", "colors")
 # Pass thresholds.  Both sides are float32 with different summation orders, and a splat whose α sits
 # at 1/255 or a pixel whose T sits at 1e-4 may flip between them, so a handful of pixels may differ
@@ -195,7 +195,7 @@ def main() -> None:
         )
     lines += [
         "",
-        f"Reproduce: `python scripts/compare_gsplat.py --repeat {args.repeat} --threads {args.threads}`",
+        f"Reproduce: `python scripts/bench/compare_gsplat.py --repeat {args.repeat} --threads {args.threads}`",
         "",
     ]
     write_results(args.out, result, lines)

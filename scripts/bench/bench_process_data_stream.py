@@ -10,8 +10,8 @@
 
 Writes benchmarks/process_data_stream.md and .json.
 
-    PYTHONPATH=. python scripts/bench_process_data_stream.py            # defaults = the recorded run
-    PYTHONPATH=. python scripts/bench_process_data_stream.py --train-iterations 0   # poses only
+    PYTHONPATH=. python scripts/bench/bench_process_data_stream.py            # defaults = the recorded run
+    PYTHONPATH=. python scripts/bench/bench_process_data_stream.py --train-iterations 0   # poses only
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from _bench_meta import commit_hash, cpu_model  # noqa: E402
@@ -221,7 +221,7 @@ def write_report(result: dict, folder: Path) -> None:
         "",
         f"Commit {result['commit']}; CPU: {result['cpu']}; {s['num_threads']} COLMAP thread(s).",
         "",
-        "Reproduce: `PYTHONPATH=. python scripts/bench_process_data_stream.py` (defaults are these settings).",
+        "Reproduce: `PYTHONPATH=. python scripts/bench/bench_process_data_stream.py` (defaults are these settings).",
     ]
     (folder / "process_data_stream.md").write_text("\n".join(lines) + "\n")
 

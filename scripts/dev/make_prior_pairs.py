@@ -6,7 +6,7 @@ views and off the path: where few-view splats go wrong) and some training views 
 so the prior also learns to leave good renders alone). Writes one ``pairs.npz`` (uint8 ``renders``,
 ``targets`` (N, H, W, 3), ``kind`` 0 = test view / 1 = training view, ``step``, ``scene``) atomically.
 
-Reproduce: ``python scripts/make_prior_pairs.py`` (CPU: about 2 min per scene on one core).
+Reproduce: ``python scripts/dev/make_prior_pairs.py`` (CPU: about 2 min per scene on one core).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 from _splat_runs import iterate, place, start  # noqa: E402
 

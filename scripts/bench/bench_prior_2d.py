@@ -5,8 +5,8 @@ ground truth), PSNR of the render itself, of the prior's one-pass fix (``prior_k
 noise-then-denoise target (``"restore"``, non-residual and residual) for each checkpoint given. Writes
 ``benchmarks/prior_2d.md`` and ``.json``.
 
-Reproduce: ``python scripts/make_prior_pairs.py --seeds 0 --work outputs/prior_pairs_eval`` then
-``python scripts/bench_prior_2d.py --pairs outputs/prior_pairs_eval/pairs.npz``.
+Reproduce: ``python scripts/dev/make_prior_pairs.py --seeds 0 --work outputs/prior_pairs_eval`` then
+``python scripts/bench/bench_prior_2d.py --pairs outputs/prior_pairs_eval/pairs.npz``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 from _bench_meta import bench_meta, machine_summary, markdown_table, write_results  # noqa: E402
 
@@ -111,7 +111,7 @@ def main() -> None:
         "",
         *markdown_table(header, rows),
         "",
-        f"Reproduce: `python scripts/bench_prior_2d.py --pairs {args.pairs} --checkpoints {' '.join(args.checkpoints)}`",
+        f"Reproduce: `python scripts/bench/bench_prior_2d.py --pairs {args.pairs} --checkpoints {' '.join(args.checkpoints)}`",
     ]
     table = {"title": "PSNR (dB) of splat renders and of the prior's images, held-out scene", "columns": header,
              "rows": rows, "headline": True}

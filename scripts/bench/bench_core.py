@@ -15,9 +15,9 @@ around the key frame; on the synthetic set the same scenes and motion with that 
 exposure. Model rows appear when a checkpoint exists (default: the shipped one). LPIPS (AlexNet) is added only
 when its weights are already on disk (nothing is downloaded).
 
-    python scripts/bench_core.py                         # the reference run
-    python scripts/bench_core.py --checkpoint none       # TFP/TFI/blurred rows only
-    python scripts/bench_core.py --count 4 --frames 8 32  # quick check
+    python scripts/bench/bench_core.py                         # the reference run
+    python scripts/bench/bench_core.py --checkpoint none       # TFP/TFI/blurred rows only
+    python scripts/bench/bench_core.py --count 4 --frames 8 32  # quick check
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -281,7 +281,7 @@ def main() -> None:
     reds = run_reds(samples, scorer, args.window, args.frames) if samples else None
     synthetic = run_synthetic(args, scorer)
 
-    command = "python scripts/bench_core.py" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:]))
+    command = "python scripts/bench/bench_core.py" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:]))
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "data")}
     settings |= {"reds_key_frame": KEY_FRAME, "reds_grey": "0.11·B + 0.59·G + 0.30·R",
                  "reds_threshold": "fitted: mean(GT) / mean spike rate of the whole stream"

@@ -1,6 +1,6 @@
 """Figure: strips of frames from the real spike recordings, TFP sliding windows vs our restorer.
 
-    PYTHONPATH=. python scripts/fig_video_strip.py [--videos OUT_DIR] [--checkpoint PATH]
+    PYTHONPATH=. python scripts/figures/fig_video_strip.py [--videos OUT_DIR] [--checkpoint PATH]
 
 Writes docs/figures/video_strip.png (one block per recording: a row of TFP frames over a row of ours at the
 same ticks). "Ours" is the SpikeGen model when a checkpoint is given or shipped, else the motion-adaptive
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from spikegen_core.video import SpikeSource, TFPRestorer, restore_frames, restore_video, window_centres  # noqa: E402

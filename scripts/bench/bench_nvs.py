@@ -11,8 +11,8 @@ process CPU seconds). Writes ``<out>.md`` / ``<out>.json`` (default ``benchmarks
 (test views: arms | ground truth) into ``--figures``. Finished runs are kept under ``--work/results``; ``--reuse``
 takes them instead of training again (split a grid over processes, then report it together).
 
-    python scripts/bench_nvs.py                                   # the full grid (hours on a 2-core CPU)
-    python scripts/bench_nvs.py --kinds room --seeds 0 --steps 300  # one cell
+    python scripts/bench/bench_nvs.py                                   # the full grid (hours on a 2-core CPU)
+    python scripts/bench/bench_nvs.py --kinds room --seeds 0 --steps 300  # one cell
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from _bench_meta import bench_meta, machine_summary, markdown_table, write_results  # noqa: E402
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     steps = args.steps or make_trainer_config().max_num_iterations
     scene_overrides = _parse_overrides(args.scene)
     arms = [a for a in ARMS if a in args.arms]
-    command = "python scripts/bench_nvs.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python scripts/bench/bench_nvs.py " + " ".join(sys.argv[1:] if argv is None else argv)
     report: dict[str, Any] = {
         "title": "spikegen-splat vs splatfacto baselines (novel views of high-speed spike scenes)",
         "command": command.strip(), **bench_meta(args.device),

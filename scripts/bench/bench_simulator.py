@@ -4,9 +4,9 @@ Default: one second of spike time (20,000 ticks at 20 kHz) at 250×400 on ONE CP
 intensity frames linearly interpolated to every tick. Chunks are streamed (``CameraModel.iter_chunks``) and
 counted, not kept: the whole second would be 2 GB of uint8. Target: under 10 s.
 
-    python scripts/bench_simulator.py                 # the reference measurement
-    python scripts/bench_simulator.py --ticks 2000    # quick check
-    python scripts/bench_simulator.py --device cuda   # on a GPU machine
+    python scripts/bench/bench_simulator.py                 # the reference measurement
+    python scripts/bench/bench_simulator.py --ticks 2000    # quick check
+    python scripts/bench/bench_simulator.py --device cuda   # on a GPU machine
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from _bench_meta import commit_hash, cpu_model, write_results
 from spikegen_core.data.pairs import SyntheticPairs
 from spikegen_core.spikes.camera import CameraModel
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def bench_simulator(args: argparse.Namespace) -> dict:
@@ -122,7 +122,7 @@ def main() -> None:
         pr = result["pairs"]
         lines += ["", f"Synthetic pairs (`SyntheticPairs`, 64×64, T=32): {pr['ms_per_sample']} ms wall, "
                   f"{pr['cpu_ms_per_sample']} ms CPU per sample (mean of {pr['samples']})."]
-    lines += ["", f"Reproduce: `python scripts/bench_simulator.py --ticks {args.ticks} --threads {args.threads}`", ""]
+    lines += ["", f"Reproduce: `python scripts/bench/bench_simulator.py --ticks {args.ticks} --threads {args.threads}`", ""]
     write_results(args.out, result, lines)
     print("\n".join(lines))
 

@@ -2,7 +2,7 @@
 
 Writes benchmarks/video.md and benchmarks/video.json. About two minutes on one shared CPU core:
 
-    PYTHONPATH=. python scripts/bench_video.py [--device cuda] [--checkpoint PATH]
+    PYTHONPATH=. python scripts/bench/bench_video.py [--device cuda] [--checkpoint PATH]
 
 1. Speed: a random 250×400 stream (written as `.dat`, read back through memory mapping) → one frame every
    20 ticks (1,000 frames/s from 20 kHz). Output frames/s for TFP sliding windows (41 ticks), the
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from _bench_meta import commit_hash, cpu_model  # noqa: E402
@@ -125,7 +125,7 @@ def write_md(result: dict, path: Path) -> None:
     lines = [
         "# Video restoration benchmark",
         "",
-        "Made by `scripts/bench_video.py`. Output frames per second (best of repeats) and temporal consistency "
+        "Made by `scripts/bench/bench_video.py`. Output frames per second (best of repeats) and temporal consistency "
         "against ground truth on a generated sequence.",
         "",
         f"- commit `{result['commit']}`, CPU {result['cpu']} ({os.cpu_count()} logical cores, 1-min load "

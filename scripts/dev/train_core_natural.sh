@@ -4,14 +4,14 @@
 # stage from its newest rotating checkpoint with the exact data stream of an uninterrupted run.
 #
 #   source .venv/bin/activate  # the environment with spikegen installed (or PYTHON=/path/to/python)
-#   SPIKEGEN_SHARED_DATA=/path/to/shared/data bash scripts/train_core_natural.sh [OUT_DIR]
+#   SPIKEGEN_SHARED_DATA=/path/to/shared/data bash scripts/dev/train_core_natural.sh [OUT_DIR]
 #
-# OUT_DIR (default /work/runs/core_natural) gets vae_last.*, last.*, vae.safetensors, model.safetensors
+# OUT_DIR (default runs/core_natural in the repository, git-ignored) gets vae_last.*, last.*, vae.safetensors, model.safetensors
 # (pretraining), finetune/last.* (fine-tuning; evaluate with `spikegen eval ... --checkpoint OUT_DIR/finetune`),
 # run.log, and pid. The shared data folder only adds the one REDS frame without spikes to the photographs.
 set -euo pipefail
-REPO="$(cd "$(dirname "$0")/.." && pwd)"
-OUT="${1:-/work/runs/core_natural}"
+REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+OUT="${1:-$REPO/runs/core_natural}"
 export SPIKEGEN_SHARED_DATA="${SPIKEGEN_SHARED_DATA:-$REPO/../shared/data}"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_NUM_THREADS=1

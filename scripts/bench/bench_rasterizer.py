@@ -8,8 +8,8 @@ reference compositor runs in the same process where it fits (``--dense-n``, defa
 Goal: ≤ 0.1 s per iteration at 1 camera, 10 k Gaussians, 2 threads.  The machine is shared, so
 the 1-minute load average is recorded with each row.
 
-    python scripts/bench_rasterizer.py                     # the reference measurement (< 2 min)
-    python scripts/bench_rasterizer.py --sizes 10000 --cams 1 --repeat 3   # quick check
+    python scripts/bench/bench_rasterizer.py                     # the reference measurement (< 2 min)
+    python scripts/bench/bench_rasterizer.py --sizes 10000 --cams 1 --repeat 3   # quick check
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from spikegen_nvs.rasterizer._reference import reference_rasterization
 from spikegen_nvs.rasterizer._scenes import random_splat_scene
 from spikegen_nvs.rasterizer.cpu import compositor_name, rasterization
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def time_iterations(
@@ -163,7 +163,7 @@ def main() -> None:
         "The dense reference is only run at the smallest size: at 10 k Gaussians its autograd graph would need "
         "tens of GB.",
         "",
-        f"Reproduce: `python scripts/bench_rasterizer.py --threads {args.threads} --repeat {args.repeat}`",
+        f"Reproduce: `python scripts/bench/bench_rasterizer.py --threads {args.threads} --repeat {args.repeat}`",
         "",
     ]
     write_results(args.out, result, lines)

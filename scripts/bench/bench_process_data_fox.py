@@ -4,7 +4,7 @@ Spikes are simulated per photo (static or slightly panning camera), COLMAP runs 
 recovered poses are compared with ``transforms_present.json`` up to a similarity transform (Umeyama on camera
 centres). Writes benchmarks/process_data.md and benchmarks/process_data.json.
 
-    PYTHONPATH=. python scripts/bench_process_data_fox.py --downscale 4 --window 64 --num-threads 1
+    PYTHONPATH=. python scripts/bench/bench_process_data_fox.py --downscale 4 --window 64 --num-threads 1
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from spikegen_nvs.process_data.colmap import CameraModelName  # noqa: E402
@@ -110,7 +110,7 @@ def write_report(result: dict, folder: Path) -> None:
         "",
         f"Machine: {result['machine']}, {s['num_threads']} COLMAP thread(s). Acceptance: ≥ 90 % registered.",
         "",
-        "Reproduce: `PYTHONPATH=. python scripts/bench_process_data_fox.py "
+        "Reproduce: `PYTHONPATH=. python scripts/bench/bench_process_data_fox.py "
         f"--downscale {s['downscale']} --window {s['window_ticks']} --num-threads {s['num_threads']}`",
     ]
     (folder / "process_data.md").write_text("\n".join(lines) + "\n")

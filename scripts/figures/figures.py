@@ -1,13 +1,13 @@
 """README figures (matplotlib PNGs in docs/figures/, each under 300 kB): crops per task, PSNR vs spike frames,
 real recordings TFP vs ours, and training curves when a training log is at hand.
 
-    python scripts/figures.py                    # all figures (uses benchmarks/core.json for the curves)
-    python scripts/figures.py --only frames      # one figure: crops_reds, crops_deblur, frames, real, training
-    python scripts/figures.py --checkpoint none  # training-free "ours" (motion-adaptive TFP) where it applies
+    python scripts/figures/figures.py                    # all figures (uses benchmarks/core.json for the curves)
+    python scripts/figures/figures.py --only frames      # one figure: crops_reds, crops_deblur, frames, real, training
+    python scripts/figures/figures.py --checkpoint none  # training-free "ours" (motion-adaptive TFP) where it applies
 
 "Ours" is the SpikeGen model (default: the shipped checkpoint). Without a checkpoint the crops show TFI in its
 place and the real recordings the motion-adaptive TFP, and the panels say so. Novel-view figures come from
-``scripts/bench_nvs.py``.
+``scripts/bench/bench_nvs.py``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 from bench_core import (  # noqa: E402
     DEFAULT_DATA,
@@ -164,7 +164,7 @@ def fig_crops_deblur(args: argparse.Namespace, model: Any, scorer: Scorer) -> No
 def fig_frames(args: argparse.Namespace) -> None:
     path = args.benchmarks / "core.json"
     if not path.is_file():
-        print(f"skipped frames: {path} missing; run scripts/bench_core.py first")
+        print(f"skipped frames: {path} missing; run scripts/bench/bench_core.py first")
         return
     data = json.loads(path.read_text())
     panels = [(k, t) for k, t in (("reds", "REDS samples (grey)"), ("synthetic", "held-out synthetic (luma)"))

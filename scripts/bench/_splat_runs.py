@@ -3,11 +3,13 @@ iteration loop (callbacks included) without ns-train's viewer and checkpoint wri
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from nerfstudio.engine.trainer import Trainer, TrainerConfig
 
@@ -57,3 +59,21 @@ def iterate(
         if on_step is not None:
             on_step(step)
     return {"wall": wall, "cpu": cpu, "prior_steps": prior_steps}
+
+
+def saved_run(
+    saved: Path, *, reuse: bool, wanted: bool, label: str, run: Callable[[], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """A benchmark arm's result: read from ``saved`` with ``reuse`` (so runs split over processes are reported
+    together), else trained with ``run()`` when ``wanted`` and saved there; None when neither."""
+    if reuse and saved.is_file():
+        return json.loads(saved.read_text())
+    if not wanted:
+        return None
+    torch.manual_seed(42)
+    print(f"{label} (training)", flush=True)
+    result = run()
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(result))
+    print(f"{label}: PSNR {result['psnr']:.2f} SSIM {result['ssim']:.4f}", flush=True)
+    return result

@@ -7,7 +7,7 @@ measured. Scripts that import this module get it in one call::
     result = {**bench_meta(device), "benchmark": "core", "command": "...", "settings": vars(args), ...}
     write_results(REPO / "benchmarks" / "core", result, markdown_lines)
 
-``scripts/make_results.py`` reads the keys written here (``commit``, ``machine``, ``date``, ``settings``,
+``scripts/bench/make_results.py`` reads the keys written here (``commit``, ``machine``, ``date``, ``settings``,
 ``command``, ``tables``, ``figures``) and also copes with older JSON files that spell them differently.
 """
 
@@ -25,7 +25,7 @@ import torch
 
 from spikegen_core.utils import atomic_write
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def commit_hash(repo: Path = REPO) -> str:

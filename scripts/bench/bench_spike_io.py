@@ -2,7 +2,7 @@
 
 Writes benchmarks/spike_io.md and benchmarks/spike_io.json. Runs in well under 30 s on one core:
 
-    PYTHONPATH=. python scripts/bench_spike_io.py [--frames 800] [--repeats 5]
+    PYTHONPATH=. python scripts/bench/bench_spike_io.py [--frames 800] [--repeats 5]
 
 The decoders read the same random 250×400 file from the page cache and produce the same upright uint8
 frames (checked). Throughput is packed input bytes per second, best of ``--repeats`` runs (the machine may
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from _bench_meta import commit_hash, cpu_model  # noqa: E402
@@ -196,7 +196,7 @@ def main() -> None:
     lines = [
         "# Spike `.dat` decoding benchmark",
         "",
-        "Made by `scripts/bench_spike_io.py`; packed input bytes per second, best of interleaved repeats, one "
+        "Made by `scripts/bench/bench_spike_io.py`; packed input bytes per second, best of interleaved repeats, one "
         "thread; CPU-second figures count this thread's user + system time (page faults included).",
         "",
         f"- commit `{result['commit']}`, CPU {result['cpu']} ({result['cpu_count']} logical cores, "

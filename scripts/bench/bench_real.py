@@ -15,8 +15,8 @@ The cameras' θ is unknown: one θ per recording maps the 99.5th percentile of t
 the whole stream to intensity 0.95 (``--white``; a white point, so the long-window TFP does not clip), the same
 for every method, and outputs are clipped to [0, 1] before measuring.
 
-    python scripts/bench_real.py
-    python scripts/bench_real.py --checkpoint none --centres 1
+    python scripts/bench/bench_real.py
+    python scripts/bench/bench_real.py --checkpoint none --centres 1
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -159,7 +159,7 @@ def main() -> None:
     model, model_info = load_checkpoint(args.checkpoint, args.device)
     recordings = run(args, model)
 
-    command = "python scripts/bench_real.py" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:]))
+    command = "python scripts/bench/bench_real.py" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:]))
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "data")}
     settings["long_windows"] = {Path(r.file).stem: r.long for r in RECORDINGS}
     tables = [table(name, rec) for name, rec in recordings.items()]
