@@ -28,6 +28,8 @@ BENCHMARKS=(
     "process_data_stream|scripts/bench/bench_process_data_stream.py|slow"
     "nvs|scripts/bench/bench_nvs.py|slow"
     "cfa|scripts/bench/bench_cfa.py|slow"
+    "radiometry|scripts/bench/bench_radiometry.py|slow"
+    "iteration_cost|scripts/bench/bench_iteration_cost.py|manual"
     "prior|scripts/bench/bench_prior.py|slow"
     "prior_2d|scripts/bench/bench_prior_2d.py|manual"
     "core_natural|scripts/bench/bench_core_natural.py|manual"

@@ -10,7 +10,7 @@
 #                                              # as cp312 wheels into .whl/ (ignored by git; ~30 MB)
 #   bash scripts/gpu_check.sh                  # there: the device call carries .whl (carry: [".whl"]); ~8 min
 #   bash scripts/gpu_check.sh --dry-run        # CPU, anywhere: every step on tiny scenes into a temporary folder
-#                                              # (tests/test_gpu_check.py runs it, so the script cannot rot)
+#                                              # (tests/scripts/test_gpu_check.py runs it, so the script cannot rot)
 # Environment: GPU_CHECK_STEPS (training iterations, default 1000), GPU_CHECK_WORK (scratch folder), PYTHON.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)

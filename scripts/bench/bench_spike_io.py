@@ -37,7 +37,7 @@ from spikegen_core.spikes.reconstruct import tfi, tfp  # noqa: E402
 from spikegen_core.utils import atomic_write  # noqa: E402
 
 STREAM_WINDOWS = (41, 100)  # the field's TFP window, and 5 ms at 20 kHz
-REDS_THRESHOLD = 1.67  # θ the REDS samples' mean spike rate implies (see tests/test_reconstruct.py)
+REDS_THRESHOLD = 1.67  # θ the REDS samples' mean spike rate implies (see tests/core/spikes/test_reconstruct.py)
 
 
 def reference_decode(path: Path, height: int, width: int) -> np.ndarray:

@@ -5,7 +5,7 @@ sharp, test ground truth, seed colours) differ. Trains ``spikegen-splat`` and th
 blurred frames (``spikegen-baseline``) on each at the quick-start schedule and scores the test views as ``ns-eval``
 does, each against its own ground truth. Writes ``benchmarks/radiometry.md`` and ``benchmarks/radiometry.json``.
 
-Reproduce: ``python scripts/bench_radiometry.py`` (about 20 CPU minutes; ``--reuse`` reports saved runs,
+Reproduce: ``python scripts/bench/bench_radiometry.py`` (about 20 CPU minutes; ``--reuse`` reports saved runs,
 ``--responses srgb`` runs one half, so the halves can run in parallel).
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
 from bench_nvs import train_and_eval  # noqa: E402
@@ -116,7 +116,7 @@ def main() -> None:
     delta_display = (results["srgb"]["spikegen-splat"]["psnr_vs_srgb_gt"]
                      - results["linear"]["spikegen-splat"]["psnr_vs_srgb_gt"])  # fmt: skip
     margin = {k: results[k]["spikegen-splat"]["psnr"] - results[k]["blur"]["psnr"] for k in results}
-    command = "python scripts/bench_radiometry.py" + (f" --size {args.size}" if args.size else "")
+    command = "python scripts/bench/bench_radiometry.py" + (f" --size {args.size}" if args.size else "")
     command += f" --steps {args.steps}" if args.steps != QUICKSTART_STEPS else ""
     command += f" --crop {args.crop:g}" if args.crop is not None else ""
     result = {

@@ -9,10 +9,10 @@ Three measurements, written to ``benchmarks/iteration_cost.md`` / ``.json``:
 2. Where the time goes: cProfile of ``--profile-steps`` iterations of each, grouped (compositing forward and
    backward, projection, losses, optimiser, data).
 3. Quality at that cost: whole training runs (test PSNR, median CPU s/iter) read from the results of
-   ``scripts/bench_radiometry.py`` run with ``--crop 1.0`` and ``--crop 0.5`` (same scene, steps and seed).
+   ``scripts/bench/bench_radiometry.py`` run with ``--crop 1.0`` and ``--crop 0.5`` (same scene, steps and seed).
 
-Reproduce: ``python scripts/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0``, the same with
-``--crop 0.5 --responses srgb``, then ``python scripts/bench_iteration_cost.py``.
+Reproduce: ``python scripts/bench/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0``, the same with
+``--crop 0.5 --responses srgb``, then ``python scripts/bench/bench_iteration_cost.py``.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "scripts" / "bench"))
 
 from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
 
@@ -185,7 +185,7 @@ def main() -> None:
         path = results / f"{file}_{args.quality_steps}.json"
         if path.is_file():
             quality[arm] = json.loads(path.read_text())
-    result = {**measured, "benchmark": "iteration_cost", "command": "python scripts/bench_iteration_cost.py",
+    result = {**measured, "benchmark": "iteration_cost", "command": "python scripts/bench/bench_iteration_cost.py",
               "settings": vars(args), "profiles": profiles, "farm_bench": farm, "quick_start_runs": quality}  # fmt: skip
     groups = list(GROUPS)
     rows = [[g, *(profiles[a]["seconds_per_iter_profiled"][g] for a in ARMS)] for g in groups]
@@ -228,8 +228,8 @@ def main() -> None:
             base = quality["splatfacto on blurred frames"]["s_per_iter_cpu"]
             md += ["", "Ratio to splatfacto: " + ", ".join(
                 f"{a}: {r['s_per_iter_cpu'] / base:.2f}×" for a, r in quality.items() if "splatfacto" not in a)]  # fmt: skip
-    md += ["", "Reproduce: `python scripts/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0`, the same with "
-           "`--crop 0.5 --responses srgb`, then `python scripts/bench_iteration_cost.py`", ""]
+    md += ["", "Reproduce: `python scripts/bench/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0`, the same with "
+           "`--crop 0.5 --responses srgb`, then `python scripts/bench/bench_iteration_cost.py`", ""]
     write_results(ROOT / "benchmarks" / "iteration_cost", result, md)
     print("[bench_iteration_cost] wrote benchmarks/iteration_cost.md")
 
