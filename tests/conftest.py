@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The tests mirror the packages in folders, and share helpers by module name (``from test_dataparser import
+# write_tiny_scene``): every test folder goes on sys.path, here and only here.
+for _folder in sorted({p.parent for p in Path(__file__).parent.rglob("test_*.py")}):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 
 def shared_data_dir() -> Path:

@@ -44,7 +44,7 @@ else:
 
 
 def _writer(dest: Path, version: int, how: str) -> subprocess.Popen:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     return subprocess.Popen([sys.executable, "-c", CHILD, str(dest), str(version), how], env=env, cwd=root)
 

@@ -137,7 +137,7 @@ def test_sigkilled_folder_rewrite_leaves_the_old_folder_and_the_next_run_clears_
     for i in range(5):
         (out / f"frame_{i:06d}.png").write_bytes(b"old")
     before = _tree(out)
-    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_FOLDER_WRITER, str(out)], stdout=subprocess.PIPE, env=env,
                             text=True)  # fmt: skip
     assert proc.stdout.readline().strip() == "midway"
@@ -153,7 +153,7 @@ def test_sigkilled_folder_rewrite_leaves_the_old_folder_and_the_next_run_clears_
 
 
 # -- the spikegen CLI, driven in-process as a user types it ----------------------------------------------------
-ASSETS = Path(__file__).resolve().parents[1] / "spikegen_core" / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "spikegen_core" / "assets"
 
 
 def run_spikegen(argv: list[str], capsys: pytest.CaptureFixture, main=None) -> tuple[int, str, str]:

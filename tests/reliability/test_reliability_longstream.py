@@ -55,7 +55,7 @@ def test_multi_gb_dat_window_by_window_keeps_memory_flat(tmp_path: Path) -> None
     assert path.stat().st_size == 3_000_000_000
     out = subprocess.run(
         [sys.executable, "-c", CHILD, str(path), str(FRAMES), "150", "41"],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
     )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -1,8 +1,8 @@
 """spikegen-splat under faults: NaN losses, SIGKILL + resume, corrupt, torn and non-finite checkpoints.
 
-The resume test trains in child processes (``python tests/test_reliability_nvs.py '<json>'``), each doing what
+The resume test trains in child processes (``python tests/reliability/test_reliability_nvs.py '<json>'``), each doing what
 ``ns-train`` does (seed from ``machine.seed`` → ``config.setup`` → ``trainer.setup`` → ``trainer.train``) without
-the CLI's start-up; the other tests build the trainer in-process as tests/test_nvs_train.py does.
+the CLI's start-up; the other tests build the trainer in-process as tests/nvs/test_nvs_train.py does.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import torch
 
 from spikegen_core.errors import CheckpointError, NonFiniteLossError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
+TEST_DIRS = sorted({p.parent for p in (REPO / "tests").rglob("test_*.py")})  # the child imports test helpers
 STEPS, SAVE_EVERY = 30, 10  # densification (refine_every=5) runs before and after the checkpoint at step 10
 
 
@@ -252,7 +253,7 @@ def _child_main(args: dict) -> None:
 
 
 def _child(args: dict) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'tests'}", "SPIKEGEN_CPU_RASTER": "torch"}
+    env = {**os.environ, "PYTHONPATH": f"{REPO}:" + ":".join(str(p) for p in TEST_DIRS), "SPIKEGEN_CPU_RASTER": "torch"}
     return subprocess.Popen([sys.executable, __file__, json.dumps(args)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 
 from spikegen_core.errors import CheckpointError, NonFiniteLossError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = 6
 
 CHILD = r"""

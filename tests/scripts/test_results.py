@@ -10,7 +10,7 @@ from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench" / "make_results.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "make_results.py"
 
 README_HEAD = "# Project\n\nIntro with a table:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n## Results\n\n"
 README_TAIL = "\n\n## Development\n\nTail text, kept as is.\n"

@@ -161,7 +161,7 @@ def test_reds_orientation_and_quality(shared_data: Path, name: str) -> None:
 # ------------------------------------------------------------------------------------ colour (Bayer) streams
 def _colour_scene() -> torch.Tensor:
     """The bundled sample image at 64x96: a static, textured, colourful scene (linear RGB in [0, 1])."""
-    img = load_image(Path(__file__).parents[1] / "spikegen_core" / "assets" / "sample.png")
+    img = load_image(Path(__file__).parents[3] / "spikegen_core" / "assets" / "sample.png")
     return torch.nn.functional.interpolate(img[None], size=(64, 96), mode="area")[0]
 
 

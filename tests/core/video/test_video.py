@@ -126,7 +126,7 @@ def test_restore_video_writes_mp4_and_frames(tmp_path):
 def test_restore_video_memory_stays_flat_on_large_dat(tmp_path):
     """A 477 MB (sparse) .dat: windows spread over the whole file; memory does not grow with the stream.
 
-    Measured in a fresh interpreter (tests/_memory_probe.py): the pytest process's heap carries every earlier
+    Measured in a fresh interpreter (tests/core/video/_memory_probe.py): the pytest process's heap carries every earlier
     test, and there the same measurement grew 14–15 MB in 3 of 6 full-suite runs with nothing leaking."""
     if not sys.platform.startswith("linux"):
         pytest.skip("needs glibc to pin the malloc mmap threshold")

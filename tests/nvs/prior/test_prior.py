@@ -237,7 +237,7 @@ def test_shipped_splat_prior_improves_novel_view_renders_of_an_unseen_scene() ->
     from spikegen_core.train.pairs import load_pairs
     from spikegen_nvs.prior.checkpoint import SPLAT_PRIOR
 
-    renders, targets = load_pairs(Path(__file__).parent / "data" / "splat_renders_seed0.npz")
+    renders, targets = load_pairs(Path(__file__).parents[2] / "data" / "splat_renders_seed0.npz")
     x, y = renders.float() / 255, targets.float() / 255
     prior = prior_lib.DiffusionPrior.load(SPLAT_PRIOR, kind="fix")
     fixed = torch.cat([prior.fixed(x[i : i + 1], None) for i in range(len(x))])
