@@ -128,10 +128,4 @@ def natural_sample(
     camera = CameraModel(threshold=threshold, dark_rate=dark_rate)
     s = make_motion_sample(canvas, size=size, num_spike_frames=num_frames, motion_scale=motion_scale,
                            generator=generator, camera=camera)  # fmt: skip
-    return {
-        "sharp": s.sharp,
-        "blurred": s.blurred,
-        "spikes": s.spikes,
-        "tfp": s.tfp(),
-        "threshold": torch.tensor(float(threshold)),
-    }
+    return s.training_item()

@@ -60,6 +60,11 @@ class MotionSample:
         counts = self.spikes.float().sum(0)
         return counts_to_intensity(counts, self.spikes.shape[0], threshold=self.threshold, gain=self.gain)
 
+    def training_item(self) -> dict[str, torch.Tensor]:
+        """The trainer's sample: ``sharp``, ``blurred``, ``spikes``, ``tfp`` and the camera's ``threshold``."""
+        return {"sharp": self.sharp, "blurred": self.blurred, "spikes": self.spikes, "tfp": self.tfp(),
+                "threshold": torch.tensor(float(self.threshold))}  # fmt: skip
+
 
 # ------------------------------------------------------------------------------------------------ images
 def _image_paths(images: str | Path | Sequence[str | Path] | None) -> list[Path]:

@@ -27,13 +27,7 @@ def motion_sample(
         None, size=size, num_spike_frames=num_frames, threshold=threshold, motion_scale=motion_scale,
         generator=generator,
     )
-    return {
-        "sharp": s.sharp,
-        "blurred": s.blurred,
-        "spikes": s.spikes,
-        "tfp": s.tfp(),
-        "threshold": torch.tensor(float(threshold)),
-    }
+    return s.training_item()
 
 
 def _uniform(g: torch.Generator, lo: float, hi: float) -> float:

@@ -176,7 +176,9 @@ def _scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(folder)).Reload()
-    return [(e.step, e.value) for e in events.Scalars(tag)]
+    # In time order: the accumulator reads event files by name, and a writer's name ends in a process-wide
+    # counter ('.9' sorts after '.10'), so a resumed run's file can come first.
+    return [(e.step, e.value) for e in sorted(events.Scalars(tag), key=lambda e: e.wall_time)]
 
 
 def test_training_writes_tensorboard_scalars_that_continue_on_resume(tmp_path: Path) -> None:
