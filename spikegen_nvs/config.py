@@ -98,8 +98,10 @@ def make_trainer_config(
         use_absgrad=DEVICE_TYPE == "cuda",
         # Tuned on the sample scene (benchmarks/nvs.md): the spikes' sub-window counts carry the sharp
         # luminance, the re-blur loss the colour, and the dense frame (short-window TFP, grey) only anchors
-        # structure, so it gets a small weight; K = 3 virtual views trades little quality for speed.
-        num_virtual_views=3,
+        # structure, so it gets a small weight. K = 5 virtual views, warped from the one rendered view
+        # (benchmarks/iteration_cost.md: about splatfacto's cost per step; rendering K = 3 cost 2.4x).
+        num_virtual_views=5,
+        window_views="warp",
         photometric_weight=0.3,
         spike_window_weight=0.5,
         spike_subwindow_weight=2.0,

@@ -33,7 +33,7 @@ from nerfstudio.utils import poses as pose_utils
 
 from spikegen_core.errors import InputMismatchError, NonFiniteLossError
 from spikegen_core.radiometry import LINEAR, RgbResponse
-from spikegen_nvs import compat, spike_loss
+from spikegen_nvs import compat, spike_loss, window_warp
 from spikegen_nvs.rasterizer import rasterization
 from spikegen_nvs.scene_extent import random_means_in_box
 from spikegen_nvs.schedule import ScheduleName
@@ -63,6 +63,10 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     """Per-pixel spike counts over the whole window vs expected counts (per-tick rate scale)."""
     spike_subwindow_weight: float = 0.5
     """Per-pixel counts per sub-window (one per virtual view) vs expected counts."""
+    spike_subwindows: int | None = None
+    """S: spike sub-windows the counts are compared in (each against the mean of its K / S consecutive virtual
+    views; K must be a multiple of S); None = K. More views than sub-windows model the motion blur finely while
+    each sub-window keeps enough spikes to be more than noise."""
     spike_loss_kind: Literal["l1", "poisson"] = "l1"
     reblur_weight: float = 0.5
     """Mean of the virtual views vs the blurred RGB frame, when the scene has one."""
@@ -76,6 +80,10 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     at a fraction of the rendering cost); 1 = the whole view. A crop is a camera with the principal point moved: as
     in gsplat, a footprint's Jacobian is clamped to 1.3x that camera's frustum, so large Gaussians far outside the
     crop reach into it a little differently than in the whole view."""
+    window_views: Literal["render", "warp"] = "warp"
+    """How the virtual views other than the photometric one are made: "warp" the photometric view's render by
+    its depth to their poses (spikegen_nvs/window_warp.py: one rasterisation per step, as splatfacto; what that
+    view does not see repeats its nearest colour), or "render" each one (K rasterisations; window_crop applies)."""
     schedule: ScheduleName = "fixed"
     """How the step counts (densification, SH ramp, resolution, LR decay, eval/save) follow the run's
     --max-num-iterations: "full" (splatfacto's proportions), "quick" (the short CPU schedule) or "fixed" (as
@@ -109,6 +117,12 @@ class SpikeGenSplatModel(SplatfactoModel):
             raise InputMismatchError(
                 "spikegen-splat trains on one GPU (nerfstudio 1.1.5 splatfacto has no multi-GPU support); "
                 "use --machine.num-devices 1 and train several scenes in parallel instead"
+            )
+        k, groups = self.config.num_virtual_views, self.config.spike_subwindows
+        if groups is not None and (groups < 1 or k % groups != 0):
+            raise InputMismatchError(
+                f"--pipeline.model.spike-subwindows {groups} does not divide --pipeline.model.num-virtual-views {k}; "
+                "use a divisor of it (or None for one sub-window per view)"
             )
         seeds = self.seed_points
         if seeds is not None and seeds[1].shape[0] > 0 and not self.config.random_init:
@@ -227,10 +241,14 @@ class SpikeGenSplatModel(SplatfactoModel):
             colors, sh_degree = torch.sigmoid(colors).squeeze(1), None
         render_mode = "RGB+ED" if (self.config.output_depth_during_training or not self.training) else "RGB"
         num = c2ws.shape[0]
-        crop = self._window_crop(H, W) if num > 1 else None
-        # Cropped: the view the photometric loss sees is rendered whole (its gradients drive densification, as in
-        # splatfacto), the other virtual views only inside a random crop (the spike and re-blur losses' pixels).
-        first = c2ws[centre : centre + 1] if crop is not None else c2ws
+        warp = num > 1 and self.config.window_views == "warp"
+        if warp:
+            render_mode = "RGB+ED"  # the warp needs the photometric view's depth
+        crop = self._window_crop(H, W) if num > 1 and not warp else None
+        # Split: the view the photometric loss sees is rendered whole (its gradients drive densification, as in
+        # splatfacto), the other virtual views warped from it or rendered only inside a random crop.
+        split = warp or crop is not None
+        first = c2ws[centre : centre + 1] if split else c2ws
         render, alpha, self.info = self._rasterize(params, colors, sh_degree, first, K, W, H, render_mode)
         if self.training:
             self.strategy.step_pre_backward(self.gauss_params, self.optimizers, self.strategy_state, self.step, self.info)
@@ -238,7 +256,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         rgb_all = torch.clamp(render[..., :3] + (1 - alpha) * background, 0.0, 1.0)
         if self.config.use_bilateral_grid and self.training and camera.metadata and "cam_idx" in camera.metadata:
             rgb_all = self._apply_bilateral_grid(rgb_all, camera.metadata["cam_idx"], H, W)
-        at = 0 if crop is not None else centre  # the photometric view's index in this render
+        at = 0 if split else centre  # the photometric view's index in this render
         depth = None
         if render_mode == "RGB+ED":
             d = render[at : at + 1, ..., 3:4]
@@ -254,11 +272,20 @@ class SpikeGenSplatModel(SplatfactoModel):
         }
         if num > 1:
             k = self.config.num_virtual_views
-            if crop is None:
+            if not split:
                 out["window_rgb"] = rgb_all[:k]  # the K linear virtual views in window order (centre included, odd K)
                 return out
-            y0, x0, h, w = crop
             others = [i for i in range(k) if i != centre]
+            if warp:
+                d = render[0, ..., 3]
+                d = torch.where(alpha[0, ..., 0] > 0.5, d, d.detach().max())  # background: far away
+                vm = viewmats_from_c2w(c2ws)
+                views = list(window_warp.warp_views(rgb_all[0], d, K[0], vm[centre], vm[others]).unbind(0))
+                if centre < k:
+                    views.insert(centre, rgb_all[0])
+                out["window_rgb"] = torch.stack(views)  # (K, H, W, 3) linear, window order
+                return out
+            y0, x0, h, w = crop
             Kc = K.clone()
             Kc[..., 0, 2] -= x0  # the crop is a camera with the principal point moved and a smaller image
             Kc[..., 1, 2] -= y0
@@ -359,7 +386,8 @@ class SpikeGenSplatModel(SplatfactoModel):
             rows, cols = slice(y0, y0 + h), slice(x0, x0 + w)
             return image[..., rows, cols, :] if channels_last else image[..., rows, cols]
         if "spikes" in batch and (cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0):
-            counts, ticks = spike_loss.subwindow_counts(batch["spikes"].to(self.device), cfg.num_virtual_views)
+            groups = cfg.spike_subwindows or cfg.num_virtual_views
+            counts, ticks = spike_loss.subwindow_counts(batch["spikes"].to(self.device), groups)
             scale = self._get_downscale_factor()
             if batch.get("spike_cfa"):  # colour spikes: the render through the filter array, at spike resolution
                 if crop is not None:
@@ -373,6 +401,8 @@ class SpikeGenSplatModel(SplatfactoModel):
                     counts = resize_image(counts.permute(1, 2, 0), scale).permute(2, 0, 1)
                 seen = spike_loss.luminance(window_rgb)
             counts = cropped(counts, channels_last=False)
+            if seen.shape[0] != groups:  # the views of each sub-window, averaged (consecutive, in window order)
+                seen = seen.reshape(groups, seen.shape[0] // groups, *seen.shape[1:]).mean(dim=1)
             terms = spike_loss.spike_resynthesis_loss(
                 seen,
                 counts,

@@ -8,11 +8,12 @@ Three measurements, written to ``benchmarks/iteration_cost.md`` / ``.json``:
    iteration, the ratio without the start-up both share.
 2. Where the time goes: cProfile of ``--profile-steps`` iterations of each, grouped (compositing forward and
    backward, projection, losses, optimiser, data).
-3. Quality at that cost: whole training runs (test PSNR, median CPU s/iter) read from the results of
-   ``scripts/bench/bench_radiometry.py`` run with ``--crop 1.0`` and ``--crop 0.5`` (same scene, steps and seed).
+3. Quality at that cost: the whole training runs of ``scripts/bench/bench_nvs.py`` (every scene of its grid, 1000
+   iterations): test PSNR and mean CPU seconds per iteration of spikegen-splat (virtual views warped, the
+   default), spikegen-splat with every virtual view rendered (``--arms rendered-views``) and splatfacto.
 
-Reproduce: ``python scripts/bench/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0``, the same with
-``--crop 0.5 --responses srgb``, then ``python scripts/bench/bench_iteration_cost.py``.
+Reproduce: ``python scripts/bench/bench_nvs.py --arms blur tfp spikegen-splat sharp rendered-views``, then
+``python scripts/bench/bench_iteration_cost.py``.
 """
 
 from __future__ import annotations
@@ -40,13 +41,15 @@ from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
 
 WORK = ROOT / "outputs" / "bench_iteration_cost"
 SCENE = ROOT / "outputs" / "bench_radiometry" / "scenes" / "sample-seed0-srgb"  # the sample scene, sRGB frames
-CROP = "spikegen-splat, window_crop 0.5"
-WHOLE = "spikegen-splat (default: whole virtual views)"
+WARPED = "spikegen-splat (default: virtual views warped)"
+RENDERED = "spikegen-splat before (K = 3 virtual views, each rendered)"
+BASE = "splatfacto on blurred frames"
 ARMS = {  # name -> (method, model overrides)
-    CROP: ("spikegen-splat", {"window_crop": 0.5}),
-    WHOLE: ("spikegen-splat", {"window_crop": 1.0}),
-    "splatfacto on blurred frames": ("blur", {}),
+    WARPED: ("spikegen-splat", {}),
+    RENDERED: ("spikegen-splat", {"window_views": "render", "num_virtual_views": 3}),
+    BASE: ("blur", {}),
 }
+NVS_ARMS = {WARPED: "spikegen-splat", RENDERED: "rendered-views", BASE: "blur"}  # bench_nvs's arm names
 GROUPS = {  # cProfile function name patterns -> what they are
     "compositing (forward)": r"numba_composite\.py:\d+\(_forward\)",
     "compositing (backward)": r"numba_composite\.py:\d+\(_backward\)",
@@ -56,6 +59,7 @@ GROUPS = {  # cProfile function name patterns -> what they are
     "optimiser steps": r"optimizers\.py:\d+\(optimizer_scaler_step_some\)",
     "data (next_train: image, spike window)": r"datamanager\.py:\d+\(next_train\)",
     "window poses": r"model\.py:\d+\(_window_poses\)",
+    "window warp": r"window_warp\.py:\d+\(warp_views\)",
     "whole iteration": r"trainer\.py:\d+\(train_iteration\)",
 }
 
@@ -112,7 +116,7 @@ def profile(arm: str, skip: int, steps: int) -> dict[str, Any]:
     for group, pattern in GROUPS.items():
         key = "cumtime" if group in ("losses (photometric, spike, re-blur)", "optimiser steps", "whole iteration",
                                      "data (next_train: image, spike window)", "window poses",
-                                     "tile binning") else "tottime"  # fmt: skip
+                                     "tile binning", "window warp") else "tottime"  # fmt: skip
         total = 0.0
         for (file, line, name), (_, _, tottime, cumtime, _) in stats.items():
             if re.search(pattern, f"{file}:{line}({name})"):
@@ -125,20 +129,31 @@ def profile(arm: str, skip: int, steps: int) -> dict[str, Any]:
 def farm_bench(steps: int, runs: int, timeout: int) -> dict[str, Any]:
     record = WORK / f"farm_record_{int(time.time())}.jsonl"
     me = [sys.executable, str(Path(__file__).resolve()), "--steps", str(steps), "--record", str(record), "--run"]
-    a = me + [CROP]
-    b = me + ["splatfacto on blurred frames"]
+    a = me + [WARPED]
+    b = me + [BASE]
     cmd = ["farm-bench", "-n", str(runs), "--warmup", "1", "--timeout", str(timeout), "--vs", shlex.join(b), "--", *a]
     print("[bench_iteration_cost] " + shlex.join(cmd), flush=True)
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     text = done.stdout + done.stderr
     per_run = [json.loads(line) for line in record.read_text().splitlines()] if record.is_file() else []
     inside = {}
-    for arm in (CROP, "splatfacto on blurred frames"):
+    for arm in (WARPED, BASE):
         values = [r["median_cpu_s_per_iter"] for r in per_run if r["arm"] == arm]
         inside[arm] = float(np.median(values)) if values else None
     ratio = re.search(r"ratio[^\n]*?cpu[^\n]*", text, flags=re.IGNORECASE)
     return {"command": shlex.join(cmd), "output": text, "ratio_line": ratio.group(0) if ratio else None,
             "in_process_median_cpu_s_per_iter": inside}  # fmt: skip
+
+
+def nvs_quality(results: Path, steps: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Per bench_nvs scene: test PSNR and mean CPU s/iter of each of ARMS that ran there."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for arm, nvs_arm in NVS_ARMS.items():
+        for path in sorted(results.glob(f"*_{nvs_arm}_{steps}.json")):
+            scene = path.name[: -len(f"_{nvs_arm}_{steps}.json")]
+            r = json.loads(path.read_text())
+            out.setdefault(scene, {})[arm] = {"psnr": r["psnr"], "cpu_s_per_iter": r["train_cpu_s"] / steps}
+    return {k: v for k, v in out.items() if len(v) == len(ARMS)}
 
 
 def main() -> None:
@@ -151,8 +166,8 @@ def main() -> None:
     parser.add_argument("--profile-skip", type=int, default=5)
     parser.add_argument("--profile-steps", type=int, default=40)
     parser.add_argument("--report-only", action="store_true", help="rebuild the markdown from the saved JSON")
-    parser.add_argument("--quality-size", default="48x36", help="bench_radiometry --size of the runs in part 3")
-    parser.add_argument("--quality-steps", type=int, default=300, help="bench_radiometry --steps of those runs")
+    parser.add_argument("--nvs-results", type=Path, default=ROOT / "outputs" / "bench_nvs" / "results")
+    parser.add_argument("--nvs-steps", type=int, default=1000, help="bench_nvs's iterations per run")
     args = parser.parse_args()
     if args.run:
         run_one(args.run, args.steps, args.record)
@@ -164,11 +179,7 @@ def main() -> None:
     saved = ROOT / "benchmarks" / "iteration_cost.json"
     if args.report_only:
         old = json.loads(saved.read_text())
-        rename = {"spikegen-splat": CROP, "spikegen-splat (whole-view virtual views)": WHOLE}  # earlier labels
-        profiles = {rename.get(k, k): v for k, v in old["profiles"].items()}
-        farm = old["farm_bench"]
-        farm["in_process_median_cpu_s_per_iter"] = {rename.get(k, k): v for k, v in
-                                                    farm["in_process_median_cpu_s_per_iter"].items()}  # fmt: skip
+        profiles, farm = old["profiles"], old["farm_bench"]
         args.steps, args.runs = old["settings"]["steps"], old["settings"]["runs"]
         args.profile_skip, args.profile_steps = old["settings"]["profile_skip"], old["settings"]["profile_steps"]
         measured = {k: old[k] for k in ("commit", "machine", "date")}
@@ -176,25 +187,19 @@ def main() -> None:
         profiles = {arm: profile(arm, args.profile_skip, args.profile_steps) for arm in ARMS}
         farm = farm_bench(args.steps, args.runs, args.timeout)
         measured = bench_meta("cpu")
-    quality = {}
-    results = ROOT / "outputs" / "bench_radiometry" / "results"
-    name = f"sample-seed0-{args.quality_size}-srgb"
-    for arm, file in ((CROP, f"{name}-{args.quality_size}-crop0.5_spikegen-splat"),
-                      (WHOLE, f"{name}-{args.quality_size}-crop1_spikegen-splat"),
-                      ("splatfacto on blurred frames", f"{name}_blur")):  # fmt: skip
-        path = results / f"{file}_{args.quality_steps}.json"
-        if path.is_file():
-            quality[arm] = json.loads(path.read_text())
+    quality = nvs_quality(args.nvs_results, args.nvs_steps)
     result = {**measured, "benchmark": "iteration_cost", "command": "python scripts/bench/bench_iteration_cost.py",
-              "settings": vars(args), "profiles": profiles, "farm_bench": farm, "quick_start_runs": quality}  # fmt: skip
+              "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+              "profiles": profiles, "farm_bench": farm, "nvs_runs": quality}  # fmt: skip
     groups = list(GROUPS)
-    rows = [[g, *(profiles[a]["seconds_per_iter_profiled"][g] for a in ARMS)] for g in groups]
+    rows = [[g, *(profiles[a]["seconds_per_iter_profiled"].get(g, 0.0) for a in ARMS)] for g in groups]
+    inside = farm["in_process_median_cpu_s_per_iter"]
     md = [
         "# spikegen-splat's iteration cost vs splatfacto's (CPU)",
         "",
         f"- commit `{result['commit']}`, {result['date']}; 1 torch thread; the sample scene with sRGB frames",
-        f"- A = `{CROP}`: the other virtual views rendered in a random half-side crop (an option, off by default: it "
-        "costs PSNR, below); the default renders them whole",
+        f"- A = `{WARPED}`: one rasterisation per step, the other virtual views warped from it by its depth "
+        f"(`spikegen_nvs/window_warp.py`); `{RENDERED}` rasterises all K",
         "- the machine is shared with other jobs: CPU seconds are the steadier number, and pairs keep ratios fair",
         "",
         "## farm-bench (whole processes: set-up + iterations)",
@@ -206,9 +211,8 @@ def main() -> None:
         "```",
         "",
         "Median CPU seconds per iteration inside those processes (start-up excluded): "
-        + ", ".join(f"{k}: {v:.4f}" for k, v in farm["in_process_median_cpu_s_per_iter"].items() if v)
-        + (f" → ratio {farm['in_process_median_cpu_s_per_iter'][CROP] / farm['in_process_median_cpu_s_per_iter']['splatfacto on blurred frames']:.2f}×"  # noqa: E501
-           if all(farm["in_process_median_cpu_s_per_iter"].values()) else ""),
+        + ", ".join(f"{k}: {v:.4f}" for k, v in inside.items() if v)
+        + (f" → ratio {inside[WARPED] / inside[BASE]:.2f}×" if inside.get(WARPED) and inside.get(BASE) else ""),
         "",
         f"## Where the time goes (cProfile, seconds per iteration, iterations {args.profile_skip}–"
         f"{args.profile_skip + args.profile_steps}; profiling adds overhead to every call)",
@@ -219,17 +223,22 @@ def main() -> None:
         "",
     ]
     if quality:
-        md += [f"## Whole runs ({args.quality_steps} iterations, quick schedule, the sample scene at "
-               f"{args.quality_size} with sRGB frames; test views as ns-eval)", ""]
-        qrows = [[a, r["psnr"], r["ssim"], r["s_per_iter_cpu"]] for a, r in quality.items()]
-        md += markdown_table(["run", "PSNR", "SSIM", "median CPU s/iter"], qrows,
-                             lambda v: f"{v:.4f}" if isinstance(v, float) else str(v))  # fmt: skip
-        if "splatfacto on blurred frames" in quality:
-            base = quality["splatfacto on blurred frames"]["s_per_iter_cpu"]
-            md += ["", "Ratio to splatfacto: " + ", ".join(
-                f"{a}: {r['s_per_iter_cpu'] / base:.2f}×" for a, r in quality.items() if "splatfacto" not in a)]  # fmt: skip
-    md += ["", "Reproduce: `python scripts/bench/bench_radiometry.py --size 48x36 --steps 300 --crop 1.0`, the same with "
-           "`--crop 0.5 --responses srgb`, then `python scripts/bench/bench_iteration_cost.py`", ""]
+        md += [f"## Whole runs of `scripts/bench/bench_nvs.py` ({args.nvs_steps} iterations; test PSNR, mean CPU "
+               "s/iter over the run, its Gaussians included)", ""]
+        qrows = []
+        for scene, arms in quality.items():
+            base = arms[BASE]["cpu_s_per_iter"]
+            qrows.append([scene, *(f"{arms[a]['psnr']:.2f} dB, {arms[a]['cpu_s_per_iter']:.3f} s "
+                                   f"({arms[a]['cpu_s_per_iter'] / base:.2f}×)" for a in ARMS)])  # fmt: skip
+        md += markdown_table(["scene", *ARMS], qrows)
+        ratios = {a: float(np.mean([q[a]["cpu_s_per_iter"] / q[BASE]["cpu_s_per_iter"] for q in quality.values()]))
+                  for a in (WARPED, RENDERED)}  # fmt: skip
+        dpsnr = float(np.mean([q[WARPED]["psnr"] - q[RENDERED]["psnr"] for q in quality.values()]))
+        md += ["", f"Mean over {len(quality)} scenes: {WARPED} {ratios[WARPED]:.2f}× splatfacto's CPU time per "
+               f"iteration, {RENDERED} {ratios[RENDERED]:.2f}×; PSNR warped − rendered {dpsnr:+.2f} dB"]
+        result["nvs_summary"] = {"time_ratio": ratios, "psnr_warped_minus_rendered_db": dpsnr}
+    md += ["", "Reproduce: `python scripts/bench/bench_nvs.py --arms blur tfp spikegen-splat sharp rendered-views`, "
+           "then `python scripts/bench/bench_iteration_cost.py`", ""]
     write_results(ROOT / "benchmarks" / "iteration_cost", result, md)
     print("[bench_iteration_cost] wrote benchmarks/iteration_cost.md")
 

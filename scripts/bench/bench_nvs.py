@@ -40,8 +40,13 @@ from spikegen_core.data.scene import make_scene  # noqa: E402
 from spikegen_nvs.config import make_baseline_config, make_trainer_config  # noqa: E402
 
 ARMS = ("blur", "tfp", "spikegen-splat", "sharp")  # figure column order (ground truth is appended)
+VARIANTS: dict[str, dict[str, Any]] = {  # optional arms (--arms): spikegen-splat with these model settings
+    "rendered-views": {"window_views": "render", "num_virtual_views": 3},  # the default before the warp
+}
+ALL_ARMS = (*ARMS, *VARIANTS)
 LABELS = {"blur": "splatfacto on blurred RGB", "tfp": "splatfacto on TFP", "spikegen-splat": "spikegen-splat",
-          "sharp": "splatfacto on sharp frames (upper bound)"}  # fmt: skip
+          "sharp": "splatfacto on sharp frames (upper bound)",
+          "rendered-views": "spikegen-splat, K = 3 virtual views each rendered (before the warp)"}  # fmt: skip
 KINDS: dict[str, dict[str, Any]] = {  # make_scene arguments (the seed comes from --seeds)
     "orbit": {"preset": "sample"},  # what `spikegen make-scene` writes by default
     "orbit-fast": {"preset": "sample", "orbit_deg_per_s": 3600.0},  # twice the speed: ~10 px blur
@@ -57,12 +62,9 @@ def build_config(
     arm: str, scene: Path, out: Path, steps: int, device: str, seed: int, overrides: dict[str, Any]
 ):
     """The trainer config ``ns-train`` would build for ``arm`` (``spikegen-splat`` or a baseline's images)."""
-    config = (
-        make_trainer_config(max_steps=steps)
-        if arm == "spikegen-splat"
-        else make_baseline_config(arm, max_steps=steps)
-    )
-    for key, value in overrides.items():  # "name" → the model's field, "datamanager.name" → the datamanager's
+    ours = arm == "spikegen-splat" or arm in VARIANTS
+    config = make_trainer_config(max_steps=steps) if ours else make_baseline_config(arm, max_steps=steps)
+    for key, value in {**VARIANTS.get(arm, {}), **overrides}.items():  # "name" → the model's field, "datamanager.name" → the datamanager's
         owner, _, name = key.rpartition(".")
         setattr(config.pipeline.datamanager if owner == "datamanager" else config.pipeline.model, name, value)
     return place(config, scene, out, arm, device, seed=seed)
@@ -164,6 +166,8 @@ def summarise(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[s
                 s["gap_closed"] = (ours - best) / max(res["sharp"]["psnr"] - best, 1e-6)
             if "blur" in res:
                 s["time_ratio_cpu"] = res["spikegen-splat"]["s_per_iter_cpu"] / res["blur"]["s_per_iter_cpu"]
+            if "rendered-views" in res:
+                s["vs_rendered_views_db"] = ours - res["rendered-views"]["psnr"]
         out[scene] = s
     return out
 
@@ -171,7 +175,7 @@ def summarise(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[s
 def write_report(report: dict[str, Any], out: Path) -> None:
     rows = []
     for scene, res in report["results"].items():
-        for arm in ARMS:
+        for arm in ALL_ARMS:
             if arm in res:
                 r = res[arm]
                 rows.append([scene, LABELS[arm], round(r["psnr"], 2), round(r["ssim"], 4),
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", nargs="+", default=list(DEFAULT_KINDS), choices=list(KINDS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ALL_ARMS))
     parser.add_argument("--steps", type=int, default=None, help="iterations per run (default: the method's)")
     parser.add_argument(
         "--work", type=Path, default=ROOT / "outputs" / "bench_nvs", help="scenes, runs, results"
@@ -257,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     steps = args.steps or make_trainer_config().max_num_iterations
     scene_overrides = _parse_overrides(args.scene)
-    arms = [a for a in ARMS if a in args.arms]
+    arms = [a for a in ALL_ARMS if a in args.arms]
     command = "python scripts/bench/bench_nvs.py " + " ".join(sys.argv[1:] if argv is None else argv)
     report: dict[str, Any] = {
         "title": "spikegen-splat vs splatfacto baselines (novel views of high-speed spike scenes)",

@@ -259,7 +259,7 @@ def test_spikegen_restorer_deblurs_in_colour_and_reconstructs_grey() -> None:
 
 
 def test_cropped_virtual_views_are_the_whole_views_cropped(scene: Path, tmp_path: Path) -> None:
-    _, trainer = _trainer(scene, tmp_path, 5, num_virtual_views=3, window_crop=0.5)
+    _, trainer = _trainer(scene, tmp_path, 5, num_virtual_views=3, window_crop=0.5, window_views="render")
     _run(trainer, 1)  # the trainer's callbacks hand the model its optimisers (densification needs them)
     model = trainer.pipeline.model
     model.train()
@@ -278,6 +278,45 @@ def test_cropped_virtual_views_are_the_whole_views_cropped(scene: Path, tmp_path
     losses = model._window_losses(cropped["window_rgb"], batch, cropped["window_crop"])
     assert set(losses) == {"spike_window_loss", "spike_subwindow_loss", "reblur_loss"}
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
+def test_warped_virtual_views_are_close_to_the_rendered_ones(scene: Path, tmp_path: Path) -> None:
+    """The default window_views "warp": one rasterisation, the other virtual views warped from it by its depth,
+    much closer to the views rendered at their poses than the centre view is."""
+    _, trainer = _trainer(scene, tmp_path, 5, num_virtual_views=3)
+    assert trainer.pipeline.model.config.window_views == "warp"
+    _run(trainer, 1)
+    model = trainer.pipeline.model
+    model.train()
+    camera, batch = trainer.pipeline.datamanager.next_train(0)
+    camera = camera.to(model.device)
+    # A smooth textured wall of opaque Gaussians filling the view close to the camera, so that the window's
+    # motion shifts it by pixels (the random init hardly covers the view)
+    c2w, dist = camera.camera_to_worlds[0], 0.5
+    half = 1.2 * dist * float(camera.cx) / float(camera.fx)  # the view's half-width at that distance, and some
+    n = model.num_points
+    side = int(math.ceil(math.sqrt(n)))
+    a, b = torch.meshgrid(torch.linspace(-half, half, side), torch.linspace(-half, half, side), indexing="ij")
+    a, b = a.flatten()[:n, None], b.flatten()[:n, None]
+    g = torch.Generator().manual_seed(0)
+    depth = dist * (1 + 0.05 * torch.rand(n, 1, generator=g))  # distinct depths: one front-to-back order in all views
+    with torch.no_grad():
+        model.gauss_params["means"].copy_(c2w[:, 3] - depth * c2w[:, 2] + a * c2w[:, 0] + b * c2w[:, 1])
+        model.gauss_params["scales"].fill_(math.log(3 * half / side))
+        model.gauss_params["opacities"].fill_(4.0)
+        model.gauss_params["features_dc"].copy_(torch.randn(n, 3, generator=g))
+        model.gauss_params["features_rest"].zero_()
+    warped = model.get_outputs(camera)["window_rgb"]
+    model.config.window_views = "render"
+    rendered = model.get_outputs(camera)["window_rgb"]
+    assert warped.shape == rendered.shape == (3, 20, 20, 3)
+    inner = (slice(None), slice(3, -3), slice(3, -3))  # the borders: what the centre view does not see
+    err_warp = (warped - rendered)[inner].abs().mean()
+    err_still = (rendered[1:2] - rendered)[inner].abs().mean()  # the centre view used for every instant
+    assert torch.allclose(warped[1], rendered[1], atol=1e-5)
+    assert err_warp < 0.2 * err_still, (err_warp, err_still)
+    losses = model._window_losses(warped, batch)
+    assert set(losses) == {"spike_window_loss", "spike_subwindow_loss", "reblur_loss"}
+
+
 # ------------------------------------------------------------------------------------ colour (Bayer) spikes
 def test_colour_spike_loss_alone_recovers_a_colour_image() -> None:
     """Gradient descent on the spike loss through an RGGB filter array, from grey, finds each site's colour."""
