@@ -18,6 +18,7 @@ from nerfstudio.engine.callbacks import TrainingCallbackLocation
 from scipy.spatial.transform import Rotation
 from test_dataparser import write_tiny_scene
 
+from spikegen_core.errors import InputMismatchError
 from spikegen_core.spikes.camera import expected_counts
 from spikegen_nvs import spike_loss
 from spikegen_nvs.config import make_baseline_config, make_trainer_config
@@ -315,6 +316,26 @@ def test_warped_virtual_views_are_close_to_the_rendered_ones(scene: Path, tmp_pa
     assert err_warp < 0.2 * err_still, (err_warp, err_still)
     losses = model._window_losses(warped, batch)
     assert set(losses) == {"spike_window_loss", "spike_subwindow_loss", "reblur_loss"}
+
+
+def test_spike_subwindows_compare_each_sub_window_with_the_mean_of_its_views(scene: Path, tmp_path: Path) -> None:
+    """K = 6 views in S = 3 sub-windows: the same losses as K = 3 views when each pair of views is the same image;
+    an S that does not divide K is refused when the model is built."""
+    _, trainer = _trainer(scene, tmp_path / "k6", 5, num_virtual_views=6, spike_subwindows=3)
+    _run(trainer, 1)
+    model = trainer.pipeline.model
+    camera, batch = trainer.pipeline.datamanager.next_train(0)
+    three = torch.rand(3, 20, 20, 3, generator=torch.Generator().manual_seed(0))
+    grouped = model._window_losses(three.repeat_interleave(2, dim=0), batch)
+    model.config.num_virtual_views, model.config.spike_subwindows = 3, None
+    plain = model._window_losses(three, batch)
+    assert set(grouped) == set(plain) == {"spike_window_loss", "spike_subwindow_loss", "reblur_loss"}
+    for name in plain:
+        assert torch.isclose(grouped[name], plain[name], rtol=1e-5), name
+    swapped = model._window_losses(three.flip(0), batch)  # the same views in other sub-windows score otherwise
+    assert swapped["spike_subwindow_loss"] != plain["spike_subwindow_loss"]
+    with pytest.raises(InputMismatchError, match="spike-subwindows 4 does not divide"):
+        _trainer(scene, tmp_path / "bad", 5, num_virtual_views=6, spike_subwindows=4)
 
 
 # ------------------------------------------------------------------------------------ colour (Bayer) spikes
