@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from nerfstudio.cameras.cameras import Cameras
 from nerfstudio.models.splatfacto import RGB2SH, SH2RGB, SplatfactoModel, SplatfactoModelConfig, resize_image
 from nerfstudio.utils import poses as pose_utils
@@ -280,10 +281,13 @@ class SpikeGenSplatModel(SplatfactoModel):
                 d = render[0, ..., 3]
                 d = torch.where(alpha[0, ..., 0] > 0.5, d, d.detach().max())  # background: far away
                 vm = viewmats_from_c2w(c2ws)
-                views = list(window_warp.warp_views(rgb_all[0], d, K[0], vm[centre], vm[others]).unbind(0))
+                warped, valid = window_warp.warp_views(rgb_all[0], d, K[0], vm[centre], vm[others])
+                views, masks = list(warped.unbind(0)), list(valid.unbind(0))
                 if centre < k:
                     views.insert(centre, rgb_all[0])
+                    masks.insert(centre, torch.ones_like(valid[0]))
                 out["window_rgb"] = torch.stack(views)  # (K, H, W, 3) linear, window order
+                out["window_valid"] = torch.stack(masks)  # (K, H, W): pixels the warp could see
                 return out
             y0, x0, h, w = crop
             Kc = K.clone()
@@ -364,7 +368,8 @@ class SpikeGenSplatModel(SplatfactoModel):
         loss = super().get_loss_dict(outputs, batch, metrics_dict)
         loss["main_loss"] = self.config.photometric_weight * loss["main_loss"]
         if self.training and "window_rgb" in outputs and self.step >= self.config.spike_warmup:
-            loss.update(self._window_losses(outputs["window_rgb"], batch, outputs.get("window_crop")))
+            loss.update(self._window_losses(outputs["window_rgb"], batch, outputs.get("window_crop"),
+                                            outputs.get("window_valid")))  # fmt: skip
         for name, value in loss.items():
             if not torch.isfinite(value).all():
                 raise NonFiniteLossError(
@@ -374,8 +379,14 @@ class SpikeGenSplatModel(SplatfactoModel):
         return loss
 
     def _window_losses(
-        self, window_rgb: torch.Tensor, batch: dict, crop: tuple[int, int, int, int] | None = None
+        self,
+        window_rgb: torch.Tensor,
+        batch: dict,
+        crop: tuple[int, int, int, int] | None = None,
+        valid: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
+        """Spike (whole window, sub-windows) and re-blur losses of the K linear views; ``valid`` ``(K, H, W)``: the
+        pixels to compare (warped views: what the rendered view could see)."""
         losses: dict[str, torch.Tensor] = {}
         cfg = self.config
 
@@ -401,8 +412,13 @@ class SpikeGenSplatModel(SplatfactoModel):
                     counts = resize_image(counts.permute(1, 2, 0), scale).permute(2, 0, 1)
                 seen = spike_loss.luminance(window_rgb)
             counts = cropped(counts, channels_last=False)
+            mask = None
+            if valid is not None:
+                mask = valid if valid.shape[-2:] == seen.shape[-2:] else F.interpolate(
+                    valid[None].float(), size=tuple(seen.shape[-2:]), mode="nearest")[0].bool()  # fmt: skip
             if seen.shape[0] != groups:  # the views of each sub-window, averaged (consecutive, in window order)
                 seen = seen.reshape(groups, seen.shape[0] // groups, *seen.shape[1:]).mean(dim=1)
+                mask = None if mask is None else mask.reshape(groups, -1, *mask.shape[1:]).all(dim=1)
             terms = spike_loss.spike_resynthesis_loss(
                 seen,
                 counts,
@@ -410,12 +426,15 @@ class SpikeGenSplatModel(SplatfactoModel):
                 threshold=float(batch["spike_threshold"]),
                 gain=float(batch.get("spike_gain", 1.0)),
                 kind=cfg.spike_loss_kind,
+                mask=mask,
             )
             losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
             losses["spike_subwindow_loss"] = cfg.spike_subwindow_weight * terms["subwindow"]
         if "blur" in batch and cfg.reblur_weight > 0:
             blurred = cropped(self.get_gt_img(batch["blur"]), channels_last=True)
-            losses["reblur_loss"] = cfg.reblur_weight * spike_loss.reblur_loss(window_rgb, blurred, self.rgb_response.encode)
+            losses["reblur_loss"] = cfg.reblur_weight * spike_loss.reblur_loss(
+                window_rgb, blurred, self.rgb_response.encode, None if valid is None else valid.all(dim=0)
+            )
         return losses
 
     # -- evaluation -----------------------------------------------------------------------------------

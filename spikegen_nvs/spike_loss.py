@@ -75,13 +75,24 @@ def cfa_intensity(
     return mosaic(x, cfa, gains)
 
 
-def _count_distance(expected: Tensor, observed: Tensor, ticks: float, kind: LossKind) -> Tensor:
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean of ``values`` over the ``mask``ed pixels (broadcast over leading dims); all of them when None."""
+    if mask is None:
+        return values.mean()
+    weight = mask.to(values.dtype).expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def _count_distance(
+    expected: Tensor, observed: Tensor, ticks: float, kind: LossKind, mask: Tensor | None = None
+) -> Tensor:
     """Mean discrepancy between expected and observed counts, on the per-tick rate scale (comparable to intensity)."""
     if kind == "l1":
-        return (expected - observed).abs().mean() / ticks
+        return _masked_mean((expected - observed).abs(), mask) / ticks
     if kind == "poisson":
         # Poisson NLL of the observed counts; the constant log(n!) is left out, the scale is per tick.
-        return F.poisson_nll_loss(expected, observed, log_input=False, full=False, eps=1e-3) / ticks
+        nll = F.poisson_nll_loss(expected, observed, log_input=False, full=False, eps=1e-3, reduction="none")
+        return _masked_mean(nll, mask) / ticks
     raise ValueError(f"unknown spike loss kind {kind!r}; use 'l1' or 'poisson'")
 
 
@@ -93,24 +104,32 @@ def spike_resynthesis_loss(
     threshold: float,
     gain: float = 1.0,
     kind: LossKind = "l1",
+    mask: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """Losses between rendered luminance ``(K, H, W)`` and observed sub-window counts ``(K, H, W)``.
 
     ``window``: per-pixel counts over the whole window (what TFP sees); ``subwindow``: per sub-window
-    (where motion inside the window shows). Both are on the per-tick rate scale.
+    (where motion inside the window shows). Both are on the per-tick rate scale. ``mask`` ``(K, H, W)``: the
+    pixels to compare (for the whole window: those valid in every view).
     """
     if lum.shape != counts.shape:
         raise ValueError(f"rendered luminance {tuple(lum.shape)} and spike counts {tuple(counts.shape)} differ")
     expected = expected_counts(lum, ticks, threshold=threshold, gain=gain)
     k = lum.shape[0]
     return {
-        "window": _count_distance(expected.sum(0), counts.sum(0), ticks * k, kind),
-        "subwindow": _count_distance(expected, counts, ticks, kind),
+        "window": _count_distance(
+            expected.sum(0), counts.sum(0), ticks * k, kind, None if mask is None else mask.all(dim=0)
+        ),
+        "subwindow": _count_distance(expected, counts, ticks, kind, mask),
     }
 
 
-def reblur_loss(window_rgb: Tensor, blurred: Tensor, encode: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+def reblur_loss(
+    window_rgb: Tensor, blurred: Tensor, encode: Callable[[Tensor], Tensor] | None = None, mask: Tensor | None = None
+) -> Tensor:
     """L1 between the mean of the linear virtual views ``(K, H, W, 3)``, display-encoded by ``encode`` (motion blur
-    happens in linear light, the camera encodes afterwards), and the stored blurred frame ``(H, W, 3)``."""
+    happens in linear light, the camera encodes afterwards), and the stored blurred frame ``(H, W, 3)``, over the
+    ``mask``ed pixels ``(H, W)`` (all when None)."""
     mean = window_rgb.mean(dim=0)
-    return ((encode(mean) if encode is not None else mean) - blurred).abs().mean()
+    diff = ((encode(mean) if encode is not None else mean) - blurred).abs()
+    return _masked_mean(diff, None if mask is None else mask[..., None])

@@ -15,10 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def warp_views(image: Tensor, depth: Tensor, K: Tensor, viewmat: Tensor, viewmats: Tensor, refine: int = 2) -> Tensor:
+def warp_views(
+    image: Tensor, depth: Tensor, K: Tensor, viewmat: Tensor, viewmats: Tensor, refine: int = 2, tolerance: float = 0.05
+) -> tuple[Tensor, Tensor]:
     """The centre render ``image`` ``(H, W, C)`` with its z-depth ``(H, W)``, seen by the cameras ``viewmats``
     ``(V, 4, 4)`` (world-to-camera, OpenCV axes, the same intrinsics ``K`` ``(3, 3)`` as the centre camera
-    ``viewmat`` ``(4, 4)``) → ``(V, H, W, C)``, differentiable in ``image``.
+    ``viewmat`` ``(4, 4)``) → ``(V, H, W, C)``, differentiable in ``image``, and ``(V, H, W)`` valid: the pixel
+    lands inside the centre view on a surface at the depth it was placed at (within ``tolerance``, relative), so it
+    is not one the centre view cannot see (outside it, or hidden behind a nearer surface there).
 
     Each target pixel is first placed at the centre render's depth of the same pixel, carried to the centre camera,
     then placed again at the depth found there (``refine`` times: beside a depth edge the first guess takes the
@@ -39,10 +43,14 @@ def warp_views(image: Tensor, depth: Tensor, K: Tensor, viewmat: Tensor, viewmat
         proj = in_centre @ K.T
         uv = proj[..., :2] / proj[..., 2:3].clamp(min=1e-6)
         grid = torch.stack([2 * uv[..., 0] / w - 1, 2 * uv[..., 1] / h - 1], dim=-1).reshape(-1, h, w, 2)
-        if step < refine:  # the depth the centre sees where this pixel lands, back in the target camera's z
-            seen = F.grid_sample(depth[None, None].expand(grid.shape[0], -1, -1, -1), grid, mode="nearest",
-                                 padding_mode="border", align_corners=False).reshape(grid.shape[0], -1, 1)
-            z = seen * z / in_centre[..., 2:3].clamp(min=1e-6)  # the ray's point at that centre depth
+        # the depth the centre sees where this pixel lands (the last pass only checks it)
+        seen = F.grid_sample(depth[None, None].expand(grid.shape[0], -1, -1, -1), grid, mode="nearest",
+                             padding_mode="border", align_corners=False).reshape(grid.shape[0], -1, 1)
+        if step == refine:
+            break
+        z = seen * z / in_centre[..., 2:3].clamp(min=1e-6)  # the ray's point at that centre depth, in target z
+    inside = (grid.abs() <= 1).all(dim=-1)
+    agrees = ((seen - in_centre[..., 2:3]).abs() <= tolerance * seen.clamp(min=1e-6)).reshape(inside.shape)
     src = image.permute(2, 0, 1)[None].expand(grid.shape[0], -1, -1, -1)
-    out = F.grid_sample(src, grid.detach(), mode="bilinear", padding_mode="border", align_corners=False)
-    return out.permute(0, 2, 3, 1)
+    out = F.grid_sample(src, grid.detach(), mode="bicubic", padding_mode="border", align_corners=False)
+    return out.permute(0, 2, 3, 1), inside & agrees
