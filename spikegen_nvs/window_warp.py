@@ -3,9 +3,9 @@
 Inside one spike window the camera moves a few pixels, so the view at another instant is the centre view seen
 from a slightly different pose: each pixel of that view takes the centre render's colour where the centre camera
 sees the same 3-D point. Rendering K views costs K times splatfacto's projection, binning and compositing; the
-warp costs one bilinear resampling per view. What it cannot show: what the centre view does not see (a few pixels
-at the borders and beside depth edges, where it repeats the nearest seen colour). Depth is held fixed (detached):
-the losses move colours, not geometry, through the warp.
+warp costs one resampling per view. What it cannot show: what the centre view does not see (a few pixels at the
+borders and beside depth edges); those pixels are marked invalid and left out of the losses. Depth is held fixed
+(detached): the losses move colours, not geometry, through the warp.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def warp_views(
 
     Each target pixel is first placed at the centre render's depth of the same pixel, carried to the centre camera,
     then placed again at the depth found there (``refine`` times: beside a depth edge the first guess takes the
-    wrong surface), and sampled there bilinearly; outside the centre view the border colour repeats.
+    wrong surface), and sampled there (bicubic: bilinear sampling at sub-pixel shifts blurs what the spike loss is
+    to sharpen); outside the centre view the border colour repeats, and ``valid`` is False there.
     """
     h, w = depth.shape
     dev, dt = image.device, image.dtype
