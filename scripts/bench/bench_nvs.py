@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     steps = args.steps or make_trainer_config().max_num_iterations
     scene_overrides = _parse_overrides(args.scene)
     arms = [a for a in ALL_ARMS if a in args.arms]
-    command = "python scripts/bench/bench_nvs.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = "python scripts/bench/bench_nvs.py " + " ".join(a for a in given if a != "--reuse")
     report: dict[str, Any] = {
         "title": "spikegen-splat vs splatfacto baselines (novel views of high-speed spike scenes)",
         "command": command.strip(), **bench_meta(args.device),
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.generate_only:
         return report
     report["summary"] = summarise(report["results"])
+    report["readme_figures"] = len(report["figures"])  # one per scene kind
     write_report(report, args.out)
     print(f"[bench_nvs] wrote {args.out}.md, {args.out}.json and {len(report['figures'])} figure(s)")
     return report

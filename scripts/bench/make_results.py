@@ -13,7 +13,7 @@ A benchmark JSON may state what to show (``scripts/bench/_bench_meta.py`` writes
 - ``title``, ``command``, ``commit``, ``date``, ``settings`` (dict), ``model`` (dict or text);
 - ``machine``: a dict (``cpu``, ``cpu_count``, ``gpu``, ``torch_threads``, ...) or text;
 - ``tables``: ``[{"title", "columns", "rows", "note"?, "headline"?}]`` (rows are lists of cells);
-- ``figures``: repository-relative PNG paths.
+- ``figures``: repository-relative PNG paths; ``readme_figures``: how many of them the README shows (default 1).
 
 Older files without ``tables`` are shown as generic tables built from their numbers (lists of records, dicts
 of records, and scalar key/value lists); their machine comes from ``cpu``/``device``/``gpu`` and their rerun
@@ -56,6 +56,7 @@ LEGACY_HEADLINES = {
 META_KEYS = {
     "benchmark", "title", "command", "commit", "date", "settings", "machine", "cpu", "cpu_count", "device", "gpu",
     "torch", "python", "numpy", "threads", "load", "load_average_1min", "load_average_1m", "tables", "figures",
+    "readme_figures",
     "model", "warnings",
 }
 
@@ -85,6 +86,7 @@ class Benchmark:
     tables: list[Table]
     model: str = ""
     figures: list[str] = field(default_factory=list)
+    readme_figures: int = 1
 
 
 # ----------------------------------------------------------------------------------------------- formatting
@@ -259,6 +261,7 @@ def load_benchmark(path: Path, repo: Path = REPO, figures_dir: Path | None = Non
         name=name, title=str(data.get("title", label(name).capitalize())), command=_command(name, data, path, repo),
         commit=str(data.get("commit", "not recorded")), machine=_machine(data), date=str(data.get("date", "not recorded")),
         settings=settings, tables=tables, model=_model(data), figures=figures,
+        readme_figures=int(data.get("readme_figures", 1)),
     )
 
 
@@ -337,7 +340,7 @@ def render_readme_section(benches: list[Benchmark], repo: Path, out_dir: Path,
             lines += [f"**{t.title}**", "", *markdown_table([*t.columns, "rerun"], rows), ""]
             if t.note:
                 lines += [t.note, ""]
-        lines += _figure_lines(b.figures[:1], repo, out_dir)
+        lines += _figure_lines(b.figures[: b.readme_figures], repo, out_dir)
     if others:
         lines += ["More: " + " · ".join(others) + ".", ""]
     return "\n".join(lines).rstrip() + "\n"
