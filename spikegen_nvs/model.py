@@ -84,7 +84,8 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     window_views: Literal["render", "warp"] = "warp"
     """How the virtual views other than the photometric one are made: "warp" the photometric view's render by
     its depth to their poses (spikegen_nvs/window_warp.py: one rasterisation per step, as splatfacto; what that
-    view does not see repeats its nearest colour), or "render" each one (K rasterisations; window_crop applies)."""
+    view does not see is left out of the losses; rendered during the warm-up, before there is geometry to warp
+    with), or "render" each one (K rasterisations; window_crop applies)."""
     schedule: ScheduleName = "fixed"
     """How the step counts (densification, SH ramp, resolution, LR decay, eval/save) follow the run's
     --max-num-iterations: "full" (splatfacto's proportions), "quick" (the short CPU schedule) or "fixed" (as
@@ -242,7 +243,8 @@ class SpikeGenSplatModel(SplatfactoModel):
             colors, sh_degree = torch.sigmoid(colors).squeeze(1), None
         render_mode = "RGB+ED" if (self.config.output_depth_during_training or not self.training) else "RGB"
         num = c2ws.shape[0]
-        warp = num > 1 and self.config.window_views == "warp"
+        # Warped views need a depth to warp with: rendered during the warm-up, before the geometry has formed.
+        warp = num > 1 and self.config.window_views == "warp" and self.step >= self.config.warmup_length
         if warp:
             render_mode = "RGB+ED"  # the warp needs the photometric view's depth
         crop = self._window_crop(H, W) if num > 1 and not warp else None
@@ -279,7 +281,7 @@ class SpikeGenSplatModel(SplatfactoModel):
             others = [i for i in range(k) if i != centre]
             if warp:
                 d = render[0, ..., 3]
-                d = torch.where(alpha[0, ..., 0] > 0.5, d, d.detach().max())  # background: far away
+                d = torch.where(alpha[0, ..., 0] > 0.5, d, torch.zeros_like(d))  # no surface: not compared
                 vm = viewmats_from_c2w(c2ws)
                 warped, valid = window_warp.warp_views(rgb_all[0], d, K[0], vm[centre], vm[others])
                 views, masks = list(warped.unbind(0)), list(valid.unbind(0))

@@ -19,7 +19,8 @@ def warp_views(
     image: Tensor, depth: Tensor, K: Tensor, viewmat: Tensor, viewmats: Tensor, refine: int = 2, tolerance: float = 0.05
 ) -> tuple[Tensor, Tensor]:
     """The centre render ``image`` ``(H, W, C)`` with its z-depth ``(H, W)``, seen by the cameras ``viewmats``
-    ``(V, 4, 4)`` (world-to-camera, OpenCV axes, the same intrinsics ``K`` ``(3, 3)`` as the centre camera
+    ``(V, 4, 4)`` (world-to-camera, OpenCV axes, the same intrinsics ``K`` ``(3, 3)`` as the centre camera; depth 0
+    where the render shows no surface)
     ``viewmat`` ``(4, 4)``) → ``(V, H, W, C)``, differentiable in ``image``, and ``(V, H, W)`` valid: the pixel
     lands inside the centre view on a surface at the depth it was placed at (within ``tolerance``, relative), so it
     is not one the centre view cannot see (outside it, or hidden behind a nearer surface there).
@@ -37,6 +38,8 @@ def warp_views(
     rays = pix @ torch.linalg.inv(K).T  # camera-space directions with z = 1
     rot, trans = viewmats[:, :3, :3], viewmats[:, :3, 3]  # (V, 3, 3), (V, 3)
     depth = depth.detach()
+    known = depth > 0  # 0: no surface there (transparent): placed at the farthest depth seen, and not valid
+    depth = torch.where(known, depth, depth.max() if known.any() else depth.new_tensor(1.0))
     z = depth.reshape(1, -1, 1).expand(viewmats.shape[0], -1, -1)
     for step in range(refine + 1):
         world = (rays[None] * z - trans[:, None]) @ rot  # R^T (x - t) for row vectors
@@ -47,6 +50,8 @@ def warp_views(
         # the depth the centre sees where this pixel lands (the last pass only checks it)
         seen = F.grid_sample(depth[None, None].expand(grid.shape[0], -1, -1, -1), grid, mode="nearest",
                              padding_mode="border", align_corners=False).reshape(grid.shape[0], -1, 1)
+        lands_on = F.grid_sample(known[None, None].to(dt).expand(grid.shape[0], -1, -1, -1), grid, mode="nearest",
+                                 padding_mode="border", align_corners=False).reshape(grid.shape[0], h, w) > 0.5
         if step == refine:
             break
         z = seen * z / in_centre[..., 2:3].clamp(min=1e-6)  # the ray's point at that centre depth, in target z
@@ -54,4 +59,4 @@ def warp_views(
     agrees = ((seen - in_centre[..., 2:3]).abs() <= tolerance * seen.clamp(min=1e-6)).reshape(inside.shape)
     src = image.permute(2, 0, 1)[None].expand(grid.shape[0], -1, -1, -1)
     out = F.grid_sample(src, grid.detach(), mode="bicubic", padding_mode="border", align_corners=False)
-    return out.permute(0, 2, 3, 1), inside & agrees
+    return out.permute(0, 2, 3, 1), inside & agrees & lands_on

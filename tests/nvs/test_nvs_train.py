@@ -280,8 +280,8 @@ def test_cropped_virtual_views_are_the_whole_views_cropped(scene: Path, tmp_path
     assert set(losses) == {"spike_window_loss", "spike_subwindow_loss", "reblur_loss"}
     assert all(torch.isfinite(v) and v > 0 for v in losses.values())
 def test_warped_virtual_views_are_close_to_the_rendered_ones(scene: Path, tmp_path: Path) -> None:
-    """The default window_views "warp": one rasterisation, the other virtual views warped from it by its depth,
-    much closer to the views rendered at their poses than the centre view is."""
+    """The default window_views "warp": after the warm-up, one rasterisation, the other virtual views warped from
+    it by its depth, much closer to the views rendered at their poses than the centre view is."""
     _, trainer = _trainer(scene, tmp_path, 5, num_virtual_views=3)
     assert trainer.pipeline.model.config.window_views == "warp"
     _run(trainer, 1)
@@ -305,14 +305,18 @@ def test_warped_virtual_views_are_close_to_the_rendered_ones(scene: Path, tmp_pa
         model.gauss_params["opacities"].fill_(4.0)
         model.gauss_params["features_dc"].copy_(torch.randn(n, 3, generator=g))
         model.gauss_params["features_rest"].zero_()
-    warped = model.get_outputs(camera)["window_rgb"]
+    model.step = model.config.warmup_length - 1
+    assert "window_valid" not in model.get_outputs(camera)  # rendered during the warm-up: no geometry to warp yet
+    model.step = model.config.warmup_length
+    out = model.get_outputs(camera)
+    warped, valid = out["window_rgb"], out["window_valid"]
     model.config.window_views = "render"
     rendered = model.get_outputs(camera)["window_rgb"]
     assert warped.shape == rendered.shape == (3, 20, 20, 3)
     inner = (slice(None), slice(3, -3), slice(3, -3))  # the borders: what the centre view does not see
     err_warp = (warped - rendered)[inner].abs().mean()
     err_still = (rendered[1:2] - rendered)[inner].abs().mean()  # the centre view used for every instant
-    assert torch.allclose(warped[1], rendered[1], atol=1e-5)
+    assert torch.allclose(warped[1], rendered[1], atol=1e-5) and valid[1].all() and valid.float().mean() > 0.7
     assert err_warp < 0.2 * err_still, (err_warp, err_still)
     losses = model._window_losses(warped, batch)
     assert set(losses) == {"spike_window_loss", "spike_subwindow_loss", "reblur_loss"}
