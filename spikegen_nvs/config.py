@@ -99,7 +99,7 @@ def make_trainer_config(
         # Tuned on the sample scene (benchmarks/nvs.md): the spikes' sub-window counts carry the sharp
         # luminance, the re-blur loss the colour, and the dense frame (short-window TFP, grey) only anchors
         # structure, so it gets a small weight. K = 5 virtual views, warped from the one rendered view
-        # (benchmarks/iteration_cost.md: about splatfacto's cost per step; rendering K = 3 cost 2.4x).
+        # (benchmarks/iteration_cost.md: 1.4x splatfacto's CPU time per step; rendering K = 3 views cost 2.3x).
         num_virtual_views=5,
         window_views="warp",
         photometric_weight=0.3,
