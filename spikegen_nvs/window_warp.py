@@ -50,11 +50,11 @@ def warp_views(
         # the depth the centre sees where this pixel lands (the last pass only checks it)
         seen = F.grid_sample(depth[None, None].expand(grid.shape[0], -1, -1, -1), grid, mode="nearest",
                              padding_mode="border", align_corners=False).reshape(grid.shape[0], -1, 1)
-        lands_on = F.grid_sample(known[None, None].to(dt).expand(grid.shape[0], -1, -1, -1), grid, mode="nearest",
-                                 padding_mode="border", align_corners=False).reshape(grid.shape[0], h, w) > 0.5
         if step == refine:
             break
         z = seen * z / in_centre[..., 2:3].clamp(min=1e-6)  # the ray's point at that centre depth, in target z
+    lands_on = F.grid_sample(known[None, None].to(dt).expand(grid.shape[0], -1, -1, -1), grid, mode="nearest",
+                             padding_mode="border", align_corners=False).reshape(grid.shape[0], h, w) > 0.5
     inside = (grid.abs() <= 1).all(dim=-1)
     agrees = ((seen - in_centre[..., 2:3]).abs() <= tolerance * seen.clamp(min=1e-6)).reshape(inside.shape)
     src = image.permute(2, 0, 1)[None].expand(grid.shape[0], -1, -1, -1)

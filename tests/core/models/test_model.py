@@ -16,15 +16,6 @@ from spikegen_core.models.vae import LatentVAE
 from spikegen_core.train.objectives import PretrainObjective
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two OpenMP threads spin-wait on each other (10× slower)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def micro_config() -> ModelConfig:
     """A model small enough for sub-second tests (same code paths as ``tiny``)."""
     return ModelConfig(

@@ -20,15 +20,6 @@ COMPOSITORS = ["torch"] + (["numba"] if importlib.util.find_spec("numba") else [
 PARAMS = ("means", "quats", "scales", "opacities", "colors")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These renders are tiny; on a shared 2-core box OpenMP's spin-waiting makes 2 threads ~3x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_scene(seed: int, n: int, n_cams: int, width: int, height: int, sh_degree: int | None):
     """Random cloud in front of the cameras, plus Gaussians behind them, huge, tiny and off-screen ones."""
     g = torch.Generator().manual_seed(seed)
