@@ -85,11 +85,11 @@ class SpikeGenRestorer:
         self.restorer_id = _model_id(checkpoint)
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
-        if spikes.cfa:
-            raise SceneFormatError(
-                f"{view.spike_path}: the core model restores grey spike windows, this one is colour ({spikes.cfa}); "
-                "use --pipeline.datamanager.restorer tfp or auto (TFP, demosaiced, for colour windows)"
-            )
+        if spikes.cfa:  # colour spikes: each filter site's plane restored as grey, then demosaiced
+            from spikegen_core.video.restorers import DemosaicRestorer
+
+            per_site = DemosaicRestorer(self.restorer, spikes.cfa, spikes.cfa_gains, per_site=True)
+            return per_site(spikes.spikes[None], threshold=view.threshold / view.gain)[0]
         rgb = None if blurred is None else blurred[None]
         return self.restorer(spikes.spikes[None], rgb, threshold=view.threshold / view.gain)[0].squeeze(0)
 
@@ -114,7 +114,8 @@ class AutoRestorer:
     def choose(self, spikes: SpikeStream) -> Restorer:
         """The restorer for this window: TFP if the mean spike count per pixel reaches ``min_spikes``."""
         per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
-        # The core model takes grey windows only: colour (CFA) windows always get the demosaiced TFP.
+        # Colour (CFA) windows get the demosaiced TFP: the shipped model, run per filter site, scores below it
+        # there (benchmarks/cfa_restore.md); `restorer spikegen` forces the model.
         return self.tfp if per_pixel >= self.min_spikes or spikes.cfa else self.model
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:

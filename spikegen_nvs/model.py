@@ -22,7 +22,7 @@ nerfstudio 1.1.5 traps handled here: hard-coded ``.cuda()`` (SH init with seed p
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,7 +68,15 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     """S: spike sub-windows the counts are compared in (each against the mean of its K / S consecutive virtual
     views; K must be a multiple of S); None = K. More views than sub-windows model the motion blur finely while
     each sub-window keeps enough spikes to be more than noise."""
-    spike_loss_kind: Literal["l1", "poisson"] = "l1"
+    spike_loss_kind: Literal["auto", "l1", "poisson"] = "auto"
+    """How expected and observed counts are compared: "poisson" (negative log-likelihood; unbiased at the
+    fraction of a spike per pixel a sub-window holds, where L1 pulls towards the median count, often 0), "l1",
+    or "auto": Poisson for grey spikes, L1 for colour (CFA) spikes, whose sites see one channel that is often
+    nearly dark, where the Poisson gradient (1 / expected count) is large (benchmarks/nvs.md, benchmarks/cfa.md)."""
+    spike_timing_weight: float | None = None
+    """Integrate-and-fire timing loss (spike_loss.spike_timing_loss): the rendered rate integrated over the window
+    against the cumulative spike count at every tick. None: 2 for colour (CFA) spikes, where every site's colour
+    comes from its own sparse spikes, 0 for grey spikes, whose colour and detail the blurred RGB frame carries."""
     reblur_weight: float = 0.5
     """Mean of the virtual views vs the blurred RGB frame, when the scene has one."""
     spike_warmup: int = 0
@@ -191,7 +199,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         meta = camera.metadata or {}
         k = self.config.num_virtual_views
         needs_window = self.config.spike_window_weight > 0 or self.config.spike_subwindow_weight > 0
-        needs_window = needs_window or self.config.reblur_weight > 0
+        needs_window = needs_window or self.config.reblur_weight > 0 or self.config.spike_timing_weight != 0
         if not (self.training and "c2w_start" in meta and k > 1 and needs_window):
             return c2w_centre, 0
         cam_idx = int(meta.get("cam_idx", -1))
@@ -398,6 +406,12 @@ class SpikeGenSplatModel(SplatfactoModel):
             y0, x0, h, w = crop
             rows, cols = slice(y0, y0 + h), slice(x0, x0 + w)
             return image[..., rows, cols, :] if channels_last else image[..., rows, cols]
+        colour_spikes = bool(batch.get("spike_cfa"))
+        timing_weight = cfg.spike_timing_weight
+        if timing_weight is None:
+            timing_weight = 2.0 if colour_spikes else 0.0
+        if "spikes" in batch and timing_weight > 0:
+            losses["spike_timing_loss"] = timing_weight * self._timing_loss(window_rgb, batch, cropped, valid)
         if "spikes" in batch and (cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0):
             groups = cfg.spike_subwindows or cfg.num_virtual_views
             counts, ticks = spike_loss.subwindow_counts(batch["spikes"].to(self.device), groups)
@@ -427,7 +441,7 @@ class SpikeGenSplatModel(SplatfactoModel):
                 ticks,
                 threshold=float(batch["spike_threshold"]),
                 gain=float(batch.get("spike_gain", 1.0)),
-                kind=cfg.spike_loss_kind,
+                kind=cfg.spike_loss_kind if cfg.spike_loss_kind != "auto" else ("l1" if colour_spikes else "poisson"),
                 mask=mask,
             )
             losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
@@ -438,6 +452,30 @@ class SpikeGenSplatModel(SplatfactoModel):
                 window_rgb, blurred, self.rgb_response.encode, None if valid is None else valid.all(dim=0)
             )
         return losses
+
+    def _timing_loss(self, window_rgb: torch.Tensor, batch: dict, cropped: Callable, valid: torch.Tensor | None) -> torch.Tensor:
+        """spike_loss.spike_timing_loss of the K views against the window's cumulative counts."""
+        spikes = batch["spikes"].to(self.device)
+        cumulative = spikes.to(torch.float32).cumsum(dim=0)
+        if batch.get("spike_cfa"):
+            seen = spike_loss.cfa_intensity(
+                window_rgb, batch["spike_cfa"], batch.get("spike_cfa_gains"), tuple(cumulative.shape[-2:])
+            )
+        else:
+            scale = self._get_downscale_factor()
+            if scale > 1:
+                cumulative = resize_image(cumulative.permute(1, 2, 0), scale).permute(2, 0, 1)
+            seen = spike_loss.luminance(window_rgb)
+        cumulative = cropped(cumulative, channels_last=False)
+        mask = None
+        if valid is not None:
+            mask = valid.all(dim=0)
+            if mask.shape != seen.shape[-2:]:
+                mask = F.interpolate(mask[None, None].float(), size=tuple(seen.shape[-2:]), mode="nearest")[0, 0].bool()
+        return spike_loss.spike_timing_loss(
+            seen, cumulative, threshold=float(batch["spike_threshold"]), gain=float(batch.get("spike_gain", 1.0)),
+            mask=mask,
+        )
 
     # -- evaluation -----------------------------------------------------------------------------------
     def get_image_metrics_and_images(

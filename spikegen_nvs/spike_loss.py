@@ -124,6 +124,51 @@ def spike_resynthesis_loss(
     }
 
 
+def timing_weights(k: int, ticks: int) -> Tensor:
+    """``(ticks, k)``: how much of each of the ``k`` views' rate has accumulated by the end of every tick.
+
+    View ``k`` sits at the middle of sub-window ``k`` (:func:`subwindow_times`); between view times the rate is
+    interpolated linearly and held beyond the first and last, as the simulator spreads its frames over the ticks.
+    """
+    t = np.arange(ticks, dtype=np.float64) / max(ticks - 1, 1)
+    pos = np.clip(t * k - 0.5, 0.0, k - 1)  # fractional view index of each tick
+    lo = np.minimum(np.floor(pos).astype(np.int64), max(k - 2, 0))
+    frac = pos - lo if k > 1 else np.zeros_like(pos)
+    w = np.zeros((ticks, k))
+    rows = np.arange(ticks)
+    np.add.at(w, (rows, lo), 1.0 - frac)
+    if k > 1:
+        np.add.at(w, (rows, np.minimum(lo + 1, k - 1)), frac)
+    return torch.from_numpy(np.cumsum(w, axis=0)).float()
+
+
+def spike_timing_loss(
+    lum: Tensor,
+    cumulative: Tensor,
+    *,
+    threshold: float,
+    gain: float = 1.0,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Integrate-and-fire timing loss between rendered luminance ``(K, H, W)`` and the window's cumulative
+    spike counts ``(T, H, W)`` (``spikes.cumsum(0)``).
+
+    A spike pixel fires whenever its integrated rate crosses the next whole threshold, so its count up to tick
+    ``t`` is ``floor(v0 + S(t))`` with ``S`` the integrated rate and ``v0`` the unknown initial potential: the
+    spikes pin ``S(t)`` to within one count at *every* tick, not just per sub-window. The loss is the mean
+    absolute deviation of ``S(t) - C(t)`` from its per-pixel mean (which absorbs ``v0``), on the intensity scale
+    (one count over the window = ``threshold / (gain * T)``). ``mask`` ``(H, W)``: the pixels to compare.
+    """
+    k, ticks = lum.shape[0], cumulative.shape[0]
+    if lum.shape[1:] != cumulative.shape[1:]:
+        raise ValueError(f"rendered luminance {tuple(lum.shape)} and spike counts {tuple(cumulative.shape)} differ")
+    rate = expected_counts(lum, 1.0, threshold=threshold, gain=gain)  # spikes per tick, (K, H, W)
+    integrated = torch.einsum("tk,khw->thw", timing_weights(k, ticks).to(rate), rate)
+    d = integrated - cumulative
+    dev = (d - d.mean(dim=0, keepdim=True)).abs().mean(dim=0)  # (H, W) counts
+    return _masked_mean(dev, mask) * (threshold / (gain * ticks))
+
+
 def reblur_loss(
     window_rgb: Tensor, blurred: Tensor, encode: Callable[[Tensor], Tensor] | None = None, mask: Tensor | None = None
 ) -> Tensor:

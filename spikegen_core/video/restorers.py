@@ -180,19 +180,40 @@ class DemosaicRestorer:
     """A grey restorer run on a colour (Bayer CFA) stream, its per-site output demosaiced to linear RGB.
 
     The wrapped restorer's ``(B, 1, H, W)`` output holds each pixel's own channel (a mosaic); OpenCV's
-    demosaicer (``spikegen_core.spikes.reconstruct.demosaic``) fills in the other two."""
+    demosaicer (``spikegen_core.spikes.reconstruct.demosaic``) fills in the other two. ``per_site``: the
+    restorer sees each of the four filter sites' half-resolution planes as its own grey stream (one channel,
+    no filter checkerboard for a grey model to smooth away or mistake for texture), then the planes are
+    interleaved back into the mosaic (``benchmarks/cfa_restore.md`` compares the two)."""
 
-    def __init__(self, inner: Restorer, cfa: str, gains: tuple[float, float, float] | None = None) -> None:
-        self.inner, self.cfa, self.gains = inner, cfa, gains
-        self.name = f"{inner.name}+demosaic-{cfa}"
+    def __init__(self, inner: Restorer, cfa: str, gains: tuple[float, float, float] | None = None,
+                 *, per_site: bool = False) -> None:  # fmt: skip
+        self.inner, self.cfa, self.gains, self.per_site = inner, cfa, gains, per_site
+        self.name = f"{inner.name}+{'sites-' if per_site else ''}demosaic-{cfa}"
 
-    def __call__(self, spikes: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
+    def _inner(self, spikes: torch.Tensor, threshold: float | None) -> torch.Tensor:
+        return self.inner(spikes, None) if threshold is None else self.inner(spikes, None, threshold=threshold)
+
+    def _mosaic(self, spikes: torch.Tensor, threshold: float | None) -> torch.Tensor:
+        if not self.per_site:
+            return self._inner(spikes, threshold)
+        h, w = spikes.shape[-2:]
+        if h % 2 or w % 2:  # a Bayer tile is 2x2: repeat the last row/column so every site has a plane
+            spikes = torch.nn.functional.pad(spikes.float(), (0, w % 2, 0, h % 2), mode="replicate")
+        out = torch.empty(spikes.shape[0], 1, *spikes.shape[-2:])
+        for dy in (0, 1):
+            for dx in (0, 1):
+                out[:, :, dy::2, dx::2] = self._inner(spikes[..., dy::2, dx::2], threshold).to(out)
+        return out[..., :h, :w]
+
+    def __call__(
+        self, spikes: torch.Tensor, rgb: torch.Tensor | None = None, *, threshold: float | None = None
+    ) -> torch.Tensor:
+        """``threshold``: passed on to the wrapped restorer (this call's camera θ/gain), when given."""
         from spikegen_core.spikes.reconstruct import demosaic
 
         if rgb is not None:
             raise InputMismatchError(f"{self.name}: colour spike streams are restored without an RGB frame")
-        grey = self.inner(spikes, None)
-        return demosaic(grey[:, 0], self.cfa, gains=self.gains).clamp(0, 1)
+        return demosaic(self._mosaic(spikes, threshold)[:, 0], self.cfa, gains=self.gains).clamp(0, 1)
 
 
 def make_restorer(

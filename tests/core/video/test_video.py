@@ -318,6 +318,31 @@ def test_model_restorer_runs_a_checkpoint(tmp_path):
         ModelRestorer(tmp_path / "missing.safetensors").load()
 
 
+def test_grey_restorer_on_colour_spikes_per_filter_site_keeps_the_colour() -> None:
+    """A grey restorer that smooths space (as a network does) mixes the filter sites' channels when it sees the
+    whole mosaic; restoring each site's plane on its own keeps each channel apart, so the demosaiced colour of a
+    flat orange patch comes out right, also with an odd frame size."""
+    from spikegen_core.video.restorers import DemosaicRestorer
+
+    class BoxTFP:  # grey: TFP over the window, then a 3x3 box filter
+        name = "box-tfp"
+
+        def __call__(self, spikes, rgb=None, *, threshold=2.0):
+            mean = spikes.float().mean(1, keepdim=True) * threshold
+            return torch.nn.functional.avg_pool2d(mean, 3, stride=1, padding=1, count_include_pad=False)
+
+    truth = torch.tensor([0.8, 0.4, 0.1])
+    scene = truth[:, None, None].expand(3, 17, 24)
+    spikes = simulate(scene[None], 400, seed=0, cfa="RGGB").spikes[None]
+    whole = DemosaicRestorer(BoxTFP(), "RGGB")(spikes)[0]
+    sites = DemosaicRestorer(BoxTFP(), "RGGB", per_site=True)(spikes, threshold=2.0)[0]
+    assert sites.shape == whole.shape == (3, 17, 24)
+    inner = (slice(2, -2), slice(2, -2))  # away from the demosaicer's borders
+    err_sites = (sites[:, inner[0], inner[1]].mean((1, 2)) - truth).abs().max()
+    err_whole = (whole[:, inner[0], inner[1]].mean((1, 2)) - truth).abs().max()
+    assert err_sites < 0.03 and err_whole > 0.15, (err_sites, err_whole)
+
+
 def test_colour_stream_gives_colour_video_and_reconstruction(tmp_path, capsys):
     """A colour (RGGB) .dat: restore-video and `spikegen reconstruct` write colour frames close to the scene,
     and --guess-cfa on a stream without a sidecar pattern names the true one's green sites."""
