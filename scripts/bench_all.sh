@@ -28,6 +28,7 @@ BENCHMARKS=(
     "process_data_stream|scripts/bench/bench_process_data_stream.py|slow"
     "nvs|scripts/bench/bench_nvs.py|slow"
     "cfa|scripts/bench/bench_cfa.py|slow"
+    "cfa_restore|scripts/bench/bench_cfa_restore.py|"
     "radiometry|scripts/bench/bench_radiometry.py|slow"
     "iteration_cost|scripts/bench/bench_iteration_cost.py|manual"
     "prior|scripts/bench/bench_prior.py|slow"
