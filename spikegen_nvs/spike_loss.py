@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from spikegen_core.geometry import interpolate_pose
-from spikegen_core.spikes.camera import expected_counts, mosaic, to_grey
+from spikegen_core.spikes.camera import expected_counts, integration_weights, mosaic, to_grey
 
 LossKind = Literal["l1", "poisson"]
 
@@ -125,21 +125,9 @@ def spike_resynthesis_loss(
 
 
 def timing_weights(k: int, ticks: int) -> Tensor:
-    """``(ticks, k)``: how much of each of the ``k`` views' rate has accumulated by the end of every tick.
-
-    View ``k`` sits at the middle of sub-window ``k`` (:func:`subwindow_times`); between view times the rate is
-    interpolated linearly and held beyond the first and last, as the simulator spreads its frames over the ticks.
-    """
-    t = np.arange(ticks, dtype=np.float64) / max(ticks - 1, 1)
-    pos = np.clip(t * k - 0.5, 0.0, k - 1)  # fractional view index of each tick
-    lo = np.minimum(np.floor(pos).astype(np.int64), max(k - 2, 0))
-    frac = pos - lo if k > 1 else np.zeros_like(pos)
-    w = np.zeros((ticks, k))
-    rows = np.arange(ticks)
-    np.add.at(w, (rows, lo), 1.0 - frac)
-    if k > 1:
-        np.add.at(w, (rows, np.minimum(lo + 1, k - 1)), frac)
-    return torch.from_numpy(np.cumsum(w, axis=0)).float()
+    """``(ticks, k)``: how much of each of the ``k`` views' rate has accumulated by the end of every tick, view
+    ``k`` at the middle of sub-window ``k`` (:func:`subwindow_times`), as the camera model integrates frames."""
+    return integration_weights(k, ticks, subwindow_times(k) * (ticks - 1))
 
 
 def spike_timing_loss(

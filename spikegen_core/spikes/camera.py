@@ -44,6 +44,7 @@ __all__ = [
     "check_cfa",
     "counts_to_intensity",
     "expected_counts",
+    "integration_weights",
     "load_noise_maps",
     "mosaic",
     "shift_cfa",
@@ -536,12 +537,29 @@ def _chunk_plan(n: int, pos: np.ndarray) -> tuple:
     m = j1 - j0 + 1
     if m > _MAX_MATMUL_FRAMES:
         return lo, frac, None
-    weights = np.zeros((pos.shape[0], m))
-    rows = np.arange(pos.shape[0])
+    return j0, j1, np.cumsum(_lerp_weights(n, lo, frac, j0, m), axis=0)
+
+
+def _lerp_weights(n: int, lo: np.ndarray, frac: np.ndarray, j0: int, m: int) -> np.ndarray:
+    """``(ticks, m)``: each tick's linear-interpolation weights on frames ``j0 … j0 + m - 1``."""
+    weights = np.zeros((lo.shape[0], m))
+    rows = np.arange(lo.shape[0])
     np.add.at(weights, (rows, lo - j0), 1.0 - frac)
     if n > 1:
         np.add.at(weights, (rows, np.minimum(lo + 1, n - 1) - j0), frac)
-    return j0, j1, np.cumsum(weights, axis=0)
+    return weights
+
+
+def integration_weights(num_frames: int, num_ticks: int, frame_ticks: Sequence[float] | None = None) -> torch.Tensor:
+    """``(num_ticks, num_frames)``: how much of each frame's rate a pixel's potential has accumulated by the end
+    of every tick, with the frames linearly interpolated between their ticks ``frame_ticks`` (default: frame 0 at
+    the first tick, the last at the last) and held beyond them, as :func:`simulate` integrates them. The
+    potential after tick ``t`` is ``v0 + weights[t] @ rates``; the count, its floor."""
+    times = None if frame_ticks is None else np.asarray(frame_ticks, dtype=np.float64)
+    pos = _tick_positions(num_frames, num_ticks, times, 1.0, "linear")
+    lo = np.minimum(np.floor(pos).astype(np.int64), max(num_frames - 2, 0))
+    frac = pos - lo if num_frames > 1 else np.zeros_like(pos)
+    return torch.from_numpy(np.cumsum(_lerp_weights(num_frames, lo, frac, 0, num_frames), axis=0)).float()
 
 
 def _gathered_potential(flat: torch.Tensor, lo: np.ndarray, frac: np.ndarray, _: None, base: torch.Tensor) -> torch.Tensor:

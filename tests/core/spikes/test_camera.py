@@ -229,3 +229,18 @@ def test_cfa_mosaic_and_camera_model_agree_and_refuse_grey_input() -> None:
         CameraModel(cfa="RGBG")
     with pytest.raises(InputMismatchError, match="without a colour filter"):
         CameraModel(cfa_gains=(1.0, 2.0, 1.0))
+
+
+def test_integration_weights_reproduce_the_simulators_counts() -> None:
+    """The potential after tick t is v0 + integration_weights[t] @ rates, the cumulative count its floor: the
+    simulator's spikes, to the tick, for frames spread evenly or placed at chosen ticks."""
+    from spikegen_core.spikes.camera import integration_weights
+
+    g = torch.Generator().manual_seed(3)
+    frames = torch.rand(4, 6, 7, generator=g)
+    init = torch.rand(6, 7, generator=g) * 0.9
+    stream = simulate(frames, 50, threshold=1.0, init=init)
+    potential = init + torch.einsum("tk,khw->thw", integration_weights(4, 50), frames)
+    assert torch.equal(stream.spikes.float().cumsum(0), torch.floor(potential))
+    w = integration_weights(3, 10, [2.0, 5.0, 8.0])  # held before tick 2 and after tick 8
+    assert torch.allclose(w[1], torch.tensor([2.0, 0.0, 0.0])) and torch.allclose(w[-1].sum(), torch.tensor(10.0))
