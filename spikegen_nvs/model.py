@@ -22,7 +22,7 @@ nerfstudio 1.1.5 traps handled here: hard-coded ``.cuda()`` (SH init with seed p
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -395,87 +395,81 @@ class SpikeGenSplatModel(SplatfactoModel):
         crop: tuple[int, int, int, int] | None = None,
         valid: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Spike (whole window, sub-windows) and re-blur losses of the K linear views; ``valid`` ``(K, H, W)``: the
-        pixels to compare (warped views: what the rendered view could see)."""
+        """Spike (timing, whole window, sub-windows) and re-blur losses of the K linear views; ``valid``
+        ``(K, H, W)``: the pixels to compare (warped views: what the rendered view could see)."""
         losses: dict[str, torch.Tensor] = {}
         cfg = self.config
-
-        def cropped(image: torch.Tensor, channels_last: bool) -> torch.Tensor:  # at the render size
-            if crop is None:
-                return image
-            y0, x0, h, w = crop
-            rows, cols = slice(y0, y0 + h), slice(x0, x0 + w)
-            return image[..., rows, cols, :] if channels_last else image[..., rows, cols]
         colour_spikes = bool(batch.get("spike_cfa"))
         timing_weight = cfg.spike_timing_weight
         if timing_weight is None:
             timing_weight = 2.0 if colour_spikes else 0.0
-        if "spikes" in batch and timing_weight > 0:
-            losses["spike_timing_loss"] = timing_weight * self._timing_loss(window_rgb, batch, cropped, valid)
-        if "spikes" in batch and (cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0):
+        counts_wanted = cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0
+        if "spikes" in batch and (timing_weight > 0 or counts_wanted):
+            spikes = batch["spikes"].to(self.device)
             groups = cfg.spike_subwindows or cfg.num_virtual_views
-            counts, ticks = spike_loss.subwindow_counts(batch["spikes"].to(self.device), groups)
-            scale = self._get_downscale_factor()
-            if batch.get("spike_cfa"):  # colour spikes: the render through the filter array, at spike resolution
-                if crop is not None:
-                    raise InputMismatchError("window_crop < 1 is not supported for colour (CFA) spike cameras; "
-                                             "use --pipeline.model.window-crop 1.0")  # fmt: skip
-                seen = spike_loss.cfa_intensity(
-                    window_rgb, batch["spike_cfa"], batch.get("spike_cfa_gains"), tuple(counts.shape[-2:])
+            counts, ticks = spike_loss.subwindow_counts(spikes, groups)
+            camera = {"threshold": float(batch["spike_threshold"]), "gain": float(batch.get("spike_gain", 1.0))}
+            data = [counts] + ([spikes.to(torch.float32).cumsum(dim=0)] if timing_weight > 0 else [])
+            seen, mask, counts, *cumulative = self._spike_pixels(window_rgb, batch, crop, valid, *data)
+            if cumulative:
+                losses["spike_timing_loss"] = timing_weight * spike_loss.spike_timing_loss(
+                    seen, cumulative[0], mask=None if mask is None else mask.all(dim=0), **camera
                 )
-            else:
-                if scale > 1:  # area-average counts to the render resolution (counts stay per pixel)
-                    counts = resize_image(counts.permute(1, 2, 0), scale).permute(2, 0, 1)
-                seen = spike_loss.luminance(window_rgb)
-            counts = cropped(counts, channels_last=False)
-            mask = None
-            if valid is not None:
-                mask = valid if valid.shape[-2:] == seen.shape[-2:] else F.interpolate(
-                    valid[None].float(), size=tuple(seen.shape[-2:]), mode="nearest")[0].bool()  # fmt: skip
-            if seen.shape[0] != groups:  # the views of each sub-window, averaged (consecutive, in window order)
-                seen = seen.reshape(groups, seen.shape[0] // groups, *seen.shape[1:]).mean(dim=1)
-                mask = None if mask is None else mask.reshape(groups, -1, *mask.shape[1:]).all(dim=1)
-            terms = spike_loss.spike_resynthesis_loss(
-                seen,
-                counts,
-                ticks,
-                threshold=float(batch["spike_threshold"]),
-                gain=float(batch.get("spike_gain", 1.0)),
-                kind=cfg.spike_loss_kind if cfg.spike_loss_kind != "auto" else ("l1" if colour_spikes else "poisson"),
-                mask=mask,
-            )
-            losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
-            losses["spike_subwindow_loss"] = cfg.spike_subwindow_weight * terms["subwindow"]
+            if counts_wanted:
+                if seen.shape[0] != groups:  # the views of each sub-window, averaged (consecutive, in window order)
+                    seen = seen.reshape(groups, seen.shape[0] // groups, *seen.shape[1:]).mean(dim=1)
+                    mask = None if mask is None else mask.reshape(groups, -1, *mask.shape[1:]).all(dim=1)
+                kind = cfg.spike_loss_kind if cfg.spike_loss_kind != "auto" else ("l1" if colour_spikes else "poisson")
+                terms = spike_loss.spike_resynthesis_loss(seen, counts, ticks, kind=kind, mask=mask, **camera)
+                losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
+                losses["spike_subwindow_loss"] = cfg.spike_subwindow_weight * terms["subwindow"]
         if "blur" in batch and cfg.reblur_weight > 0:
-            blurred = cropped(self.get_gt_img(batch["blur"]), channels_last=True)
+            blurred = self._crop(self.get_gt_img(batch["blur"]), crop, channels_last=True)
             losses["reblur_loss"] = cfg.reblur_weight * spike_loss.reblur_loss(
                 window_rgb, blurred, self.rgb_response.encode, None if valid is None else valid.all(dim=0)
             )
         return losses
 
-    def _timing_loss(self, window_rgb: torch.Tensor, batch: dict, cropped: Callable, valid: torch.Tensor | None) -> torch.Tensor:
-        """spike_loss.spike_timing_loss of the K views against the window's cumulative counts."""
-        spikes = batch["spikes"].to(self.device)
-        cumulative = spikes.to(torch.float32).cumsum(dim=0)
+    @staticmethod
+    def _crop(image: torch.Tensor, crop: tuple[int, int, int, int] | None, channels_last: bool) -> torch.Tensor:
+        """The window crop of an image at the render size (all of it when ``crop`` is None)."""
+        if crop is None:
+            return image
+        y0, x0, h, w = crop
+        rows, cols = slice(y0, y0 + h), slice(x0, x0 + w)
+        return image[..., rows, cols, :] if channels_last else image[..., rows, cols]
+
+    def _spike_pixels(
+        self,
+        window_rgb: torch.Tensor,
+        batch: dict,
+        crop: tuple[int, int, int, int] | None,
+        valid: torch.Tensor | None,
+        *per_pixel: torch.Tensor,
+    ) -> list[torch.Tensor | None]:
+        """What the spike pixels see of the K views, on one grid with their data: ``[seen (K, h, w), valid mask
+        (K, h, w) or None, *per_pixel]``, ``per_pixel`` being ``(N, H, W)`` spike data (counts, cumulative counts).
+
+        Colour (CFA) spikes: the render through the filter array, upsampled to the spike resolution. Grey: the
+        render's luminance; below the spike resolution (splatfacto's resolution schedule) the data are
+        area-averaged to the render's (counts stay per pixel), then cropped as the views are."""
         if batch.get("spike_cfa"):
-            seen = spike_loss.cfa_intensity(
-                window_rgb, batch["spike_cfa"], batch.get("spike_cfa_gains"), tuple(cumulative.shape[-2:])
-            )
+            if crop is not None:
+                raise InputMismatchError("window_crop < 1 is not supported for colour (CFA) spike cameras; "
+                                         "use --pipeline.model.window-crop 1.0")  # fmt: skip
+            size = tuple(per_pixel[0].shape[-2:])
+            seen = spike_loss.cfa_intensity(window_rgb, batch["spike_cfa"], batch.get("spike_cfa_gains"), size)
         else:
             scale = self._get_downscale_factor()
             if scale > 1:
-                cumulative = resize_image(cumulative.permute(1, 2, 0), scale).permute(2, 0, 1)
+                per_pixel = tuple(resize_image(d.permute(1, 2, 0), scale).permute(2, 0, 1) for d in per_pixel)
+            per_pixel = tuple(self._crop(d, crop, channels_last=False) for d in per_pixel)
             seen = spike_loss.luminance(window_rgb)
-        cumulative = cropped(cumulative, channels_last=False)
         mask = None
         if valid is not None:
-            mask = valid.all(dim=0)
-            if mask.shape != seen.shape[-2:]:
-                mask = F.interpolate(mask[None, None].float(), size=tuple(seen.shape[-2:]), mode="nearest")[0, 0].bool()
-        return spike_loss.spike_timing_loss(
-            seen, cumulative, threshold=float(batch["spike_threshold"]), gain=float(batch.get("spike_gain", 1.0)),
-            mask=mask,
-        )
+            mask = valid if valid.shape[-2:] == seen.shape[-2:] else F.interpolate(
+                valid[None].float(), size=tuple(seen.shape[-2:]), mode="nearest")[0].bool()  # fmt: skip
+        return [seen, mask, *per_pixel]
 
     # -- evaluation -----------------------------------------------------------------------------------
     def get_image_metrics_and_images(
