@@ -50,14 +50,13 @@ def score_scene(scene: Path, model: ModelRestorer, tfp_window: int) -> dict[str,
         stream = read_dat(scene / frame["spike_path"])
         sharp = np.asarray(Image.open(scene / frame["sharp_path"]).convert("RGB"), np.float32) / 255
         theta = float(frame.get("spike_threshold", meta["spike"]["threshold"]))
-        model._threshold = theta  # this window's θ (the model is built once)
         for method in METHODS:
             start = time.process_time()
             if method == "tfp":
                 rgb = colour_frame(stream, window=tfp_window, threshold=theta).clamp(0, 1)
             else:
                 restorer = DemosaicRestorer(model, stream.cfa, stream.cfa_gains, per_site=method.endswith("site"))
-                rgb = restorer(stream.spikes[None])[0]
+                rgb = restorer(stream.spikes[None], threshold=theta)[0]  # this window's θ
             seconds[method] += time.process_time() - start
             shown = response.encode(rgb).permute(1, 2, 0).numpy()
             scores[method].append(psnr(shown, sharp))
