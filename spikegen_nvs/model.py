@@ -68,14 +68,15 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     """S: spike sub-windows the counts are compared in (each against the mean of its K / S consecutive virtual
     views; K must be a multiple of S); None = K. More views than sub-windows model the motion blur finely while
     each sub-window keeps enough spikes to be more than noise."""
-    spike_loss_kind: Literal["auto", "l1", "poisson"] = "auto"
-    """How expected and observed counts are compared: "poisson" (negative log-likelihood; unbiased at the
-    fraction of a spike per pixel a sub-window holds, where L1 pulls towards the median count, often 0), "l1",
-    or "auto": Poisson for grey spikes, L1 for colour (CFA) spikes, whose sites see one channel that is often
-    nearly dark, where the Poisson gradient (1 / expected count) is large (benchmarks/nvs.md, benchmarks/cfa.md)."""
+    spike_loss_kind: Literal["auto", "l1", "l2", "poisson"] = "auto"
+    """How expected and observed counts are compared: "poisson" (negative log-likelihood), "l2" (half the squared
+    error), "l1", or "auto": Poisson for grey spikes, L2 for colour (CFA) spikes. A sub-window holds a fraction of
+    a spike per pixel, where L1 pulls towards the median count (often 0) and both others find the mean; a colour
+    site sees one channel that is often nearly dark, where the Poisson gradient (1 / expected count) is large
+    (benchmarks/nvs.md, benchmarks/cfa.md)."""
     spike_timing_weight: float | None = None
     """Integrate-and-fire timing loss (spike_loss.spike_timing_loss): the rendered rate integrated over the window
-    against the cumulative spike count at every tick. None: 2 for colour (CFA) spikes, where every site's colour
+    against the cumulative spike count at every tick. None: 8 for colour (CFA) spikes, where every site's colour
     comes from its own sparse spikes, 0 for grey spikes, whose colour and detail the blurred RGB frame carries."""
     reblur_weight: float = 0.5
     """Mean of the virtual views vs the blurred RGB frame, when the scene has one."""
@@ -402,7 +403,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         colour_spikes = bool(batch.get("spike_cfa"))
         timing_weight = cfg.spike_timing_weight
         if timing_weight is None:
-            timing_weight = 2.0 if colour_spikes else 0.0
+            timing_weight = 8.0 if colour_spikes else 0.0
         counts_wanted = cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0
         if "spikes" in batch and (timing_weight > 0 or counts_wanted):
             spikes = batch["spikes"].to(self.device)
@@ -419,7 +420,7 @@ class SpikeGenSplatModel(SplatfactoModel):
                 if seen.shape[0] != groups:  # the views of each sub-window, averaged (consecutive, in window order)
                     seen = seen.reshape(groups, seen.shape[0] // groups, *seen.shape[1:]).mean(dim=1)
                     mask = None if mask is None else mask.reshape(groups, -1, *mask.shape[1:]).all(dim=1)
-                kind = cfg.spike_loss_kind if cfg.spike_loss_kind != "auto" else ("l1" if colour_spikes else "poisson")
+                kind = cfg.spike_loss_kind if cfg.spike_loss_kind != "auto" else ("l2" if colour_spikes else "poisson")
                 terms = spike_loss.spike_resynthesis_loss(seen, counts, ticks, kind=kind, mask=mask, **camera)
                 losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
                 losses["spike_subwindow_loss"] = cfg.spike_subwindow_weight * terms["subwindow"]

@@ -21,7 +21,7 @@ from torch import Tensor
 from spikegen_core.geometry import interpolate_pose
 from spikegen_core.spikes.camera import expected_counts, integration_weights, mosaic, to_grey
 
-LossKind = Literal["l1", "poisson"]
+LossKind = Literal["l1", "l2", "poisson"]
 
 
 def subwindow_times(k: int) -> np.ndarray:
@@ -89,11 +89,15 @@ def _count_distance(
     """Mean discrepancy between expected and observed counts, on the per-tick rate scale (comparable to intensity)."""
     if kind == "l1":
         return _masked_mean((expected - observed).abs(), mask) / ticks
+    if kind == "l2":
+        # Half the squared error: its minimum is the mean count, which an integrate-and-fire pixel's counts
+        # (floor(v0 + S), v0 uniform) hit exactly; their spread is under one count, not Poisson's.
+        return _masked_mean(0.5 * (expected - observed).square(), mask) / ticks
     if kind == "poisson":
         # Poisson NLL of the observed counts; the constant log(n!) is left out, the scale is per tick.
         nll = F.poisson_nll_loss(expected, observed, log_input=False, full=False, eps=1e-3, reduction="none")
         return _masked_mean(nll, mask) / ticks
-    raise ValueError(f"unknown spike loss kind {kind!r}; use 'l1' or 'poisson'")
+    raise ValueError(f"unknown spike loss kind {kind!r}; use 'l1', 'l2' or 'poisson'")
 
 
 def spike_resynthesis_loss(

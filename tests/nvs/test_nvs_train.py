@@ -73,13 +73,36 @@ def test_subwindow_counts_and_spike_loss_minimum() -> None:
     # The loss is smallest at the intensity whose expected counts equal the observed ones.
     truth = torch.rand(4, 4, 5, generator=gen) * 0.8 + 0.1
     observed = expected_counts(truth, ticks, threshold=2.0)
-    for kind in ("l1", "poisson"):
+    for kind in ("l1", "l2", "poisson"):
         at_truth = spike_loss.spike_resynthesis_loss(truth, observed, ticks, threshold=2.0, kind=kind)
         off = spike_loss.spike_resynthesis_loss(truth * 0.7, observed, ticks, threshold=2.0, kind=kind)
         assert off["window"] > at_truth["window"] + 1e-3 and off["subwindow"] > at_truth["subwindow"] + 1e-3
     lum = (truth * 0.7).requires_grad_()
     spike_loss.spike_resynthesis_loss(lum, observed, ticks, threshold=2.0)["subwindow"].backward()
     assert (lum.grad < 0).all()  # too dark everywhere: the gradient brightens every pixel
+
+
+def test_l2_count_loss_is_unbiased_on_integrate_and_fire_counts_where_l1_is_not() -> None:
+    """A dim pixel fires less than once per sub-window: its counts are 0 or 1 (floor of the start potential plus
+    the integrated rate), so L1 pulls the fit to the median count, 0, while the squared error finds the rate."""
+    from spikegen_core.spikes.camera import simulate
+
+    truth, ticks, k = 0.08, 13, 5  # θ = 2: 0.52 spikes per sub-window
+    spikes = simulate(torch.full((1, 32, 32), truth), ticks * k, threshold=2.0, seed=1).spikes
+    counts, _ = spike_loss.subwindow_counts(spikes, k)
+    fits = {}
+    for kind in ("l1", "l2"):
+        est = torch.tensor(0.3, requires_grad=True)  # one grey level fitted to every pixel's counts
+        opt = torch.optim.Adam([est], lr=0.005)
+        for _ in range(400):
+            lum = est.expand(k, 32, 32)
+            loss = spike_loss.spike_resynthesis_loss(lum, counts, ticks, threshold=2.0, kind=kind)["subwindow"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        fits[kind] = float(est.detach())
+    assert abs(fits["l2"] - truth) < 0.01
+    assert abs(fits["l1"] - truth) > 0.03
 
 
 def test_spike_timing_loss_finds_when_the_light_changed_inside_the_window() -> None:
