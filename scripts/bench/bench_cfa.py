@@ -195,7 +195,7 @@ def main() -> None:
                 "rows": rows,
                 "headline": True,
             },
-            {"title": "deltas", "columns": delta_columns, "rows": delta_rows},
+            {"title": "deltas", "columns": delta_columns, "rows": delta_rows, "headline": True},
             {"title": "guess_cfa on the colour training windows", "columns": check_columns, "rows": check_rows},
         ],
         "command": "nice -n 10 python scripts/bench/bench_cfa.py " + " ".join(a for a in sys.argv[1:] if a != "--reuse"),
