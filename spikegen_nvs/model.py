@@ -51,6 +51,10 @@ def viewmats_from_c2w(c2w: torch.Tensor) -> torch.Tensor:
     return view
 
 
+CFA_CHROMA_SMOOTHNESS = 0.2
+"""Default chroma-smoothness weight for colour spike cameras (benchmarks/cfa.md)."""
+
+
 @dataclass
 class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     """splatfacto + spike re-synthesis. Weights of 0 switch a term (and the virtual views it needs) off."""
@@ -80,6 +84,9 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     comes from its own sparse spikes, 0 for grey spikes, whose colour and detail the blurred RGB frame carries."""
     reblur_weight: float = 0.5
     """Mean of the virtual views vs the blurred RGB frame, when the scene has one."""
+    chroma_smoothness_weight: float | None = None
+    """Total variation of the rendered view's chroma (spike_loss.chroma_variation). None: CFA_CHROMA_SMOOTHNESS for
+    colour (CFA) spikes, whose sites each see one channel, 0 for grey spikes."""
     spike_warmup: int = 0
     """Steps during which only the photometric loss is used."""
     use_absgrad: bool = True
@@ -378,6 +385,11 @@ class SpikeGenSplatModel(SplatfactoModel):
         outputs = {**outputs, "rgb": rgb}
         loss = super().get_loss_dict(outputs, batch, metrics_dict)
         loss["main_loss"] = self.config.photometric_weight * loss["main_loss"]
+        chroma_weight = self.config.chroma_smoothness_weight
+        if chroma_weight is None:
+            chroma_weight = CFA_CHROMA_SMOOTHNESS if batch.get("spike_cfa") else 0.0
+        if self.training and chroma_weight > 0 and "rgb_linear" in outputs:
+            loss["chroma_smoothness_loss"] = chroma_weight * spike_loss.chroma_variation(outputs["rgb_linear"])
         if self.training and "window_rgb" in outputs and self.step >= self.config.spike_warmup:
             loss.update(self._window_losses(outputs["window_rgb"], batch, outputs.get("window_crop"),
                                             outputs.get("window_valid")))  # fmt: skip

@@ -170,3 +170,11 @@ def reblur_loss(
     mean = window_rgb.mean(dim=0)
     diff = ((encode(mean) if encode is not None else mean) - blurred).abs()
     return _masked_mean(diff, None if mask is None else mask[..., None])
+
+
+def chroma_variation(rgb: Tensor) -> Tensor:
+    """Total variation of the chroma (linear RGB ``(H, W, 3)`` minus its luminance), mean absolute difference
+    between neighbours. Behind a colour filter array each pixel sees one channel: a Gaussian smaller than a 2x2
+    tile is free in the other two, so without this prior the splat fits chroma speckle where few spikes fall."""
+    chroma = rgb - luminance(rgb)[..., None]
+    return (chroma[1:] - chroma[:-1]).abs().mean() + (chroma[:, 1:] - chroma[:, :-1]).abs().mean()

@@ -430,6 +430,23 @@ def test_colour_spike_loss_alone_recovers_a_colour_image() -> None:
     assert half.grad.abs().sum() > 0
 
 
+def test_chroma_variation_costs_speckle_not_luminance_detail_or_one_colour_edge() -> None:
+    """The colour-spike chroma prior: grey texture of any detail is free, one colour edge is cheap, chroma speckle
+    of the same amplitude (what a splat fits where a site sees one channel and few spikes) costs ~15x more."""
+    g = torch.Generator().manual_seed(0)
+    grey = torch.rand(16, 16, 1, generator=g).expand(16, 16, 3)
+    assert spike_loss.chroma_variation(grey) < 1e-6
+    orange, blue = torch.tensor([0.6, 0.3, 0.1]), torch.tensor([0.1, 0.3, 0.6])
+    edge = orange.expand(16, 16, 3).clone()
+    edge[:, 8:] = blue
+    speckle = torch.where((torch.rand(16, 16, 1, generator=g) < 0.5), orange, blue)
+    # the edge: one column of the 15 horizontal neighbour pairs differs, by the two colours' chroma difference
+    chroma = torch.stack([orange, blue])[None] - spike_loss.luminance(torch.stack([orange, blue])[None])[..., None]
+    step = float((chroma[0, 0] - chroma[0, 1]).abs().mean())
+    assert float(spike_loss.chroma_variation(edge)) == pytest.approx(step / 15, rel=1e-5)
+    assert spike_loss.chroma_variation(speckle) > 6 * spike_loss.chroma_variation(edge)
+
+
 def test_core_model_restores_colour_spike_windows_per_filter_site() -> None:
     """`restorer spikegen` on a colour (RGGB) window: the model restores each filter site's plane, the mosaic is
     demosaiced, and an orange patch comes back orange (red above green above blue), not grey."""
