@@ -51,8 +51,9 @@ def viewmats_from_c2w(c2w: torch.Tensor) -> torch.Tensor:
     return view
 
 
+# Colour (CFA) spike cameras' defaults for the `None` weights below, chosen on benchmarks/cfa.md's orbit and room scenes.
+CFA_TIMING_WEIGHT = 8.0
 CFA_CHROMA_SMOOTHNESS = 0.2
-"""Default chroma-smoothness weight for colour spike cameras (benchmarks/cfa.md)."""
 
 
 @dataclass
@@ -80,7 +81,7 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     (benchmarks/nvs.md, benchmarks/cfa.md)."""
     spike_timing_weight: float | None = None
     """Integrate-and-fire timing loss (spike_loss.spike_timing_loss): the rendered rate integrated over the window
-    against the cumulative spike count at every tick. None: 8 for colour (CFA) spikes, where every site's colour
+    against the cumulative spike count at every tick. None: CFA_TIMING_WEIGHT for colour (CFA) spikes, where every site's colour
     comes from its own sparse spikes, 0 for grey spikes, whose colour and detail the blurred RGB frame carries."""
     reblur_weight: float = 0.5
     """Mean of the virtual views vs the blurred RGB frame, when the scene has one."""
@@ -415,7 +416,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         colour_spikes = bool(batch.get("spike_cfa"))
         timing_weight = cfg.spike_timing_weight
         if timing_weight is None:
-            timing_weight = 8.0 if colour_spikes else 0.0
+            timing_weight = CFA_TIMING_WEIGHT if colour_spikes else 0.0
         counts_wanted = cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0
         if "spikes" in batch and (timing_weight > 0 or counts_wanted):
             spikes = batch["spikes"].to(self.device)
