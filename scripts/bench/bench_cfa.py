@@ -154,8 +154,8 @@ def main() -> None:
             print(f"[bench_cfa] {key}: only {sorted(res)} done; no report (rerun with --reuse for the rest)")
             return
         results[key] = res
-        figures.append(figure(dirs, scene_path(args.work, "colour", seed, world), ROOT / "docs" / "figures" / f"cfa_{key}.png",
-                              args.view))  # fmt: skip
+        sheet = ROOT / "docs" / "figures" / f"cfa_{key}.png"
+        figures.append(figure(dirs, scene_path(args.work, "colour", seed, world), sheet, args.view))
 
     rows, deltas = [], {}
     for key, res in results.items():
