@@ -531,13 +531,18 @@ def _chunk_plan(n: int, pos: np.ndarray) -> tuple:
     Few frames touched → ``(j0, j1, cumulative weights (ticks × frames))`` for one small matmul;
     many (e.g. one frame per tick) → ``(lo, frac, None)`` for a per-tick lerp and a cumulative sum.
     """
-    lo = np.minimum(np.floor(pos).astype(np.int64), max(n - 2, 0))
-    frac = pos - lo if n > 1 else np.zeros_like(pos)
+    lo, frac = _lerp_position(n, pos)
     j0, j1 = int(lo.min()), int(min(lo.max() + 1, n - 1))
     m = j1 - j0 + 1
     if m > _MAX_MATMUL_FRAMES:
         return lo, frac, None
     return j0, j1, np.cumsum(_lerp_weights(n, lo, frac, j0, m), axis=0)
+
+
+def _lerp_position(n: int, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional positions on ``n`` frames as (lower frame, weight of the next): the last pair is ``n - 2, n - 1``."""
+    lo = np.minimum(np.floor(pos).astype(np.int64), max(n - 2, 0))
+    return lo, (pos - lo if n > 1 else np.zeros_like(pos))
 
 
 def _lerp_weights(n: int, lo: np.ndarray, frac: np.ndarray, j0: int, m: int) -> np.ndarray:
@@ -557,8 +562,7 @@ def integration_weights(num_frames: int, num_ticks: int, frame_ticks: Sequence[f
     potential after tick ``t`` is ``v0 + weights[t] @ rates``; the count, its floor."""
     times = None if frame_ticks is None else np.asarray(frame_ticks, dtype=np.float64)
     pos = _tick_positions(num_frames, num_ticks, times, 1.0, "linear")
-    lo = np.minimum(np.floor(pos).astype(np.int64), max(num_frames - 2, 0))
-    frac = pos - lo if num_frames > 1 else np.zeros_like(pos)
+    lo, frac = _lerp_position(num_frames, pos)
     return torch.from_numpy(np.cumsum(_lerp_weights(num_frames, lo, frac, 0, num_frames), axis=0)).float()
 
 
