@@ -386,9 +386,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         outputs = {**outputs, "rgb": rgb}
         loss = super().get_loss_dict(outputs, batch, metrics_dict)
         loss["main_loss"] = self.config.photometric_weight * loss["main_loss"]
-        chroma_weight = self.config.chroma_smoothness_weight
-        if chroma_weight is None:
-            chroma_weight = CFA_CHROMA_SMOOTHNESS if batch.get("spike_cfa") else 0.0
+        chroma_weight = self._spike_settings(batch)[2]
         if self.training and chroma_weight > 0 and "rgb_linear" in outputs:
             loss["chroma_smoothness_loss"] = chroma_weight * spike_loss.chroma_variation(outputs["rgb_linear"])
         if self.training and "window_rgb" in outputs and self.step >= self.config.spike_warmup:
@@ -402,6 +400,20 @@ class SpikeGenSplatModel(SplatfactoModel):
                 )
         return loss
 
+    def _spike_settings(self, batch: dict) -> tuple[spike_loss.LossKind, float, float]:
+        """The count-loss kind, timing weight and chroma-smoothness weight for this batch's spike camera, the
+        config's "auto"/None resolved: grey spikes get Poisson and neither term, colour (CFA) spikes L2 and the
+        CFA_* weights."""
+        cfg, colour = self.config, bool(batch.get("spike_cfa"))
+        kind = cfg.spike_loss_kind if cfg.spike_loss_kind != "auto" else ("l2" if colour else "poisson")
+        timing = cfg.spike_timing_weight
+        chroma = cfg.chroma_smoothness_weight
+        return (
+            kind,
+            (CFA_TIMING_WEIGHT if colour else 0.0) if timing is None else timing,
+            (CFA_CHROMA_SMOOTHNESS if colour else 0.0) if chroma is None else chroma,
+        )
+
     def _window_losses(
         self,
         window_rgb: torch.Tensor,
@@ -413,10 +425,7 @@ class SpikeGenSplatModel(SplatfactoModel):
         ``(K, H, W)``: the pixels to compare (warped views: what the rendered view could see)."""
         losses: dict[str, torch.Tensor] = {}
         cfg = self.config
-        colour_spikes = bool(batch.get("spike_cfa"))
-        timing_weight = cfg.spike_timing_weight
-        if timing_weight is None:
-            timing_weight = CFA_TIMING_WEIGHT if colour_spikes else 0.0
+        kind, timing_weight, _ = self._spike_settings(batch)
         counts_wanted = cfg.spike_window_weight > 0 or cfg.spike_subwindow_weight > 0
         if "spikes" in batch and (timing_weight > 0 or counts_wanted):
             spikes = batch["spikes"].to(self.device)
@@ -433,7 +442,6 @@ class SpikeGenSplatModel(SplatfactoModel):
                 if seen.shape[0] != groups:  # the views of each sub-window, averaged (consecutive, in window order)
                     seen = seen.reshape(groups, seen.shape[0] // groups, *seen.shape[1:]).mean(dim=1)
                     mask = None if mask is None else mask.reshape(groups, -1, *mask.shape[1:]).all(dim=1)
-                kind = cfg.spike_loss_kind if cfg.spike_loss_kind != "auto" else ("l2" if colour_spikes else "poisson")
                 terms = spike_loss.spike_resynthesis_loss(seen, counts, ticks, kind=kind, mask=mask, **camera)
                 losses["spike_window_loss"] = cfg.spike_window_weight * terms["window"]
                 losses["spike_subwindow_loss"] = cfg.spike_subwindow_weight * terms["subwindow"]
