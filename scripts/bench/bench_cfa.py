@@ -40,7 +40,7 @@ from _bench_meta import bench_meta, markdown_table, write_results  # noqa: E402
 from _splat_runs import saved_run  # noqa: E402
 from bench_nvs import train_and_eval  # noqa: E402
 
-from spikegen_core.data.scene import make_scene  # noqa: E402
+from spikegen_core.data.scene import KINDS, make_scene  # noqa: E402
 from spikegen_core.spikes.io import read_dat  # noqa: E402
 from spikegen_core.spikes.reconstruct import guess_cfa, tfp  # noqa: E402
 from spikegen_nvs.config import make_trainer_config  # noqa: E402
@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="iterations per run (default: the method's)")
     parser.add_argument(
         "--scenes", nargs="*", default=["orbit:0", "orbit:1", "room:0", "forward:0"],
-        help="WORLD:SEED per scene (worlds: orbit, room, forward)",
+        help=f"WORLD:SEED per scene (worlds: {', '.join(KINDS)})",
     )  # fmt: skip
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench_cfa", help="scenes and runs")
     parser.add_argument(
@@ -127,16 +127,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     steps = args.steps or make_trainer_config().max_num_iterations
     results: dict[str, dict[str, Any]] = {}
+    worlds: dict[str, str] = {}  # scene key -> its world kind
     checks: dict[str, Any] = {}
     figures: list[str] = []
     scenes = []
     for spec in args.scenes:
         world, _, seed = spec.partition(":")
-        if world not in ("orbit", "room", "forward") or not seed.isdigit():
-            parser.error(f"--scenes {spec!r}: use WORLD:SEED with WORLD orbit, room or forward, e.g. room:0")
+        if world not in KINDS or not seed.isdigit():
+            parser.error(f"--scenes {spec!r}: use WORLD:SEED with WORLD one of {', '.join(KINDS)}, e.g. room:0")
         scenes.append((world, int(seed)))
     for world, seed in scenes:
         key = scene_key(world, seed)
+        worlds[key] = world
         res, dirs = {}, {}
         for name, kind, method in RUNS:
             scene = scene_path(args.work, kind, seed, world)
@@ -167,7 +169,7 @@ def main() -> None:
         deltas[key] = {
             "colour_vs_tfp_db": res["colour-splat"]["psnr"] - res["tfp-splatfacto"]["psnr"],
             "colour_vs_grey_rgb_db": res["colour-splat"]["psnr"] - res["grey+rgb-splat"]["psnr"],
-            "tuned_on": ("orbit" if key.startswith("seed") else key.split("-seed")[0]) in TUNED_ON,
+            "tuned_on": worlds[key] in TUNED_ON,
         }
     delta_columns = ["scene", "settings chosen on it", "colour-splat − TFP splatfacto (dB)",
                      "colour-splat − grey+RGB splat (dB)"]  # fmt: skip
