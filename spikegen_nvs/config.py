@@ -158,6 +158,9 @@ def make_baseline_config(
     model.spike_window_weight = model.spike_subwindow_weight = model.reblur_weight = 0.0
     model.num_virtual_views = 1
     model.photometric_weight = 1.0  # splatfacto's loss as it is (its gradients also drive densification)
+    # ... and none of spikegen-splat's colour-spike terms: the baselines train on whole frames
+    model.spike_timing_weight = model.chroma_smoothness_weight = 0.0
+    model.colour_spikes_sh_degree = None
     model.linear_radiance = False  # splatfacto: the Gaussians learn the training images' own encoding
     return config
 

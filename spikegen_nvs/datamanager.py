@@ -51,16 +51,22 @@ class Restorer(Protocol):
 @dataclass(frozen=True)
 class TFPRestorer:
     """Texture from playback over the whole window (or ``window`` frames around its centre): grey, or
-    demosaiced linear RGB for a colour (Bayer CFA) stream."""
+    demosaiced linear RGB for a colour (Bayer CFA) stream over ``colour_window`` frames (None: the whole window).
+
+    A colour site sees one channel at a quarter (R, B) or half (G) of the pixels, and the demosaicer spreads each
+    site's count noise over its neighbours, so colour frames want every spike of the window even at the cost of
+    motion blur; grey frames are sharper from the centre (benchmarks/cfa.md, benchmarks/nvs.md)."""
 
     window: int | None = None
+    colour_window: int | None = None
 
     @property
     def restorer_id(self) -> str:
-        return f"tfp-w{self.window or 'all'}"
+        return f"tfp-w{self.window or 'all'}-cw{self.colour_window or 'all'}"
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
-        window = min(self.window, spikes.num_frames) if self.window else None
+        window = self.colour_window if spikes.cfa else self.window
+        window = min(window, spikes.num_frames) if window else None
         return colour_frame(spikes, window=window, threshold=view.threshold, gain=view.gain).clamp(0.0, 1.0)
 
 
@@ -101,8 +107,14 @@ class AutoRestorer:
     spikes per pixel it is the sharpest target there is, with one or two it is mostly noise and the core model's
     frames are the better target (benchmarks/prior.md). The model is loaded only when a view needs it."""
 
-    def __init__(self, checkpoint: Path | None = None, tfp_window: int | None = None, min_spikes: float = 4.0) -> None:
-        self.tfp = TFPRestorer(tfp_window)
+    def __init__(
+        self,
+        checkpoint: Path | None = None,
+        tfp_window: int | None = None,
+        min_spikes: float = 4.0,
+        tfp_colour_window: int | None = None,
+    ) -> None:
+        self.tfp = TFPRestorer(tfp_window, tfp_colour_window)
         self.checkpoint = checkpoint
         self.min_spikes = min_spikes
         self.restorer_id = f"auto-s{min_spikes:g}-{self.tfp.restorer_id}-{_model_id(checkpoint)}"
@@ -123,17 +135,21 @@ class AutoRestorer:
 
 
 def build_restorer(
-    spec: str, checkpoint: Path | None = None, tfp_window: int | None = None, min_spikes: float = 4.0
+    spec: str,
+    checkpoint: Path | None = None,
+    tfp_window: int | None = None,
+    min_spikes: float = 4.0,
+    tfp_colour_window: int | None = None,
 ) -> Restorer:
     """``"tfp"``, ``"spikegen"`` (the core model; default weights: the shipped checkpoint), ``"auto"`` (TFP where
     windows are spike-rich, else the core model) or ``"package.module:factory"`` where ``factory(checkpoint) ->
     Restorer``."""
     if spec == "tfp":
-        return TFPRestorer(tfp_window)
+        return TFPRestorer(tfp_window, tfp_colour_window)
     if spec in ("spikegen", "auto"):
         if checkpoint is not None and not Path(checkpoint).is_file():
             raise CheckpointError(f"{checkpoint}: SpikeGen checkpoint not found; pass an existing file or omit it")
-        return SpikeGenRestorer(checkpoint) if spec == "spikegen" else AutoRestorer(checkpoint, tfp_window, min_spikes)
+        return SpikeGenRestorer(checkpoint) if spec == "spikegen" else AutoRestorer(checkpoint, tfp_window, min_spikes, tfp_colour_window)
     if ":" not in spec:
         raise CheckpointError(
             f"restorer {spec!r} is neither 'tfp', 'spikegen', 'auto' nor 'package.module:factory'; pass one of those"
@@ -165,7 +181,9 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
     auto_min_spikes: float = 4.0
     """'auto' restorer: TFP for windows with at least this many spikes per pixel on average, else the model."""
     tfp_window: int | None = None
-    """Frames around the window centre for the TFP restorer (default: the whole window)."""
+    """Frames around the window centre for the TFP restorer on grey spikes (default: the whole window)."""
+    tfp_colour_window: int | None = None
+    """The same for colour (CFA) spikes (default: the whole window; see TFPRestorer)."""
     dense_cache_dir: Path | None = None
     """Cache of restored frames; default `<scene>/.spikegen_cache/dense`."""
     cache_images: Literal["cpu", "gpu"] = "gpu"
@@ -195,7 +213,11 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
     def restorer(self) -> Restorer:
         with torch.random.fork_rng(devices=[]):  # see dense_frame
             return build_restorer(
-                self.config.restorer, self.config.restorer_checkpoint, self.config.tfp_window, self.config.auto_min_spikes
+                self.config.restorer,
+                self.config.restorer_checkpoint,
+                self.config.tfp_window,
+                self.config.auto_min_spikes,
+                self.config.tfp_colour_window,
             )
 
     @cached_property

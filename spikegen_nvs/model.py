@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -86,8 +86,12 @@ class SpikeGenSplatModelConfig(SplatfactoModelConfig):
     reblur_weight: float = 0.5
     """Mean of the virtual views vs the blurred RGB frame, when the scene has one."""
     chroma_smoothness_weight: float | None = None
-    """Total variation of the rendered view's chroma (spike_loss.chroma_variation). None: CFA_CHROMA_SMOOTHNESS for
-    colour (CFA) spikes, whose sites each see one channel, 0 for grey spikes."""
+    """Total variation of the rendered view's chroma (spike_loss.chroma_variation of the display-encoded view).
+    None: CFA_CHROMA_SMOOTHNESS for colour (CFA) spikes, whose sites each see one channel, 0 for grey spikes."""
+    colour_spikes_sh_degree: int | None = 0
+    """The SH degree (at most `sh_degree`) when every training view's colour comes from colour (CFA) spikes alone,
+    no RGB frame: each view sees a point through one filter site, so view-dependent colour fits the mosaic's
+    noise instead of the scene (benchmarks/cfa.md). None: `sh_degree` regardless (the splatfacto baselines)."""
     spike_warmup: int = 0
     """Steps during which only the photometric loss is used."""
     use_absgrad: bool = True
@@ -137,6 +141,10 @@ class SpikeGenSplatModel(SplatfactoModel):
                 "spikegen-splat trains on one GPU (nerfstudio 1.1.5 splatfacto has no multi-GPU support); "
                 "use --machine.num-devices 1 and train several scenes in parallel instead"
             )
+        cap = self.config.colour_spikes_sh_degree
+        if cap is not None and self.config.sh_degree > cap and self._colour_from_cfa_spikes_only():
+            # A copy: the config object is the trainer's (and config.yml's); the rule is reapplied on every load.
+            self.config = replace(self.config, sh_degree=max(cap, 0))
         k, groups = self.config.num_virtual_views, self.config.spike_subwindows
         if groups is not None and (groups < 1 or k % groups != 0):
             raise InputMismatchError(
@@ -162,6 +170,15 @@ class SpikeGenSplatModel(SplatfactoModel):
             self.strategy.absgrad = False  # absgrad needs gsplat's CUDA backward; use plain grads on CPU
         self._window_pose_cache: dict[tuple[int, int], torch.Tensor] = {}
         self._crop_gen = torch.Generator().manual_seed(0)  # crops leave the global random stream alone
+
+    def _colour_from_cfa_spikes_only(self) -> bool:
+        """Every training view is a colour (CFA) spike window with no RGB frame (dataparser metadata)."""
+        from spikegen_core.spikes.io import spike_file_cfa
+
+        views = (self.kwargs.get("metadata") or {}).get("spike_views") or []
+        if not views or any(v.blur_path is not None for v in views):
+            return False
+        return all(spike_file_cfa(path) for path in {v.spike_path for v in views if not v.cfa})
 
     @property
     def rgb_response(self) -> RgbResponse:
@@ -388,7 +405,10 @@ class SpikeGenSplatModel(SplatfactoModel):
         loss["main_loss"] = self.config.photometric_weight * loss["main_loss"]
         chroma_weight = self._spike_settings(batch)[2]
         if self.training and chroma_weight > 0 and "rgb_linear" in outputs:
-            loss["chroma_smoothness_loss"] = chroma_weight * spike_loss.chroma_variation(outputs["rgb_linear"])
+            # On display values, as the views are seen and scored: in linear light the speckle of dark regions,
+            # where fewest spikes fall, would cost almost nothing (benchmarks/cfa.md).
+            display = self.rgb_response.encode(outputs["rgb_linear"])
+            loss["chroma_smoothness_loss"] = chroma_weight * spike_loss.chroma_variation(display)
         if self.training and "window_rgb" in outputs and self.step >= self.config.spike_warmup:
             loss.update(self._window_losses(outputs["window_rgb"], batch, outputs.get("window_crop"),
                                             outputs.get("window_valid")))  # fmt: skip

@@ -173,8 +173,8 @@ def reblur_loss(
 
 
 def chroma_variation(rgb: Tensor) -> Tensor:
-    """Total variation of the chroma (linear RGB ``(H, W, 3)`` minus its luminance), mean absolute difference
-    between neighbours. Behind a colour filter array each pixel sees one channel: a Gaussian smaller than a 2x2
+    """Total variation of the chroma (RGB ``(H, W, 3)`` minus its luminance), mean absolute difference between
+    neighbours; spikegen-splat passes the display-encoded view. Behind a colour filter array each pixel sees one channel: a Gaussian smaller than a 2x2
     tile is free in the other two, so without this prior the splat fits chroma speckle where few spikes fall."""
     chroma = rgb - luminance(rgb)[..., None]
     return (chroma[1:] - chroma[:-1]).abs().mean() + (chroma[:, 1:] - chroma[:, :-1]).abs().mean()

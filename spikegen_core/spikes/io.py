@@ -670,6 +670,26 @@ def read_npz(
     )
 
 
+def spike_file_cfa(path: PathLike) -> str | None:
+    """The colour filter array a spike file declares (a ``.dat``'s sidecar, an ``.npz``'s ``cfa`` member)
+    without reading its frames; None for a grey camera or a file that cannot say (``.npy``)."""
+    path = check_spike_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".dat":
+        return read_sidecar(path).get("cfa")
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                cfa, gains = _npz_cfa(archive)
+        except _ARRAY_READ_ERRORS as e:
+            raise SpikeFileError(
+                f"{path}: cannot read as npz ({type(e).__name__}: {e}); the file is damaged or not a numpy "
+                "archive: re-export it with numpy.savez"
+            ) from e
+        return _checked_cfa(path, cfa, gains)[0]
+    return None
+
+
 def load_spikes(
     path: PathLike,
     *,

@@ -464,6 +464,27 @@ def test_core_model_restores_colour_spike_windows_per_filter_site() -> None:
     assert r > g + 0.1 and g > b + 0.1, (r, g, b)
 
 
+def test_tfp_restorer_takes_the_whole_window_for_colour_spikes_and_the_centre_for_grey() -> None:
+    """spikegen-splat's TFP target: 21 centre ticks for grey spikes, but every tick of a colour (CFA) window,
+    whose sites see one channel each: on a static colour patch the whole window's frame is far closer to the truth."""
+    from spikegen_core.spikes.camera import simulate
+    from spikegen_core.spikes.reconstruct import colour_frame
+    from spikegen_nvs.dataparser import SpikeView
+
+    truth = torch.tensor([0.6, 0.4, 0.2])[:, None, None].expand(3, 24, 32)
+    colour = simulate(truth[None], 64, seed=0, cfa="RGGB")
+    grey = simulate(truth.mean(0)[None], 64, seed=0)
+    view = SpikeView(spike_path=Path("w.dat"), start=0, end=64, height=24, width=32, threshold=2.0, gain=1.0,
+                     clock_hz=20000.0, time=0.0)  # fmt: skip
+    restorer = TFPRestorer(window=8)
+    assert torch.equal(restorer(grey, view, None), colour_frame(grey, window=8, threshold=2.0).clamp(0, 1))
+    inner = (slice(None), slice(2, -2), slice(2, -2))
+    whole = (restorer(colour, view, None) - truth)[inner].abs().mean()
+    centre = (colour_frame(colour, window=8, threshold=2.0).clamp(0, 1) - truth)[inner].abs().mean()
+    assert whole < 0.5 * centre, (whole, centre)
+    assert restorer.restorer_id != TFPRestorer(window=8, colour_window=8).restorer_id  # cached apart
+
+
 @pytest.mark.slow
 def test_colour_spikes_only_scene_trains_a_colour_splat(tmp_path: Path) -> None:
     """make-scene --cfa RGGB --no-rgb, then spikegen-splat: batches carry the CFA, the dense frames are colour
@@ -478,6 +499,10 @@ def test_colour_spikes_only_scene_trains_a_colour_splat(tmp_path: Path) -> None:
     config, trainer = _trainer(scene, tmp_path, steps, num_virtual_views=3)
     camera, batch = trainer.pipeline.datamanager.next_train(0)
     assert batch["spike_cfa"] == "RGGB" and "blur" not in batch and not batch["dense_is_grey"]
+    # Colour from CFA spikes alone: view-independent colour (the trainer's config keeps its own SH degree)
+    model = trainer.pipeline.model
+    assert config.pipeline.model.sh_degree == 1 and model.config.sh_degree == 0
+    assert model.gauss_params["features_rest"].shape[1] == 0
     history = _run(trainer, steps)
     for term in ("spike_window_loss", "spike_subwindow_loss", "spike_timing_loss"):  # timing: on by default for CFA
         assert np.mean([h[term] for h in history[-8:]]) < np.mean([h[term] for h in history[:8]]), term

@@ -22,6 +22,7 @@ from spikegen_core.spikes.io import (
     read_dat,
     read_npz,
     sidecar_path,
+    spike_file_cfa,
     write_dat,
     write_npz,
 )
@@ -238,6 +239,10 @@ def test_cfa_round_trips_through_dat_sidecar_and_npz(tmp_path: Path) -> None:
     assert read_npz(write_npz(tmp_path / "g.npz", simulate(rgb, 5))).cfa is None
     assert read_dat(tmp_path / "c.dat", cfa="RGGB").cfa == "RGGB"
     assert read_dat(tmp_path / "c.dat", crop=(1, 1)).cfa == "BGGR"
+    # What a file declares, without reading its frames (the model's colour-only check)
+    np.save(tmp_path / "g.npy", simulate(rgb, 5).spikes.numpy())
+    got = [spike_file_cfa(tmp_path / name) for name in ("c.dat", "c.npz", "g.npz", "g.npy")]
+    assert got == ["GBRG", "GBRG", None, None]
 
 
 def test_bad_cfa_in_sidecar_names_the_fix(tmp_path: Path) -> None:
