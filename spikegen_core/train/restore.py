@@ -194,6 +194,8 @@ def restore_image(
     light; it is linearised for the model (which works in linear light, as the spikes) and the result encoded the
     same way. Returns (3, H, W) in [0, 1].
     """
+    if steps is not None and steps < 1:
+        raise InputMismatchError(f"--steps {steps}: DDIM steps must be at least 1; use e.g. --steps 50")
     stream = load_spikes(spikes, height=height, width=width, axes=axes, key=key, force_size=force_size)
     theta = threshold if threshold is not None else stream.threshold
     win = spike_window(stream, window, center)
@@ -204,6 +206,11 @@ def restore_image(
             f"{win.shape[-2]}×{win.shape[-1]}; resize or crop the RGB frame to the spike camera's size"
         )
     model, _ = load_model(checkpoint, device=device)
+    if steps is not None and steps > model.config.diffusion_train_steps:
+        raise InputMismatchError(
+            f"--steps {steps}: this model was trained with {model.config.diffusion_train_steps} diffusion timesteps, "
+            f"so DDIM takes at most that many; pass --steps {model.config.diffusion_train_steps} or fewer"
+        )
     out = restore_tensors(
         model, win, image, threshold=theta, mode=mode, tile=tile, sampler=sampler, steps=steps,
         temperature=temperature,

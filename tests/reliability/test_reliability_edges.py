@@ -267,6 +267,16 @@ def test_options_out_of_range_are_refused_at_parse_time(
     assert_one_line_error(run_spikegen([*_sized(command, spikes_40x64), flag, value], capsys), message)
 
 
+def test_restore_more_ddim_steps_than_the_model_was_trained_with_is_refused(
+    spikes_40x64: Path, tmp_path: Path, capsys
+) -> None:
+    """`--steps` had no upper bound: past the model's training timesteps diffusers raised from inside the sampler."""
+    out = tmp_path / "r.png"
+    argv = [*_sized("restore", spikes_40x64), "--sampler", "ddim", "--steps", "5000", "--out", str(out)]
+    assert_one_line_error(run_spikegen(argv, capsys), "--steps 5000", "trained with 1000 diffusion timesteps")
+    assert not out.exists()
+
+
 def test_restore_video_rerun_shorter_leaves_only_its_own_frames_and_no_temp_video(
     spikes_40x64: Path, tmp_path: Path, capsys
 ) -> None:
