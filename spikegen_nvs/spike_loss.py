@@ -10,6 +10,7 @@ so the same loss then constrains colour.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Literal
 
@@ -128,6 +129,7 @@ def spike_resynthesis_loss(
     }
 
 
+@functools.lru_cache(maxsize=16)  # the same (K, window length) every step: built once, never modified
 def timing_weights(k: int, ticks: int) -> Tensor:
     """``(ticks, k)``: how much of each of the ``k`` views' rate has accumulated by the end of every tick, view
     ``k`` at the middle of sub-window ``k`` (:func:`subwindow_times`), as the camera model integrates frames."""
@@ -174,7 +176,8 @@ def reblur_loss(
 
 def chroma_variation(rgb: Tensor) -> Tensor:
     """Total variation of the chroma (RGB ``(H, W, 3)`` minus its luminance), mean absolute difference between
-    neighbours; spikegen-splat passes the display-encoded view. Behind a colour filter array each pixel sees one channel: a Gaussian smaller than a 2x2
-    tile is free in the other two, so without this prior the splat fits chroma speckle where few spikes fall."""
+    neighbours; spikegen-splat passes the display-encoded view. Behind a colour filter array each pixel sees one
+    channel: a Gaussian smaller than a 2x2 tile is free in the other two, so without this prior the splat fits
+    chroma speckle where few spikes fall."""
     chroma = rgb - luminance(rgb)[..., None]
     return (chroma[1:] - chroma[:-1]).abs().mean() + (chroma[:, 1:] - chroma[:, :-1]).abs().mean()
