@@ -149,7 +149,9 @@ def build_restorer(
     if spec in ("spikegen", "auto"):
         if checkpoint is not None and not Path(checkpoint).is_file():
             raise CheckpointError(f"{checkpoint}: SpikeGen checkpoint not found; pass an existing file or omit it")
-        return SpikeGenRestorer(checkpoint) if spec == "spikegen" else AutoRestorer(checkpoint, tfp_window, min_spikes, tfp_colour_window)
+        if spec == "spikegen":
+            return SpikeGenRestorer(checkpoint)
+        return AutoRestorer(checkpoint, tfp_window, min_spikes, tfp_colour_window)
     if ":" not in spec:
         raise CheckpointError(
             f"restorer {spec!r} is neither 'tfp', 'spikegen', 'auto' nor 'package.module:factory'; pass one of those"
