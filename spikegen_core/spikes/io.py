@@ -501,6 +501,14 @@ def write_npz(path: PathLike, spikes: torch.Tensor | np.ndarray | SpikeStream) -
     return path
 
 
+def _unreadable_array(path: Path, error: BaseException) -> SpikeFileError:
+    """The one error for a ``.npz``/``.npy`` that numpy or zipfile cannot read (one of ``_ARRAY_READ_ERRORS``)."""
+    return SpikeFileError(
+        f"{path}: cannot read as {path.suffix or 'npz'} ({type(error).__name__}: {error}); the file is damaged or "
+        f"not a numpy array file: re-export it with numpy.save/savez"
+    )
+
+
 def _npz_cfa(archive: Any) -> tuple[Any, Any]:
     """The ``cfa``/``cfa_gains`` members of an ``.npz`` (None where absent)."""
     names = archive.files
@@ -635,10 +643,7 @@ def read_npz(
     except SpikeFileError:
         raise
     except _ARRAY_READ_ERRORS as e:
-        raise SpikeFileError(
-            f"{path}: cannot read as {path.suffix or 'npz'} ({type(e).__name__}: {e}); the file is damaged or "
-            f"not a numpy array file: re-export it with numpy.save/savez"
-        ) from e
+        raise _unreadable_array(path, e) from e
     if arr.ndim != 3:
         raise SpikeFileError(f"{path}: spikes must be a 3-D array ({axes}), got shape {arr.shape}")
     if 0 in (arr.shape[axes.index("H")], arr.shape[axes.index("W")]):
@@ -682,10 +687,7 @@ def spike_file_cfa(path: PathLike) -> str | None:
             with np.load(path, allow_pickle=False) as archive:
                 cfa, gains = _npz_cfa(archive)
         except _ARRAY_READ_ERRORS as e:
-            raise SpikeFileError(
-                f"{path}: cannot read as npz ({type(e).__name__}: {e}); the file is damaged or not a numpy "
-                "archive: re-export it with numpy.savez"
-            ) from e
+            raise _unreadable_array(path, e) from e
         return _checked_cfa(path, cfa, gains)[0]
     return None
 
