@@ -51,7 +51,7 @@ def viewmats_from_c2w(c2w: torch.Tensor) -> torch.Tensor:
     return view
 
 
-# Colour (CFA) spike cameras' defaults for the `None` weights below, chosen on benchmarks/cfa.md's orbit and room scenes.
+# Colour (CFA) spike cameras' defaults for the `None` weights below, chosen on benchmarks/cfa.md's tuned-on scenes (TUNED_ON).
 CFA_TIMING_WEIGHT = 8.0
 CFA_CHROMA_SMOOTHNESS = 0.2
 
