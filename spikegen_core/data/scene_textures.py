@@ -12,6 +12,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from spikegen_core.radiometry import SRGB
+
 
 def _value_noise(size: int, cells: int, g: torch.Generator) -> torch.Tensor:
     """Smooth random field ``(size, size)`` in about [-1, 1] with ``cells`` features per side."""
@@ -88,30 +90,17 @@ def sample_textures(bank: torch.Tensor, tile: torch.Tensor, material: torch.Tens
 PHOTOS: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel")
 
 
-def _srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    """sRGB-encoded values in [0, 1] → linear (photos are encoded; albedo for the renderer is linear)."""
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
 def load_photos() -> list[torch.Tensor]:
     """The photographs above as ``(3, H, W)`` linear RGB in [0, 1] (grey ones repeated over three channels)."""
-    import numpy as np
-
     try:
-        import skimage.data as skdata
+        import skimage.data  # noqa: F401 - only to know whether the photographs are there
     except ImportError:
-        from PIL import Image
+        from spikegen_core.image import load_image
 
-        sample = Path(__file__).resolve().parents[1] / "assets" / "sample.png"
-        arrays = [np.asarray(Image.open(sample).convert("RGB"))]
-    else:
-        arrays = [getattr(skdata, name)() for name in PHOTOS]
-    out = []
-    for a in arrays:
-        t = torch.from_numpy(np.ascontiguousarray(a)).float() / 255.0
-        t = t[None].expand(3, -1, -1) if t.ndim == 2 else t.permute(2, 0, 1)[:3]
-        out.append(_srgb_to_linear(t.contiguous()))
-    return out
+        return [SRGB.decode(load_image(Path(__file__).resolve().parents[1] / "assets" / "sample.png"))]
+    from spikegen_core.data.natural import photo
+
+    return [SRGB.decode(photo(name)) for name in PHOTOS]  # photos are encoded; albedo for the renderer is linear
 
 
 def photo_texture_bank(num: int, size: int, g: torch.Generator) -> torch.Tensor:
