@@ -49,7 +49,7 @@ class Restorer(Protocol):
 
 
 @dataclass(frozen=True)
-class TFPRestorer:
+class TFPDenseRestorer:
     """Texture from playback over the whole window (or ``window`` frames around its centre): grey, or
     demosaiced linear RGB for a colour (Bayer CFA) stream over ``colour_window`` frames (None: the whole window).
 
@@ -114,7 +114,7 @@ class AutoRestorer:
         min_spikes: float = 4.0,
         tfp_colour_window: int | None = None,
     ) -> None:
-        self.tfp = TFPRestorer(tfp_window, tfp_colour_window)
+        self.tfp = TFPDenseRestorer(tfp_window, tfp_colour_window)
         self.checkpoint = checkpoint
         self.min_spikes = min_spikes
         self.restorer_id = f"auto-s{min_spikes:g}-{self.tfp.restorer_id}-{_model_id(checkpoint)}"
@@ -145,7 +145,7 @@ def build_restorer(
     windows are spike-rich, else the core model) or ``"package.module:factory"`` where ``factory(checkpoint) ->
     Restorer``."""
     if spec == "tfp":
-        return TFPRestorer(tfp_window, tfp_colour_window)
+        return TFPDenseRestorer(tfp_window, tfp_colour_window)
     if spec in ("spikegen", "auto"):
         if checkpoint is not None and not Path(checkpoint).is_file():
             raise CheckpointError(f"{checkpoint}: SpikeGen checkpoint not found; pass an existing file or omit it")
@@ -185,7 +185,7 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
     tfp_window: int | None = None
     """Frames around the window centre for the TFP restorer on grey spikes (default: the whole window)."""
     tfp_colour_window: int | None = None
-    """The same for colour (CFA) spikes (default: the whole window; see TFPRestorer)."""
+    """The same for colour (CFA) spikes (default: the whole window; see TFPDenseRestorer)."""
     dense_cache_dir: Path | None = None
     """Cache of restored frames; default `<scene>/.spikegen_cache/dense`."""
     cache_images: Literal["cpu", "gpu"] = "gpu"

@@ -22,7 +22,7 @@ from spikegen_core.errors import InputMismatchError
 from spikegen_core.spikes.camera import expected_counts
 from spikegen_nvs import spike_loss
 from spikegen_nvs.config import make_baseline_config, make_trainer_config
-from spikegen_nvs.datamanager import SpikeDatamanagerConfig, TFPRestorer
+from spikegen_nvs.datamanager import SpikeDatamanagerConfig, TFPDenseRestorer
 from spikegen_nvs.dataparser import SpikeDataParserConfig
 
 CALLS: list[str] = []
@@ -36,7 +36,7 @@ class CountingRestorer:
 
     def __call__(self, spikes, view, blurred):
         CALLS.append(str(view.spike_path))
-        return TFPRestorer()(spikes, view, blurred)
+        return TFPDenseRestorer()(spikes, view, blurred)
 
 
 def counting_restorer(checkpoint):
@@ -148,7 +148,7 @@ def test_datamanager_batches_and_dense_cache(scene: Path, tmp_path: Path) -> Non
     assert batch["spikes"].shape == (30, 20, 20) and batch["spikes"].dtype == torch.uint8
     assert torch.equal(batch["spikes"], view.read().spikes)
     assert batch["dense_is_grey"] and batch["spike_threshold"] == 2.0 and batch["blur"].shape == (20, 20, 3)
-    assert torch.allclose(batch["image"][..., 0], TFPRestorer()(view.read(), view, None), atol=1e-6)
+    assert torch.allclose(batch["image"][..., 0], TFPDenseRestorer()(view.read(), view, None), atol=1e-6)
     cached = sorted((tmp_path / "dense" / "counting").glob("*.npy"))
     assert len(cached) == 4
     # A second datamanager (a second run) reads the cache instead of restoring again.
@@ -171,7 +171,7 @@ def test_baseline_trains_on_the_chosen_frames_without_spike_losses(scene: Path, 
     if images == "sharp":
         expected = dm._read_rgb(view.sharp_path).permute(1, 2, 0)
     else:  # the TFP of the whole window, 8-bit, grey in all three channels
-        expected = TFPRestorer()(view.read(), view, None)[..., None].expand(-1, -1, 3)
+        expected = TFPDenseRestorer()(view.read(), view, None)[..., None].expand(-1, -1, 3)
     assert torch.allclose(image, expected, atol=1 / 255 + 1e-6)
 
 
@@ -476,13 +476,13 @@ def test_tfp_restorer_takes_the_whole_window_for_colour_spikes_and_the_centre_fo
     grey = simulate(truth.mean(0)[None], 64, seed=0)
     view = SpikeView(spike_path=Path("w.dat"), start=0, end=64, height=24, width=32, threshold=2.0, gain=1.0,
                      clock_hz=20000.0, time=0.0)  # fmt: skip
-    restorer = TFPRestorer(window=8)
+    restorer = TFPDenseRestorer(window=8)
     assert torch.equal(restorer(grey, view, None), colour_frame(grey, window=8, threshold=2.0).clamp(0, 1))
     inner = (slice(None), slice(2, -2), slice(2, -2))
     whole = (restorer(colour, view, None) - truth)[inner].abs().mean()
     centre = (colour_frame(colour, window=8, threshold=2.0).clamp(0, 1) - truth)[inner].abs().mean()
     assert whole < 0.5 * centre, (whole, centre)
-    assert restorer.restorer_id != TFPRestorer(window=8, colour_window=8).restorer_id  # cached apart
+    assert restorer.restorer_id != TFPDenseRestorer(window=8, colour_window=8).restorer_id  # cached apart
 
 
 @pytest.mark.slow

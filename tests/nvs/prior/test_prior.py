@@ -254,7 +254,7 @@ def test_splats_train_on_tfp_where_spikes_are_rich_and_on_core_frames_where_spar
 ) -> None:
     """spikegen-splat(-prior)'s "auto" restorer: TFP (grey) for a window with at least ``min_spikes`` spikes per
     pixel, else the core model's restoration (the view's RGB deblurred with its spikes: colour)."""
-    from spikegen_nvs.datamanager import AutoRestorer, SpikeGenRestorer, TFPRestorer
+    from spikegen_nvs.datamanager import AutoRestorer, SpikeGenRestorer, TFPDenseRestorer
 
     dm = _trainer(scene, tmp_path, spikegen).pipeline.datamanager
     assert isinstance(dm.restorer, AutoRestorer)
@@ -263,7 +263,7 @@ def test_splats_train_on_tfp_where_spikes_are_rich_and_on_core_frames_where_spar
     per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
     assert per_pixel > 0
     rich = AutoRestorer(min_spikes=0.5 * per_pixel)(spikes, view, blur)
-    assert torch.equal(rich, TFPRestorer()(spikes, view, blur))  # (H, W) grey
+    assert torch.equal(rich, TFPDenseRestorer()(spikes, view, blur))  # (H, W) grey
     sparse = AutoRestorer(min_spikes=2.0 * per_pixel)(spikes, view, blur)
     assert sparse.shape == (3, view.height, view.width)
     assert torch.allclose(sparse, SpikeGenRestorer()(spikes, view, blur))
