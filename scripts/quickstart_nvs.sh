@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The README's main job (needs the .venv that scripts/setup.sh makes): generate the sample high-speed spike scene,
 # train spikegen-splat on it (CPU is fine), score the test views (ns-eval) and render them (ns-render), then say
-# where everything is. About 6 minutes of CPU on an idle 2-core machine (1000 iterations at ~0.26 CPU s each);
-# test PSNR 25.8 dB, SSIM 0.83 when the sample's RGB frames were linear (benchmarks/nvs.md; splatfacto on the
-# blurred frames: 23.4 dB); make-scene now stores them sRGB-encoded, as a camera does (benchmarks/radiometry*.md).
+# where everything is. A few minutes of CPU (1000 iterations); its scores and time are in the README's quick start
+# and benchmarks/nvs.md (scene kind "orbit", seed 0, is this sample).
 #   usage: bash scripts/quickstart_nvs.sh [OUTPUT_DIR (default: outputs)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
