@@ -86,6 +86,12 @@ class ModelConfig:
     """Window lengths of the multi-scale temporal spike features (temporal.py); empty: none (``tiny``)."""
     temporal_channels: int = 0
     """Learned temporal-convolution channels per scale in those features."""
+    temporal_light_width: int = 0
+    """Channels of the WindowCNN intensity estimate among those features (temporal.py); 0: none."""
+    temporal_light_blocks: int = 4
+    """Its residual blocks."""
+    temporal_light_frames: int = 33
+    """Its input ticks (the central ones of the window)."""
     refiner_kind: str = "blend"
     """"blend": the small conv stack of refiner.py; "unet": the detail-carrying U-Net of detail_refiner.py
     (needs ``temporal_scales``)."""
@@ -128,7 +134,10 @@ class SpikeGen(nn.Module):
         self.head = DiffusionHead(c, d, config.head_width, config.head_depth, config.diffusion_train_steps)
         self.temporal = None
         if config.temporal_scales:
-            self.temporal = MultiScaleTemporal(config.temporal_scales, config.temporal_channels)
+            self.temporal = MultiScaleTemporal(
+                config.temporal_scales, config.temporal_channels, config.temporal_light_width,
+                config.temporal_light_blocks, config.temporal_light_frames,
+            )
             s = vae.stride
             # full-resolution temporal features → one token per latent pixel, added to the S3 encoder's tokens
             self.temporal_tokens = nn.Sequential(

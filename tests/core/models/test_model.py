@@ -197,3 +197,32 @@ def test_vae_loads_from_a_local_diffusers_folder(tmp_path) -> None:
     with torch.no_grad():
         ref = ae.encode(x * 2 - 1).latent_dist.mean * 0.2325
     assert torch.allclose(vae.encode(x), ref, atol=1e-6)
+
+
+def test_window_cnn_is_one_more_intensity_estimate() -> None:
+    """The WindowCNN estimate sits after TFI among the temporal features; with its head at zero it is exactly the
+    TFP of its central ticks × θ, and windows shorter than its input still run."""
+    from spikegen_core.models.temporal import MultiScaleTemporal
+    from spikegen_core.spikes.reconstruct import tfp
+
+    feats = MultiScaleTemporal((5, 9), channels=2, light_width=8, light_blocks=1, light_frames=9)
+    assert (feats.estimates, feats.out_channels) == (4, 4 + 2 * 2)
+    torch.nn.init.zeros_(feats.light.head.weight)
+    torch.nn.init.zeros_(feats.light.head.bias)
+    spikes = spikes_like(2, 21, 16, 24)
+    theta = torch.tensor([2.0, 1.5])
+    out = feats(spikes, theta)
+    want = torch.stack([tfp(spikes[i], window=9, threshold=float(theta[i])) for i in range(2)])
+    assert torch.allclose(out[:, 3], want, atol=1e-6)
+    assert feats(spikes_like(2, 5, 16, 24), theta).shape == (2, 8, 16, 24)  # 5 ticks stretched to 9
+
+
+def test_model_with_the_window_cnn_restores() -> None:
+    cfg = micro_config()
+    cfg.temporal_scales, cfg.temporal_channels, cfg.refiner_kind, cfg.theta_input = (5, 9), 2, "unet", True
+    cfg.temporal_light_width, cfg.temporal_light_blocks = 8, 1
+    model = SpikeGen(ModelConfig.from_dict(cfg.to_dict())).eval()  # the fields survive the checkpoint JSON
+    assert model.temporal.light is not None and model.refiner.estimates == 4
+    with torch.no_grad():
+        out = model(None, spikes_like(1, 16, 32, 48), 1.0, threshold=2.0)
+    assert out.shape == (1, 3, 32, 48) and torch.isfinite(out).all()
