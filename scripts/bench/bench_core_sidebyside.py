@@ -67,7 +67,7 @@ class LightObjective(nn.Module):
 
 def train(out: Path, steps: int, lr: float) -> None:
     cfg = with_overrides(FINETUNE_PRESETS["natural"], out_dir=out, steps=steps, lr=lr, warmup_steps=100,
-                         ckpt_every=250, threads=1)  # fmt: skip
+                         ckpt_every=250, resume=True, threads=1)  # fmt: skip
     torch.set_num_threads(1)
     rt = setup(cfg.device)
     try:
