@@ -9,7 +9,7 @@ sharp frame, and gets the natural fine-tuning preset's batches (``train.data.bat
 Trained alone it is the benchmark's yardstick.
 
     python scripts/bench/bench_core_sidebyside.py train --out runs/light --steps 40000   # resumable, background
-    python scripts/bench/bench_core_sidebyside.py eval --out runs/light --run runs/core_natural
+    python scripts/bench/bench_core_sidebyside.py eval --out runs/light --spikegen "SpikeGen=runs/core_natural/finetune"
 
 ``eval`` adds the light net's newest EMA (step, CPU-h) to ``<out>/history.jsonl`` and writes
 ``benchmarks/core_sidebyside.{md,json}``: REDS samples (field protocol, θ = the data set's constant), held-out
@@ -40,7 +40,7 @@ from bench_core_natural import DEFAULT_DATA, reds_inputs, score  # noqa: E402
 from spikegen_core.data.reds import REDS_THRESHOLD  # noqa: E402
 from spikegen_core.models.temporal import WindowCNN  # noqa: E402
 from spikegen_core.spikes.camera import to_grey  # noqa: E402
-from spikegen_core.train.checkpoint import load_training_ema, read_meta  # noqa: E402
+from spikegen_core.train.checkpoint import load_model, read_meta  # noqa: E402
 from spikegen_core.train.config import FINETUNE_PRESETS, with_overrides  # noqa: E402
 from spikegen_core.train.data import batch_stream  # noqa: E402
 from spikegen_core.train.distributed import setup, teardown  # noqa: E402
@@ -108,6 +108,23 @@ def seconds(fn: Any) -> float:
     return time.perf_counter() - t0
 
 
+def spikegen_row(label: str, path: str, reds: list, count: int) -> dict[str, Any]:
+    """SpikeGen (a checkpoint or a training folder's newest EMA) from spikes alone, as the light net is scored."""
+    model, meta = load_model(Path(path))
+    reds_scores = [
+        score(restore_tensors(model, s, None, threshold=REDS_THRESHOLD, tile=64)[0], g) for _, s, g, _ in reds
+    ]
+    held = summarise(evaluate_held_out_natural(model, count=count, tile=64))["model spikes-only"]
+    frame = seconds(lambda: restore_tensors(model, reds[0][1], None, threshold=REDS_THRESHOLD, tile=64))
+    # a model made by scripts/dev/add_window_cnn.py: the fine-tuning and WindowCNN CPU behind its starting point
+    made = read_meta(meta["init"]).get("made_from", {}) if meta.get("init") not in (None, "None") else {}
+    before = (made.get("base_cpu_s") or 0) + (made.get("window_cnn_cpu_s") or 0)
+    return {"label": label, "path": path, "step": meta.get("step"), "cpu_h": round(meta.get("cpu_s", 0) / 3600, 2),
+            "cpu_h_before": round(before / 3600, 2), "parameters": sum(p.numel() for p in model.parameters()),
+            "reds_psnr": sum(a for a, _ in reds_scores) / len(reds), "reds_ssim": sum(b for _, b in reds_scores) / len(reds),
+            "held_psnr": held["psnr"], "held_ssim": held["ssim"], "s_per_frame": round(frame, 2)}  # fmt: skip
+
+
 def evaluate(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     reds = reds_inputs(args.data / "spike" / "reds_synthetic")
@@ -127,23 +144,11 @@ def evaluate(args: argparse.Namespace) -> None:
         h = json.loads(line)
         seen[h["step"]] = h
     history = sorted(seen.values(), key=lambda h: h["step"])
-    ours = None
-    if args.run is not None:
-        model, meta = load_training_ema(args.run / "finetune")
-        reds_ours = [
-            score(restore_tensors(model, s, None, threshold=REDS_THRESHOLD, tile=64)[0], g)
-            for _, s, g, _ in reds
-        ]
-        held_ours = summarise(evaluate_held_out_natural(model, count=args.count, tile=64))[
-            "model spikes-only"
-        ]
-        ours = {"step": meta["step"], "cpu_h": round(meta.get("cpu_s", 0) / 3600, 2),
-                "parameters": sum(p.numel() for p in model.parameters()),
-                "reds_psnr": sum(a for a, _ in reds_ours) / len(reds), "reds_ssim": sum(b for _, b in reds_ours) / len(reds),
-                "held_psnr": held_ours["psnr"], "held_ssim": held_ours["ssim"],
-                "s_per_frame": round(seconds(lambda: restore_tensors(model, reds[0][1], None, threshold=REDS_THRESHOLD,
-                                                                       tile=64)), 2)}  # fmt: skip
-    settings = {"light_run": args.out, "run": args.run, "count": args.count, "threads": args.threads,
+    ours = [
+        spikegen_row(label, path, reds, args.count)
+        for label, path in (a.split("=", 1) for a in args.spikegen)
+    ]
+    settings = {"light_run": args.out, "spikegen": args.spikegen, "count": args.count, "threads": args.threads,
                 "reds_threshold": REDS_THRESHOLD, "light_frames": FRAMES}  # fmt: skip
     meta = bench_meta("cpu")
     command = "python scripts/bench/bench_core_sidebyside.py " + " ".join(
@@ -155,6 +160,7 @@ def evaluate(args: argparse.Namespace) -> None:
         "model",
         "step",
         "training CPU-h",
+        "+ CPU-h of the stages it started from",
         "parameters",
         "REDS PSNR",
         "REDS SSIM",
@@ -162,20 +168,19 @@ def evaluate(args: argparse.Namespace) -> None:
         "held-out SSIM",
         "s / 250×400 frame",
     ]
-    rows = [[f"light net ({FRAMES} frames as channels)", h["step"], h["cpu_h"], h["parameters"], round(h["reds_psnr"], 2),
+    rows = [[f"light net ({FRAMES} frames as channels)", h["step"], h["cpu_h"], 0, h["parameters"], round(h["reds_psnr"], 2),
              round(h["reds_ssim"], 4), round(h["held_psnr"], 2), round(h["held_ssim"], 4), h["s_per_frame"]]
             for h in history]  # fmt: skip
-    if ours is not None:
-        rows.append(["SpikeGen natural preset, spikes only (fine-tuning EMA)", ours["step"], ours["cpu_h"],
-                     ours["parameters"], round(ours["reds_psnr"], 2), round(ours["reds_ssim"], 4),
-                     round(ours["held_psnr"], 2), round(ours["held_ssim"], 4), ours["s_per_frame"]])  # fmt: skip
+    rows += [[r["label"], r["step"], r["cpu_h"], r["cpu_h_before"], r["parameters"], round(r["reds_psnr"], 2), round(r["reds_ssim"], 4),
+              round(r["held_psnr"], 2), round(r["held_ssim"], 4), r["s_per_frame"]] for r in ours]  # fmt: skip
     md = ["# Side-by-side: a light field-style net vs SpikeGen on the same data and CPU (issue 20)", "",
           f"- commit `{meta['commit']}`, {meta['date']}", f"- machine: {machine_summary(meta['machine'])}",
           f"- rerun: `{command}`", f"- settings: {settings_line(settings)}", "",
           *markdown_table(cols, rows), "",
           "Both train on the natural fine-tuning preset's batch stream (photographs, θ ∈ [1.2, 3]) on one CPU thread; "
-          "CPU-h is the training stage's own CPU time (SpikeGen's autoencoder and pretraining stages come before "
-          f"its fine-tuning). REDS: the {len(reds)} shared samples, θ = {REDS_THRESHOLD}, field protocol. Held-out: "
+          "CPU-h: the stage's own CPU time, plus that of the fine-tuning stages it started from (a model made by "
+          "scripts/dev/add_window_cnn.py: the base fine-tuning and the WindowCNN's training); SpikeGen's autoencoder "
+          f"and pretraining stages are not counted. REDS: the {len(reds)} shared samples, θ = {REDS_THRESHOLD}, field protocol. Held-out: "
           f"{len(held)} exposures of photographs training never sees, 41 ticks, θ = 2, from spikes alone. Time: one "
           f"frame, {args.threads} thread(s), SpikeGen tiled at 64 as in benchmarks/core_natural.md.", ""]  # fmt: skip
     write_results(args.bench, result, md)
@@ -191,9 +196,8 @@ def main() -> None:
     t.add_argument("--lr", type=float, default=1e-3)
     e = sub.add_parser("eval", help="score the light net's newest EMA beside SpikeGen's")
     e.add_argument("--out", type=Path, required=True)
-    e.add_argument(
-        "--run", type=Path, default=None, help="SpikeGen training folder (scripts/dev/train_core_natural.sh)"
-    )
+    e.add_argument("--spikegen", nargs="*", default=[], metavar="LABEL=PATH",
+                   help="SpikeGen checkpoints or training folders (newest EMA) to score beside it")  # fmt: skip
     e.add_argument("--data", type=Path, default=DEFAULT_DATA)
     e.add_argument("--count", type=int, default=8)
     e.add_argument("--threads", type=int, default=1)

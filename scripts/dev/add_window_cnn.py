@@ -34,7 +34,9 @@ def widen(old: torch.Tensor, new_shape: torch.Size, dim: int, at: int) -> torch.
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", type=Path, required=True, help="natural SpikeGen checkpoint or training folder")
-    p.add_argument("--window-cnn", type=Path, required=True, help="training folder of bench_core_sidebyside.py train")
+    p.add_argument(
+        "--window-cnn", type=Path, required=True, help="training folder of bench_core_sidebyside.py train"
+    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     base, meta = load_model(args.base)
@@ -53,17 +55,25 @@ def main() -> None:
         if key.startswith("temporal.light."):
             state[key] = cnn_state.ema_weights[key.removeprefix("temporal.light.")]
         elif key == "refiner.inp.0.weight":
-            state[key] = widen(old[key], value.shape, 1, 6 + e)  # decoded (3) + RGB slot (3), then the features
+            state[key] = widen(
+                old[key], value.shape, 1, 6 + e
+            )  # decoded (3) + RGB slot (3), then the features
         elif key == "temporal_tokens.0.weight":
             state[key] = widen(old[key], value.shape, 1, e)
         elif key in ("refiner.out.weight", "refiner.out.bias"):
-            state[key] = widen(old[key], value.shape, 0, 4 + e)  # residual (3) + blend to RGB (1), then per estimate
+            state[key] = widen(
+                old[key], value.shape, 0, 4 + e
+            )  # residual (3) + blend to RGB (1), then per estimate
         else:
             state[key] = old[key]
     model.load_state_dict(state, strict=True)
-    made = {"base": str(args.base), "base_step": meta.get("step"), "window_cnn": str(args.window_cnn),
-            "window_cnn_step": cnn_state.step}  # fmt: skip
-    save_weights(args.out, model.state_dict(), {"model": cfg.to_dict(), "stage": "add-window-cnn", "made_from": made})
+    # CPU seconds of the stages behind this model, so benchmarks can state its whole fine-tuning budget
+    made = {"base": str(args.base), "base_step": meta.get("step"), "base_cpu_s": meta.get("cpu_s"),
+            "window_cnn": str(args.window_cnn), "window_cnn_step": cnn_state.step,
+            "window_cnn_cpu_s": read_meta(cnn_state.path).get("cpu_s")}  # fmt: skip
+    save_weights(
+        args.out, model.state_dict(), {"model": cfg.to_dict(), "stage": "add-window-cnn", "made_from": made}
+    )
     print(f"wrote {args.out} ({made})")
 
 
