@@ -38,6 +38,9 @@ def main() -> None:
         "--window-cnn", type=Path, required=True, help="training folder of bench_core_sidebyside.py train"
     )
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--anchor", action="store_true",
+                   help="anchor the refiner at the WindowCNN estimate (ModelConfig.refiner_anchor) and zero its last "
+                   "layer: the model starts as the WindowCNN's luma with the decoded colour")  # fmt: skip
     args = p.parse_args()
     base, meta = load_model(args.base)
     if base.temporal is None or base.temporal.light is not None:
@@ -45,6 +48,7 @@ def main() -> None:
     cnn_state = load_state(args.window_cnn, "last")
     cnn = read_meta(cnn_state.path)["model"]["window_cnn"]
     cfg = base.config
+    cfg.refiner_anchor = args.anchor
     cfg.temporal_light_width, cfg.temporal_light_blocks, cfg.temporal_light_frames = (
         cnn["width"], cnn["blocks"], cnn["frames"])  # fmt: skip
     model = SpikeGen(cfg)
@@ -66,11 +70,13 @@ def main() -> None:
             )  # residual (3) + blend to RGB (1), then per estimate
         else:
             state[key] = old[key]
+        if args.anchor and key.startswith("refiner.out."):
+            state[key] = torch.zeros_like(value)
     model.load_state_dict(state, strict=True)
     # CPU seconds of the stages behind this model, so benchmarks can state its whole fine-tuning budget
     made = {"base": str(args.base), "base_step": meta.get("step"), "base_cpu_s": meta.get("cpu_s"),
             "window_cnn": str(args.window_cnn), "window_cnn_step": cnn_state.step,
-            "window_cnn_cpu_s": read_meta(cnn_state.path).get("cpu_s")}  # fmt: skip
+            "window_cnn_cpu_s": read_meta(cnn_state.path).get("cpu_s"), "anchor": args.anchor}  # fmt: skip
     save_weights(
         args.out, model.state_dict(), {"model": cfg.to_dict(), "stage": "add-window-cnn", "made_from": made}
     )

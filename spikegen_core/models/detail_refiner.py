@@ -6,6 +6,10 @@ at full, half and quarter resolution) that sees the decoded image, the RGB slot 
 spike features. Like the small refiner it predicts per-pixel blend weights toward each intensity estimate (the
 RGB slot, one TFP per window length, TFI) plus a residual: a learned, per-pixel choice of window, which is what
 the field's adaptive-window methods do. The last layer starts at zero, so an untrained refiner is the identity.
+
+With ``anchor`` (the index of an estimate, the WindowCNN's when the model has one) the output's luma starts from
+that estimate instead of the decoded image's (the decoded colour is kept), and every blend and the residual are
+corrections to it: a refiner whose last layer is zero then gives the anchor's luma.
 """
 
 from __future__ import annotations
@@ -32,9 +36,17 @@ class DetailRefiner(nn.Module):
     """``decoded`` (B, 3, H, W), ``rgb`` slot (B, 3, H, W), ``features`` (B, F, H, W) whose first ``estimates``
     channels are grey intensity estimates → refined image (B, 3, H, W). H and W must be divisible by 4."""
 
-    def __init__(self, feature_channels: int, estimates: int, width: int = 32, blocks: int = 1) -> None:
+    def __init__(
+        self,
+        feature_channels: int,
+        estimates: int,
+        width: int = 32,
+        blocks: int = 1,
+        anchor: int | None = None,
+    ) -> None:
         super().__init__()
         self.estimates = estimates
+        self.anchor = anchor
         w = width
         self.inp = nn.Sequential(nn.Conv2d(6 + feature_channels, w, 3, padding=1), nn.SiLU())
         self.enc1 = nn.Sequential(*[ResBlock(w) for _ in range(blocks)])
@@ -59,7 +71,10 @@ class DetailRefiner(nn.Module):
         out = self.out(y1)
         residual, to_rgb, to_est = out[:, :3], out[:, 3:4], out[:, 4:]
         estimates = features[:, : self.estimates]
-        # grey estimates move the luma only, so the colour the decoder took from the RGB slot survives
         luma = to_grey(decoded).unsqueeze(1)
+        if self.anchor is not None:  # the anchor's luma with the decoded colour (BT.601 weights sum to 1)
+            anchor = estimates[:, self.anchor : self.anchor + 1]
+            decoded, luma = decoded + (anchor - luma), anchor
+        # grey estimates move the luma only, so the colour the decoder took from the RGB slot survives
         shift = (to_est * (estimates - luma)).sum(1, keepdim=True)
         return decoded + to_rgb * (rgb - decoded) + shift + residual

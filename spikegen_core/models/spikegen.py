@@ -92,6 +92,9 @@ class ModelConfig:
     """Its residual blocks."""
     temporal_light_frames: int = 33
     """Its input ticks (the central ones of the window)."""
+    refiner_anchor: bool = False
+    """The U-Net refiner's output luma starts from the WindowCNN estimate, not the decoded image's (its blends and
+    residual correct it); needs ``temporal_light_width``."""
     refiner_kind: str = "blend"
     """"blend": the small conv stack of refiner.py; "unet": the detail-carrying U-Net of detail_refiner.py
     (needs ``temporal_scales``)."""
@@ -150,8 +153,12 @@ class SpikeGen(nn.Module):
         if config.refiner_width and config.refiner_kind == "unet":
             if self.temporal is None:
                 raise ValueError("refiner_kind='unet' needs temporal_scales (its guide is the temporal features)")
+            if config.refiner_anchor and self.temporal.light is None:
+                raise ValueError("refiner_anchor needs temporal_light_width > 0 (it anchors at the WindowCNN estimate)")
+            anchor = self.temporal.estimates - 1 if config.refiner_anchor else None  # the WindowCNN's is the last
             self.refiner = DetailRefiner(
-                self.temporal.out_channels, self.temporal.estimates, config.refiner_width, config.refiner_blocks
+                self.temporal.out_channels, self.temporal.estimates, config.refiner_width, config.refiner_blocks,
+                anchor,
             )
         elif config.refiner_width:
             self.refiner = FidelityRefiner(config.refiner_width, config.refiner_depth)

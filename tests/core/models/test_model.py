@@ -226,3 +226,19 @@ def test_model_with_the_window_cnn_restores() -> None:
     with torch.no_grad():
         out = model(None, spikes_like(1, 16, 32, 48), 1.0, threshold=2.0)
     assert out.shape == (1, 3, 32, 48) and torch.isfinite(out).all()
+
+
+def test_refiner_anchored_at_the_window_cnn_starts_from_its_luma() -> None:
+    cfg = micro_config()
+    cfg.temporal_scales, cfg.temporal_channels, cfg.refiner_kind, cfg.theta_input = (5, 9), 2, "unet", True
+    cfg.temporal_light_width, cfg.temporal_light_blocks, cfg.refiner_anchor = 8, 1, True
+    refiner = SpikeGen(cfg).refiner
+    assert refiner.anchor == 3  # TFP-5, TFP-9, TFI, then the WindowCNN's
+    decoded, rgb = torch.rand(1, 3, 16, 16) * 0.5, torch.rand(1, 3, 16, 16)
+    features = torch.rand(1, 4 + 2 * 2, 16, 16)
+    out = refiner(decoded, rgb, features)  # untrained: the last layer is zero
+    assert torch.allclose(to_grey(out), features[:, 3], atol=1e-6)
+    assert torch.allclose(out - to_grey(out).unsqueeze(1), decoded - to_grey(decoded).unsqueeze(1), atol=1e-6)
+    cfg.temporal_light_width = 0
+    with pytest.raises(ValueError, match="refiner_anchor needs temporal_light_width"):
+        SpikeGen(cfg)
