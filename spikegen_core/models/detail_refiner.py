@@ -9,7 +9,8 @@ the field's adaptive-window methods do. The last layer starts at zero, so an unt
 
 With ``anchor`` (the index of an estimate, the WindowCNN's when the model has one) the output's luma starts from
 that estimate instead of the decoded image's (the decoded colour is kept), and every blend and the residual are
-corrections to it: a refiner whose last layer is zero then gives the anchor's luma.
+corrections to it: a refiner whose last layer is zero then gives the anchor's luma. Without spikes (RGB only)
+there is no estimate, and the decoded image stays the base.
 """
 
 from __future__ import annotations
@@ -62,7 +63,10 @@ class DetailRefiner(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, decoded: torch.Tensor, rgb: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, decoded: torch.Tensor, rgb: torch.Tensor, features: torch.Tensor, anchored: bool = True
+    ) -> torch.Tensor:
+        """``anchored=False``: no anchor for this call (no spikes, so the features are zeros)."""
         x1 = self.enc1(self.inp(torch.cat([decoded, rgb, features], dim=1)))
         x2 = self.enc2(self.down1(x1))
         x3 = self.mid(self.down2(x2))
@@ -72,7 +76,9 @@ class DetailRefiner(nn.Module):
         residual, to_rgb, to_est = out[:, :3], out[:, 3:4], out[:, 4:]
         estimates = features[:, : self.estimates]
         luma = to_grey(decoded).unsqueeze(1)
-        if self.anchor is not None:  # the anchor's luma with the decoded colour (BT.601 weights sum to 1)
+        if (
+            self.anchor is not None and anchored
+        ):  # the anchor's luma with the decoded colour (BT.601 weights sum to 1)
             anchor = estimates[:, self.anchor : self.anchor + 1]
             decoded, luma = decoded + (anchor - luma), anchor
         # grey estimates move the luma only, so the colour the decoder took from the RGB slot survives

@@ -304,7 +304,7 @@ class SpikeGen(nn.Module):
             else:
                 feats = image.new_zeros(b, self.temporal.out_channels, h, w)
             self._features = None  # used: do not keep a step's activations alive
-            return self.refiner(image, rgb_slot, feats)
+            return self.refiner(image, rgb_slot, feats, anchored=spikes is not None)
         return self.refiner(image, self.refiner_guide(image, rgb, spikes, threshold))
 
     def refiner_guide(

@@ -239,6 +239,12 @@ def test_refiner_anchored_at_the_window_cnn_starts_from_its_luma() -> None:
     out = refiner(decoded, rgb, features)  # untrained: the last layer is zero
     assert torch.allclose(to_grey(out), features[:, 3], atol=1e-6)
     assert torch.allclose(out - to_grey(out).unsqueeze(1), decoded - to_grey(decoded).unsqueeze(1), atol=1e-6)
+    # RGB only: no spikes, no estimate to anchor at; the decoded image stays the base
+    assert torch.equal(refiner(decoded, rgb, torch.zeros_like(features), anchored=False), decoded)
+    model = SpikeGen(cfg).eval()
+    with torch.no_grad():
+        rgb_only = model(torch.rand(1, 3, 32, 48), None, 0.0)
+    assert rgb_only.shape == (1, 3, 32, 48) and float(to_grey(rgb_only).mean()) > 0.05  # not pulled to black
     cfg.temporal_light_width = 0
     with pytest.raises(ValueError, match="refiner_anchor needs temporal_light_width"):
         SpikeGen(cfg)
