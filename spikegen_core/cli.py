@@ -53,7 +53,7 @@ def reconstruct(
         center: key frame (default: the middle of the stream).
         window: TFP window length in frames (default: 41, the field's protocol, or the whole stream if shorter).
         threshold: θ of the camera (default: the file's sidecar, else 2.0).
-        checkpoint: SpikeGen checkpoint for --method model (default: the shipped one).
+        checkpoint: SpikeGen checkpoint for --method model (default: the shipped tiny one; `natural`: the shipped natural one).
         cfa: Bayer pattern of a colour spike camera (default: the file's sidecar; none = grey).
         guess-cfa: print how plausible each Bayer pattern makes the recording look and use the best one
             when neither --cfa nor the sidecar gives it (docs: README "Colour spike cameras").
@@ -131,7 +131,7 @@ def restore(
         spikes: spike file (.dat/.npz/.npy).
         out: output image.
         rgb: blurred RGB frame of the same exposure (deblurring); without it: dense reconstruction.
-        checkpoint: SpikeGen checkpoint (default: the shipped tiny one).
+        checkpoint: SpikeGen checkpoint (default: the shipped tiny one; `natural`: the shipped natural one).
         window: spike frames around the centre (default: 41, or the whole stream if shorter).
         center: key frame (default: the middle of the stream).
         threshold: camera θ (default: the file's sidecar, else the model's).
@@ -174,7 +174,7 @@ def evaluate(
         data: a REDS-layout folder (spike/ + gt/, e.g. ../shared/data/spike/reds_synthetic), a folder written
             by `spikegen make-pairs`, "held-out" for the built-in synthetic deblurring set, or "held-out-natural"
             for the same on photographs training never sees.
-        checkpoint: SpikeGen checkpoint (default: the shipped tiny one), or a training folder (its newest EMA).
+        checkpoint: SpikeGen checkpoint (default: the shipped tiny one; `natural`: the shipped natural one), or a training folder (its newest EMA).
         window: spike frames around the key frame (the field's protocol: 41).
         threshold: the camera's θ for a REDS folder (default: the data set's constant, calibrated once from the
             training recordings; see spikegen_core.data.reds).

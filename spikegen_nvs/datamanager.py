@@ -147,7 +147,10 @@ def build_restorer(
     if spec == "tfp":
         return TFPDenseRestorer(tfp_window, tfp_colour_window)
     if spec in ("spikegen", "auto"):
-        if checkpoint is not None and not Path(checkpoint).is_file():
+        from spikegen_core.train.checkpoint import checkpoint_path
+
+        checkpoint = checkpoint_path(checkpoint) if checkpoint is not None else None  # "natural": the shipped one
+        if checkpoint is not None and not checkpoint.is_file():
             raise CheckpointError(f"{checkpoint}: SpikeGen checkpoint not found; pass an existing file or omit it")
         if spec == "spikegen":
             return SpikeGenRestorer(checkpoint)
@@ -179,7 +182,8 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
     at least 4 spikes per pixel, else the core model: spikegen-splat's setting) or 'package.module:factory'
     (factory(checkpoint) -> Restorer)."""
     restorer_checkpoint: Path | None = None
-    """Weights for the restorer; their SHA-256 is part of the cache key."""
+    """Weights for the restorer (a file, or a shipped checkpoint's name: ``natural``, ``tiny``); their SHA-256 is
+    part of the cache key."""
     auto_min_spikes: float = 4.0
     """'auto' restorer: TFP for windows with at least this many spikes per pixel on average, else the model."""
     tfp_window: int | None = None
@@ -226,7 +230,9 @@ class SpikeDatamanager(FullImageDatamanager[InputDataset]):
     def restorer_key(self) -> str:
         ident = self.restorer.restorer_id
         if self.config.restorer_checkpoint is not None:
-            ident += "-" + file_digest(self.config.restorer_checkpoint)[:16]
+            from spikegen_core.train.checkpoint import checkpoint_path
+
+            ident += "-" + file_digest(checkpoint_path(self.config.restorer_checkpoint))[:16]
         return re.sub(r"[^A-Za-z0-9_.-]", "_", ident)
 
     def _dense_cache_dir(self) -> Path:

@@ -28,6 +28,13 @@ from spikegen_core.utils import atomic_path, atomic_write
 FORMAT = "spikegen-checkpoint"
 VERSION = 1
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "spikegen_tiny.safetensors"
+SHIPPED_NAMES = {"tiny": SHIPPED, "natural": SHIPPED.with_name("spikegen_natural.safetensors")}
+"""Checkpoints inside the package, by the name a user may pass instead of a path (model cards beside them)."""
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A shipped checkpoint's name (``"tiny"``, ``"natural"``) → its file; anything else is a path."""
+    return SHIPPED_NAMES.get(str(path), Path(path))
 
 
 def config_path(weights: str | Path) -> Path:
@@ -165,7 +172,7 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     if path is not None and Path(path).is_dir():
         model, meta = load_training_ema(path)
         return model.to(device), meta
-    path = Path(path) if path is not None else SHIPPED
+    path = checkpoint_path(path) if path is not None else SHIPPED
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")
     _check_not_config(path)

@@ -233,7 +233,7 @@ def deblur_video_command(
         upsample: output frames per RGB interval (1 = the RGB rate; 4 = four times the RGB rate).
         luma_window: spike frames per TFP estimate of the brightness change between frames.
         restorer: tfp (spike luma in the blurred frame's chroma) or model (the SpikeGen checkpoint).
-        checkpoint: SpikeGen checkpoint for --restorer model (default: the shipped one).
+        checkpoint: SpikeGen checkpoint for --restorer model (default: the shipped tiny one; `natural`: the shipped natural one).
         height: frame height for .dat files without sidecar.
         width: frame width for .dat files without sidecar.
         axes: axis order of .npz/.npy arrays, THW or HWT.

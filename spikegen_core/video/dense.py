@@ -172,7 +172,7 @@ def restore_video_command(
         window: spike frames per output frame, centred on it.
         restorer: tfp (window mean), tfp_adaptive (long window where still, short where moving) or model
             (the SpikeGen checkpoint).
-        checkpoint: SpikeGen checkpoint for --restorer model (default: the shipped one).
+        checkpoint: SpikeGen checkpoint for --restorer model (default: the shipped tiny one; `natural`: the shipped natural one).
         short_window: the short window of tfp_adaptive (--window is its long one).
         batch_size: windows restored per batch.
         height: frame height for .dat files without sidecar.

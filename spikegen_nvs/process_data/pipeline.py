@@ -129,7 +129,7 @@ class ProcessDataConfig:
     """Photos: hold out every N-th registered view as a test view (views 0, N, 2N, ..., as nerfstudio's
     `eval_interval` split): its photo becomes `gt_path` (what ns-eval scores) and it trains nothing; 0 = none."""
     checkpoint: Path | None = None
-    """Core-model checkpoint for dense frames; TFP when absent."""
+    """Core-model checkpoint for dense frames (a file, or `natural` / `tiny`: a shipped one); TFP when absent."""
     rgb_response: str = "srgb"
     """How the photos / RGB frames encode light: srgb (phones, cameras, video files), linear, or gamma:G. Photos
     are linearised before spikes are simulated from them; written to the scene as `rgb_response`."""
@@ -170,9 +170,11 @@ def restorer_from_checkpoint(path: Path, threshold: float, gain: float = 1.0) ->
     """The core model's reconstruction from spikes alone (grey) as a :data:`Restorer`; ``threshold`` / ``gain``
     are the camera's, as for TFP. Raises CheckpointError naming the file when it is missing or not a SpikeGen
     checkpoint."""
+    from spikegen_core.train.checkpoint import checkpoint_path
     from spikegen_core.video.restorers import make_restorer
 
-    if not Path(path).is_file():  # (load_model's own message would advise passing --checkpoint)
+    path = checkpoint_path(path)
+    if not path.is_file():  # (load_model's own message would advise passing --checkpoint)
         raise CheckpointError(f"{path}: SpikeGen checkpoint not found; pass an existing file or omit --checkpoint")
     model = make_restorer("model", checkpoint=path, threshold=threshold / gain)
     return lambda spikes: model(spikes[None])[0, 0]

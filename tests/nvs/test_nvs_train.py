@@ -266,9 +266,11 @@ def test_ns_export_gaussian_splat_writes_the_trained_gaussians(scene: Path, tmp_
         assert np.allclose(vertices["f_dc_0"], model.shs_0.reshape(model.num_points, -1).cpu().numpy()[:, 0])
 
 
-def test_process_data_datamanager_and_spikegen_restore_give_one_frame(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", [None, "natural"])
+def test_process_data_datamanager_and_spikegen_restore_give_one_frame(tmp_path: Path, name: str | None) -> None:
     """One spike window, one checkpoint: spikegen-process-data --checkpoint, the datamanager's 'spikegen'
-    restorer and `spikegen restore` return the same frame (they share ModelRestorer / restore_tensors)."""
+    restorer and `spikegen restore` return the same frame (they share ModelRestorer / restore_tensors); a shipped
+    checkpoint's name works wherever a path does (the natural one gets a 32-tick window: its WindowCNN stretches)."""
     from types import SimpleNamespace
 
     from spikegen_core.spikes import SpikeStream, simulate
@@ -281,11 +283,12 @@ def test_process_data_datamanager_and_spikegen_restore_give_one_frame(tmp_path: 
     scene = torch.linspace(0.1, 0.9, 40).repeat(24, 1)[None].expand(3, -1, -1)  # a ramp; not divisible by 8
     stream = simulate(scene * torch.linspace(0.7, 1.0, 3)[:, None, None], num_frames=32, threshold=theta, gain=gain)
     spikes = stream.spikes
+    checkpoint = SHIPPED if name is None else Path(name)
     np.save(tmp_path / "w.npy", spikes.numpy())
-    from_process_data = restorer_from_checkpoint(SHIPPED, theta, gain)(spikes)
+    from_process_data = restorer_from_checkpoint(checkpoint, theta, gain)(spikes)
     view = SimpleNamespace(threshold=theta, gain=gain)
-    from_datamanager = build_restorer("spikegen", SHIPPED)(SpikeStream(spikes), view, None)
-    from_cli = restore_image(tmp_path / "w.npy", checkpoint=SHIPPED, window=32, threshold=theta / gain)[0]
+    from_datamanager = build_restorer("spikegen", checkpoint)(SpikeStream(spikes), view, None)
+    from_cli = restore_image(tmp_path / "w.npy", checkpoint=checkpoint, window=32, threshold=theta / gain)[0]
     assert from_process_data.shape == from_datamanager.shape == from_cli.shape == (24, 40)
     assert torch.equal(from_process_data, from_datamanager)
     assert torch.equal(from_process_data, from_cli)
