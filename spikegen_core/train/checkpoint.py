@@ -95,7 +95,10 @@ def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a safetensors checkpoint, all finite; CheckpointError names the file and what is wrong."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")
+        raise CheckpointError(
+            f"{path}: checkpoint not found; pass a checkpoint file, a training folder or a shipped name "
+            f"({', '.join(SHIPPED_NAMES)}), or train one with `spikegen pretrain`"
+        )
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
@@ -174,7 +177,10 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
         return model.to(device), meta
     path = checkpoint_path(path) if path is not None else SHIPPED
     if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found; train one with `spikegen pretrain` or pass --checkpoint")
+        raise CheckpointError(
+            f"{path}: checkpoint not found; pass a checkpoint file, a training folder or a shipped name "
+            f"({', '.join(SHIPPED_NAMES)}), or train one with `spikegen pretrain`"
+        )
     _check_not_config(path)
     meta = read_meta(path)
     cfg = ModelConfig.from_dict(meta["model"])
