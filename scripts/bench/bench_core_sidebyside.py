@@ -116,8 +116,11 @@ def spikegen_row(label: str, path: str, reds: list, count: int) -> dict[str, Any
     ]
     held = summarise(evaluate_held_out_natural(model, count=count, tile=64))["model spikes-only"]
     frame = seconds(lambda: restore_tensors(model, reds[0][1], None, threshold=REDS_THRESHOLD, tile=64))
-    # a model made by scripts/dev/add_window_cnn.py: the fine-tuning and WindowCNN CPU behind its starting point
-    made = read_meta(meta["init"]).get("made_from", {}) if meta.get("init") not in (None, "None") else {}
+    # a model made by scripts/dev/add_window_cnn.py (or exported from one): the CPU behind its starting point
+    init = meta.get("init")
+    made = meta.get("made_from") or (
+        read_meta(init).get("made_from", {}) if init not in (None, "None") else {}
+    )
     before = (made.get("base_cpu_s") or 0) + (made.get("window_cnn_cpu_s") or 0)
     return {"label": label, "path": path, "step": meta.get("step"), "cpu_h": round(meta.get("cpu_s", 0) / 3600, 2),
             "cpu_h_before": round(before / 3600, 2), "parameters": sum(p.numel() for p in model.parameters()),
