@@ -76,9 +76,8 @@ class DetailRefiner(nn.Module):
         residual, to_rgb, to_est = out[:, :3], out[:, 3:4], out[:, 4:]
         estimates = features[:, : self.estimates]
         luma = to_grey(decoded).unsqueeze(1)
-        if (
-            self.anchor is not None and anchored
-        ):  # the anchor's luma with the decoded colour (BT.601 weights sum to 1)
+        # anchored: the anchor's luma with the decoded colour (BT.601 weights sum to 1)
+        if self.anchor is not None and anchored:
             anchor = estimates[:, self.anchor : self.anchor + 1]
             decoded, luma = decoded + (anchor - luma), anchor
         # grey estimates move the luma only, so the colour the decoder took from the RGB slot survives
