@@ -92,8 +92,9 @@ def load_checkpoint(arg: str | None, device: str = "cpu") -> tuple[Any, dict[str
     if arg == "none" or (arg is None and not SHIPPED.is_file()):
         return None, None
     from spikegen_core.train import load_model  # imported late: the TFP/TFI rows need none of the model code
+    from spikegen_core.train.checkpoint import checkpoint_path
 
-    path = Path(arg) if arg else SHIPPED
+    path = checkpoint_path(arg) if arg else SHIPPED  # a file, or a shipped name ("natural")
     model, meta = load_model(path, device=device)
     try:
         shown = str(path.resolve().relative_to(REPO))
