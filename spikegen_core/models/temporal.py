@@ -27,6 +27,13 @@ from spikegen_core.spikes.reconstruct import tfi
 from spikegen_core.spikes.stream import central_start
 
 
+def _centre(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    """The central ``min(n, T)`` entries of axis ``dim`` (the model's training windows centre on the middle)."""
+    t = x.shape[dim]
+    n = min(n, t)
+    return x.narrow(dim, central_start(t, n, "middle"), n)
+
+
 class WindowCNN(nn.Module):
     """Spikes ``(B, T, H, W)`` and θ ``(B,)`` → an intensity estimate ``(B, 1, H, W)``: the central ``frames``
     ticks × θ as image channels, a 3×3 stem, ``blocks`` residual blocks and a 3×3 head, added to their mean (TFP).
@@ -50,10 +57,7 @@ class WindowCNN(nn.Module):
 
     def forward(self, spikes: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         t, n = spikes.shape[1], self.frames
-        if t >= n:
-            x = spikes[:, central_start(t, n, "middle") : central_start(t, n, "middle") + n]
-        else:
-            x = spikes[:, (torch.arange(n, device=spikes.device) * t) // n]
+        x = _centre(spikes, n, 1) if t >= n else spikes[:, (torch.arange(n, device=spikes.device) * t) // n]
         x = x.float() * threshold.to(torch.float32).view(-1, 1, 1, 1)
         h = F.leaky_relu(self.stem(x), 0.2)
         for block in self.blocks:
@@ -102,20 +106,14 @@ class MultiScaleTemporal(nn.Module):
     def out_channels(self) -> int:
         return self.estimates + len(self.scales) * self.channels
 
-    @staticmethod
-    def _centre(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
-        t = x.shape[dim]
-        n = min(n, t)
-        return x.narrow(dim, central_start(t, n, "middle"), n)
-
     def forward(self, spikes: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
         theta = threshold.to(torch.float32).view(-1, 1, 1, 1)
         x = spikes.float()
-        feats = [self._centre(x, s, 1).mean(1, keepdim=True) * theta for s in self.scales]
+        feats = [_centre(x, s, 1).mean(1, keepdim=True) * theta for s in self.scales]
         feats.append(tfi(x, threshold=1.0).unsqueeze(1) * theta)
         if self.light is not None:
             feats.append(self.light(spikes, threshold))
         if self.learned is not None:
-            y = self.learned((self._centre(x, max(self.scales), 1) * theta).unsqueeze(1))  # (B, c, n, H, W)
-            feats += [self._centre(y, s, 2).mean(2) for s in self.scales]
+            y = self.learned((_centre(x, max(self.scales), 1) * theta).unsqueeze(1))  # (B, c, n, H, W)
+            feats += [_centre(y, s, 2).mean(2) for s in self.scales]
         return torch.cat(feats, dim=1)
