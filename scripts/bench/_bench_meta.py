@@ -112,6 +112,17 @@ def settings_line(settings: dict[str, Any]) -> str:
     return "; ".join(f"{k}={json.dumps(jsonable(v), ensure_ascii=False)}" for k, v in settings.items())
 
 
+def append_history(path: Path, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Append ``row`` to the JSON-lines file ``path``; every row in it, the newest per ``step``, by step."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+    newest = {}
+    for line in path.read_text().splitlines():
+        h = json.loads(line)
+        newest[h["step"]] = h
+    return sorted(newest.values(), key=lambda h: h["step"])
+
+
 def write_results(stem: Path, result: dict[str, Any], markdown: list[str]) -> None:
     """Write ``<stem>.json`` and ``<stem>.md`` atomically (a crash never leaves half a file)."""
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,14 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench_meta import bench_meta, machine_summary, markdown_table, settings_line, write_results  # noqa: E402
+from _bench_meta import (  # noqa: E402
+    append_history,
+    bench_meta,
+    machine_summary,
+    markdown_table,
+    settings_line,
+    write_results,
+)
 
 from spikegen_core.data.natural import HELD_OUT_PHOTOS, photo  # noqa: E402
 from spikegen_core.data.reds import REDS_KEY_FRAME, REDS_THRESHOLD, REDS_WINDOW, reds_recordings  # noqa: E402
@@ -174,14 +181,8 @@ def main() -> None:
     history = []
     if ae is not None:
         # every run of this script adds its autoencoder score to the run folder: PSNR vs training step
-        hist_path = args.run / "bench_autoencoder_history.jsonl"
-        with open(hist_path, "a") as f:
-            f.write(json.dumps({"step": ae["step"], "cpu_s": ae["cpu_s"], "mean": ae["mean"]}) + "\n")
-        seen = {}
-        for line in hist_path.read_text().splitlines():
-            h = json.loads(line)
-            seen[h["step"]] = h
-        history = sorted(seen.values(), key=lambda h: h["step"])
+        history = append_history(args.run / "bench_autoencoder_history.jsonl",
+                                 {"step": ae["step"], "cpu_s": ae["cpu_s"], "mean": ae["mean"]})  # fmt: skip
 
     settings = {"run": args.run, "checkpoints": args.checkpoint, "live": args.live, "count": args.count, "tile": args.tile, "threads": args.threads,
                 "reds_threshold": theta, "reds_window": REDS_WINDOW, "reds_key_frame": REDS_KEY_FRAME,

@@ -19,7 +19,6 @@ natural reconstruction from spikes (luma), and seconds per 250×400 frame, besid
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -34,8 +33,15 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _bench_meta import bench_meta, machine_summary, markdown_table, settings_line, write_results  # noqa: E402
-from bench_core_natural import DEFAULT_DATA, reds_inputs, score  # noqa: E402
+from _bench_meta import (  # noqa: E402
+    append_history,
+    bench_meta,
+    machine_summary,
+    markdown_table,
+    settings_line,
+    write_results,
+)
+from bench_core_natural import DEFAULT_DATA, frame_seconds, reds_inputs, score  # noqa: E402
 
 from spikegen_core.data.reds import REDS_THRESHOLD  # noqa: E402
 from spikegen_core.models.temporal import WindowCNN  # noqa: E402
@@ -115,7 +121,7 @@ def spikegen_row(label: str, path: str, reds: list, count: int) -> dict[str, Any
         score(restore_tensors(model, s, None, threshold=REDS_THRESHOLD, tile=64)[0], g) for _, s, g, _ in reds
     ]
     held = summarise(evaluate_held_out_natural(model, count=count, tile=64))["model spikes-only"]
-    frame = seconds(lambda: restore_tensors(model, reds[0][1], None, threshold=REDS_THRESHOLD, tile=64))
+    frame = frame_seconds(model, reds[0][1], 64)
     # a model made by scripts/dev/add_window_cnn.py (or exported from one): the CPU behind its starting point
     init = meta.get("init")
     made = meta.get("made_from") or (
@@ -140,13 +146,7 @@ def evaluate(args: argparse.Namespace) -> None:
            "reds_psnr": sum(a for a, _ in reds_light) / len(reds), "reds_ssim": sum(b for _, b in reds_light) / len(reds),
            "held_psnr": sum(a for a, _ in held_light) / len(held), "held_ssim": sum(b for _, b in held_light) / len(held),
            "s_per_frame": round(seconds(lambda: light_restore(net, reds[0][1], REDS_THRESHOLD)), 3)}  # fmt: skip
-    with open(args.out / "history.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
-    seen = {}
-    for line in (args.out / "history.jsonl").read_text().splitlines():
-        h = json.loads(line)
-        seen[h["step"]] = h
-    history = sorted(seen.values(), key=lambda h: h["step"])
+    history = append_history(args.out / "history.jsonl", row)
     ours = [
         spikegen_row(label, path, reds, args.count)
         for label, path in (a.split("=", 1) for a in args.spikegen)
