@@ -58,16 +58,13 @@ def main() -> None:
     for key, value in model.state_dict().items():
         if key.startswith("temporal.light."):
             state[key] = cnn_state.ema_weights[key.removeprefix("temporal.light.")]
-        elif key == "refiner.inp.0.weight":
-            state[key] = widen(
-                old[key], value.shape, 1, 6 + e
-            )  # decoded (3) + RGB slot (3), then the features
+        elif key == "refiner.inp.0.weight":  # inputs: decoded (3), RGB slot (3), then the features
+            state[key] = widen(old[key], value.shape, 1, 6 + e)
         elif key == "temporal_tokens.0.weight":
             state[key] = widen(old[key], value.shape, 1, e)
         elif key in ("refiner.out.weight", "refiner.out.bias"):
-            state[key] = widen(
-                old[key], value.shape, 0, 4 + e
-            )  # residual (3) + blend to RGB (1), then per estimate
+            # outputs: residual (3), blend to RGB (1), then one blend per estimate
+            state[key] = widen(old[key], value.shape, 0, 4 + e)
         else:
             state[key] = old[key]
         if args.anchor and key.startswith("refiner.out."):
