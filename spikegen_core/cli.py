@@ -124,6 +124,7 @@ def restore(
     force_size: bool = False,
     device: str = "cpu",
     rgb_response: str = "srgb",
+    fast: bool = False,
 ) -> None:
     """Restore a sharp frame with the SpikeGen model: a spike window (+ optional blurred RGB) in, an image out.
 
@@ -147,6 +148,8 @@ def restore(
         device: cpu or cuda.
         rgb_response: how --rgb encodes light (srgb: cameras and phones; linear; gamma:G); the output image is
             encoded the same way. The model works in linear light, as the spikes.
+        fast: one pass of the model's WindowCNN over the whole frame instead of the full model (about 20× faster;
+            needs a checkpoint that has one: `natural`); with --rgb the spike luma goes into the RGB frame's colour.
     """
     from spikegen_core import radiometry
     from spikegen_core.train import restore as run_restore
@@ -154,7 +157,7 @@ def restore(
     path = run_restore(
         spikes, out, rgb=rgb, checkpoint=checkpoint, window=window, center=center, threshold=threshold, mode=mode,
         sampler=sampler, steps=steps, temperature=temperature, height=height, width=width, axes=axes, key=key,
-        force_size=force_size, device=device, rgb_response=radiometry.from_text(rgb_response),
+        force_size=force_size, device=device, rgb_response=radiometry.from_text(rgb_response), fast=fast,
     )  # fmt: skip
     print(f"wrote {path}")
 
@@ -167,6 +170,7 @@ def evaluate(
     tile: int = 64,
     out_json: Path | None = None,
     device: str = "cpu",
+    fast: bool = False,
 ) -> None:
     """PSNR/SSIM table of the model vs TFP and TFI (and the blurred input for deblurring).
 
@@ -181,11 +185,12 @@ def evaluate(
         tile: tile size of the restoration (0: the whole frame at once).
         out_json: also write the table as JSON here.
         device: cpu or cuda.
+        fast: score the model's one-pass fast path (its WindowCNN; `natural` has one) instead of the full model.
     """
     from spikegen_core.train import evaluate as run_evaluate
 
     run_evaluate(data, checkpoint, window=window, threshold=threshold, tile=tile or None, out_json=out_json,
-                 device=device)  # fmt: skip
+                 device=device, fast=fast)  # fmt: skip
     if out_json is not None:
         print(f"wrote {out_json}")
 

@@ -1,9 +1,9 @@
 """Spike-aware full-image datamanager: a restored dense frame per training view plus its raw spike window.
 
-Dense frames come from a pluggable *restorer* (``"tfp"``; ``"spikegen"``, the core model; ``"auto"``, TFP for
-spike-rich windows and the core model for sparse ones, spikegen-splat's default; or
-``restorer="package.module:factory"``) and are cached on disk, keyed by the restorer's id (which carries
-its checkpoint hash) and a hash of the spike window, so a second run or another method reuses them.
+Dense frames come from a pluggable *restorer* (``"tfp"``; ``"spikegen"``, the core model; ``"spikegen-fast"``, its
+one-pass path; ``"auto"``, TFP for spike-rich windows and the core model for sparse ones, spikegen-splat's default;
+or ``restorer="package.module:factory"``) and are cached on disk, keyed by the restorer's id (which carries its
+checkpoint hash) and a hash of the spike window, so a second run or another method reuses them.
 Each training batch also carries the view's spike window, read from the memory-mapped file (only the
 window's frames), the blurred RGB frame when the scene has one, and whether the dense frame is grey.
 """
@@ -70,25 +70,32 @@ class TFPDenseRestorer:
         return colour_frame(spikes, window=window, threshold=view.threshold, gain=view.gain).clamp(0.0, 1.0)
 
 
-def _model_id(checkpoint: Path | None) -> str:
+def _model_id(checkpoint: Path | None, fast: bool = False) -> str:
     """Cache id of the core model as restorer. A given checkpoint's hash is added by ``restorer_key``; the shipped
-    weights may change between releases, so their hash is part of the id itself."""
-    from spikegen_core.train.checkpoint import SHIPPED
+    default weights (tiny; natural for the fast path) may change between releases, so their hash is part of the id
+    itself."""
+    from spikegen_core.train.checkpoint import SHIPPED, SHIPPED_NAMES
 
-    return "spikegen" if checkpoint is not None else f"spikegen-{file_digest(SHIPPED)[:16]}"
+    name = "spikegen-fast" if fast else "spikegen"
+    if checkpoint is not None:
+        return name
+    return f"{name}-{file_digest(SHIPPED_NAMES['natural'] if fast else SHIPPED)[:16]}"
 
 
 class SpikeGenRestorer:
     """The core SpikeGen model (``spikegen_core.video.restorers.ModelRestorer``, the one model restorer): deblurs
     the view's blurred RGB with its spikes (colour), or reconstructs a grey frame from the spikes alone when the
-    view has no RGB. ``checkpoint=None`` is the shipped tiny model."""
+    view has no RGB. ``checkpoint=None`` is the shipped tiny model. ``fast``: the model's one-pass path (its
+    WindowCNN's luma, in the blurred RGB's chroma when the view has one); ``checkpoint=None`` is then the shipped
+    natural model."""
 
-    def __init__(self, checkpoint: Path | None = None) -> None:
+    def __init__(self, checkpoint: Path | None = None, fast: bool = False) -> None:
         from spikegen_core.video.restorers import ModelRestorer
 
-        self.restorer = ModelRestorer(checkpoint).load()
+        default = "natural" if fast else None
+        self.restorer = ModelRestorer(checkpoint if checkpoint is not None else default, fast=fast).load()
         self.model = self.restorer.model
-        self.restorer_id = _model_id(checkpoint)
+        self.restorer_id = _model_id(checkpoint, fast)
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
         if spikes.cfa:  # colour spikes: each filter site's plane restored as grey, then demosaiced
@@ -141,23 +148,24 @@ def build_restorer(
     min_spikes: float = 4.0,
     tfp_colour_window: int | None = None,
 ) -> Restorer:
-    """``"tfp"``, ``"spikegen"`` (the core model; default weights: the shipped checkpoint), ``"auto"`` (TFP where
-    windows are spike-rich, else the core model) or ``"package.module:factory"`` where ``factory(checkpoint) ->
-    Restorer``."""
+    """``"tfp"``, ``"spikegen"`` (the core model; default weights: the shipped tiny checkpoint), ``"spikegen-fast"``
+    (its one-pass path; default weights: the shipped natural checkpoint), ``"auto"`` (TFP where windows are
+    spike-rich, else the core model) or ``"package.module:factory"`` where ``factory(checkpoint) -> Restorer``."""
     if spec == "tfp":
         return TFPDenseRestorer(tfp_window, tfp_colour_window)
-    if spec in ("spikegen", "auto"):
+    if spec in ("spikegen", "spikegen-fast", "auto"):
         from spikegen_core.train.checkpoint import checkpoint_path
 
         checkpoint = checkpoint_path(checkpoint) if checkpoint is not None else None  # "natural": the shipped one
         if checkpoint is not None and not checkpoint.is_file():
             raise CheckpointError(f"{checkpoint}: SpikeGen checkpoint not found; pass an existing file or omit it")
-        if spec == "spikegen":
-            return SpikeGenRestorer(checkpoint)
+        if spec != "auto":
+            return SpikeGenRestorer(checkpoint, fast=spec == "spikegen-fast")
         return AutoRestorer(checkpoint, tfp_window, min_spikes, tfp_colour_window)
     if ":" not in spec:
         raise CheckpointError(
-            f"restorer {spec!r} is neither 'tfp', 'spikegen', 'auto' nor 'package.module:factory'; pass one of those"
+            f"restorer {spec!r} is not 'tfp', 'spikegen', 'spikegen-fast', 'auto' or 'package.module:factory'; "
+            "pass one of those"
         )
     module, _, name = spec.partition(":")
     try:
@@ -178,9 +186,10 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
     dense_target: Literal["restored", "dataparser"] = "restored"
     """Photometric target of train views: the restored dense frame, or the image the dataparser chose."""
     restorer: str = "tfp"
-    """'tfp', 'spikegen' (the core model deblurs each view's RGB with its spikes), 'auto' (TFP where a window holds
-    at least 4 spikes per pixel, else the core model: spikegen-splat's setting) or 'package.module:factory'
-    (factory(checkpoint) -> Restorer)."""
+    """'tfp', 'spikegen' (the core model deblurs each view's RGB with its spikes), 'spikegen-fast' (the core model's
+    one-pass path: its WindowCNN's luma), 'auto' (TFP where a window holds at least 4 spikes per
+    pixel, else the core model: spikegen-splat's setting) or 'package.module:factory' (factory(checkpoint) ->
+    Restorer)."""
     restorer_checkpoint: Path | None = None
     """Weights for the restorer (a file, or a shipped checkpoint's name: ``natural``, ``tiny``); their SHA-256 is
     part of the cache key."""

@@ -145,6 +145,26 @@ def frame_seconds(model: Any, spikes: torch.Tensor, tile: int | None) -> float:
     return time.perf_counter() - t0
 
 
+def fast_path_timing(model: Any, spikes: torch.Tensor, threads: int, batch: int = 8) -> dict[str, Any]:
+    """The one-pass fast path (``SpikeGen.fast_luma``) on one 250×400 window and on a batch of them, as video
+    restoration runs it: seconds per frame and frames per second."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        one = spikes[None]
+        many = spikes[None].expand(batch, -1, -1, -1).contiguous()
+        model.fast_luma(one, REDS_THRESHOLD)  # warm-up
+        t0 = time.perf_counter()
+        model.fast_luma(one, REDS_THRESHOLD)
+        t1 = time.perf_counter()
+        model.fast_luma(many, REDS_THRESHOLD)
+        t2 = time.perf_counter()
+    finally:
+        torch.set_num_threads(before)
+    return {"threads": threads, "s_per_frame": round(t1 - t0, 3), "batch": batch,
+            "batch_frames_per_s": round(batch / (t2 - t1), 2)}  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, default=None, help="training folder of scripts/dev/train_core_natural.sh")
@@ -167,7 +187,7 @@ def main() -> None:
     # the windows of the natural preset's temporal features: which one a per-pixel choice starts from
     rows += [mean_rows(f"TFP-{n}", [score(tfp(s, window=n, threshold=theta), g) for _, s, g, _ in reds])
              for n in (5, 9, 17, 21, 33)]  # fmt: skip
-    timing, deblur = [], {}
+    timing, fast_timing, deblur = [], [], {}
     for label, what in run_checkpoints(args.run, args.checkpoint, args.live):
         model, meta = load_any(what)
         preds = [restore_tensors(model, s, None, threshold=theta, tile=tile)[0] for _, s, _, _ in reds]
@@ -177,6 +197,14 @@ def main() -> None:
                               parameters=sum(q.numel() for q in model.parameters())))  # fmt: skip
         timing.append({"method": label, "s_per_frame": round(frame_seconds(model, reds[0][1], tile), 2)})
         deblur[label] = summarise(evaluate_held_out_natural(model, count=args.count, tile=tile))
+        if model.has_fast_path:  # the same checkpoint's one-pass WindowCNN estimate (`--fast`)
+            fast = f"{label}, fast path"
+            preds = [restore_tensors(model, s, None, threshold=theta, fast=True)[0] for _, s, _, _ in reds]
+            rows.append(mean_rows(f"SpikeGen: {fast}", [score(pr, g) for pr, (_, _, g, _) in zip(preds, reds, strict=True)],
+                                  step=meta.get("step"),
+                                  parameters=sum(q.numel() for q in model.temporal.light.parameters())))  # fmt: skip
+            fast_timing += [{"method": fast, **fast_path_timing(model, reds[0][1], n)} for n in (1, 2)]
+            deblur[fast] = summarise(evaluate_held_out_natural(model, count=args.count, fast=True))
     ae = autoencoder_psnr(args.run, reds) if args.run is not None else None
     history = []
     if ae is not None:
@@ -190,7 +218,8 @@ def main() -> None:
     meta = bench_meta("cpu")
     command = "python scripts/bench/bench_core_natural.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = {**meta, "benchmark": "core_natural", "command": command, "settings": settings, "reds": rows,
-              "autoencoder": ae, "autoencoder_history": history, "timing": timing, "held_out_natural": deblur}  # fmt: skip
+              "autoencoder": ae, "autoencoder_history": history, "timing": timing, "fast_path_timing": fast_timing,
+              "held_out_natural": deblur}  # fmt: skip
     md = ["# Core model, `natural` preset (issue 20): REDS samples and the autoencoder", "",
           f"- commit `{meta['commit']}`, {meta['date']}", f"- machine: {machine_summary(meta['machine'])}",
           f"- rerun: `{command}`", f"- settings: {settings_line(settings)}", "",
@@ -217,7 +246,8 @@ def main() -> None:
     base = [[m, round(first[m]["psnr"], 2), round(first[m]["ssim"], 4)]
             for m in ("blurred input", "TFP", "TFI", "blurred input (RGB)")]  # fmt: skip
     model_rows = [[f"{lab}: {m}", round(v[m]["psnr"], 2), round(v[m]["ssim"], 4)] for lab, v in deblur.items()
-                  for m in ("model deblur", "model spikes-only", "model deblur (RGB)")]  # fmt: skip
+                  for m in ("model deblur", "model spikes-only", "model deblur (RGB)", "model RGB-only",
+                            "model RGB-only (RGB)") if m in v]  # fmt: skip
     md += ["## Held-out synthetic deblurring, natural-photo content (64×64, 41 ticks, θ = 2, always moving)", "",
            *markdown_table(["method", "PSNR (dB)", "SSIM"], base + model_rows), "",
            f"{first['TFP']['n']} exposures; luma unless marked RGB.", ""]  # fmt: skip
@@ -225,6 +255,13 @@ def main() -> None:
         md += ["## One-pass restoration time, 250×400 frame", "",
                *markdown_table(["checkpoint", "s / frame"], [[t["method"], t["s_per_frame"]] for t in timing]), "",
                f"tile={args.tile}, {args.threads} torch thread(s) on a shared machine (load included).", ""]  # fmt: skip
+    if fast_timing:
+        md += ["## The fast path (`--fast`: the model's WindowCNN, one pass over the whole frame), 250×400", "",
+               *markdown_table(["checkpoint", "torch threads", "s / frame", "frames / s, batches of 8 (video)"],
+                               [[t["method"], t["threads"], t["s_per_frame"], t["batch_frames_per_s"]]
+                                for t in fast_timing]), "",
+               "Whole frames, no tiles; 41-tick windows (the net reads the central 33). Shared machine, load included.",
+               ""]  # fmt: skip
     write_results(args.out, result, md)
     print("\n".join(md))
     print(json.dumps({"reds": [(r["method"], round(r["psnr"], 2)) for r in rows]}))

@@ -165,7 +165,7 @@ def _pair_rows(model: SpikeGen, name: str, sharp: torch.Tensor, blurred: torch.T
     target = to_grey(sharp)
     deblurred = restore_tensors(model, spikes, blurred, threshold=theta, mode="deblur", tile=tile, **sample_kw)
     recon = restore_tensors(model, spikes, None, threshold=theta, tile=tile, **sample_kw)[0]
-    return [
+    rows = [
         _score(name, "model deblur", to_grey(deblurred), target),
         _score(name, "model spikes-only", recon, target),
         _score(name, "blurred input", to_grey(blurred), target),
@@ -174,6 +174,11 @@ def _pair_rows(model: SpikeGen, name: str, sharp: torch.Tensor, blurred: torch.T
         _score(name, "model deblur (RGB)", deblurred, sharp),
         _score(name, "blurred input (RGB)", blurred, sharp),
     ]
+    if not sample_kw.get("fast"):  # the fast path restores from spikes; the full model also from RGB alone
+        rgb_only = restore_tensors(model, None, blurred, threshold=theta, mode="deblur", tile=tile, **sample_kw)
+        rows += [_score(name, "model RGB-only", to_grey(rgb_only), target),
+                 _score(name, "model RGB-only (RGB)", rgb_only, sharp)]  # fmt: skip
+    return rows
 
 
 def evaluate_held_out(model: SpikeGen, *, count: int = 32, tile: int | None = 64, **sample_kw: Any) -> list[Row]:

@@ -128,7 +128,8 @@ def finetune_pairs(cfg: PairsConfig) -> Path:
         torch.manual_seed(cfg.seed)
         model = starting_model(cfg.init, Path(cfg.out_dir), cfg.resume)
         model = model.to(rt.device)
-        set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True)
+        set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True,
+                      window_cnn=cfg.train_window_cnn)  # fmt: skip
 
         def meta() -> dict:
             return {"model": model.config.to_dict(), "train": cfg.to_dict(), "stage": "finetune-pairs",

@@ -21,6 +21,7 @@ from spikegen_core.spikes.io import load_spikes
 from spikegen_core.spikes.stream import SpikeStream
 from spikegen_core.train.checkpoint import load_model
 from spikegen_core.train.objectives import tfp_prior
+from spikegen_core.video.restorers import luma_swap
 
 Mode = Literal["auto", "deblur", "reconstruct"]
 DEFAULT_WINDOW = 41  # the field's benchmark window
@@ -113,18 +114,29 @@ def restore_tensors(
     mode: Mode = "auto",
     tile: int | None = 64,
     overlap: int = 16,
+    fast: bool = False,
     **sample_kw: Any,
 ) -> torch.Tensor:
     """Deblur (``rgb`` + ``spikes``) or reconstruct (``spikes`` only) one frame → (3, H, W) in [0, 1].
 
-    Reconstruction returns a grey image in three equal channels (spikes carry no colour).
+    Reconstruction returns a grey image in three equal channels (spikes carry no colour). ``fast``: the model's
+    one-pass WindowCNN estimate (:meth:`SpikeGen.fast_luma`) as the luma, in the blurred frame's chroma when
+    deblurring.
     """
     cfg = model.config
     if mode == "auto":
         mode = "deblur" if rgb is not None else "reconstruct"
+    if mode == "deblur" and rgb is None:
+        raise InputMismatchError("deblurring needs the blurred RGB frame; pass rgb=... or use mode='reconstruct'")
+    if fast:
+        if spikes is None:
+            raise InputMismatchError("the fast path restores from spikes; pass spikes=..., or drop --fast")
+        dev = next(model.parameters()).device
+        luma = model.fast_luma(spikes[None].to(dev), threshold)[0]
+        if mode == "deblur":
+            return luma_swap(rgb[None].to(dev, torch.float32), luma)[0]
+        return luma.expand(3, -1, -1).contiguous()
     if mode == "deblur":
-        if rgb is None:
-            raise InputMismatchError("deblurring needs the blurred RGB frame; pass rgb=... or use mode='reconstruct'")
         gamma = cfg.deblur_gamma if spikes is not None else 0.0
         return run_model(model, rgb, spikes, gamma, tile=tile, overlap=overlap, threshold=threshold, **sample_kw)
     if spikes is None:
@@ -184,6 +196,7 @@ def restore_image(
     force_size: bool = False,
     device: str = "cpu",
     rgb_response: radiometry.RgbResponse = radiometry.LINEAR,
+    fast: bool = False,
 ) -> torch.Tensor:
     """Restore one frame from a ``.dat``/``.npz``/``.npy`` spike file (+ optional blurred RGB image file).
 
@@ -192,7 +205,7 @@ def restore_image(
     model's). ``height``/``width`` for a ``.dat`` without sidecar; ``axes``/``key`` for arrays (``"HWT"`` when
     time is last). Inputs are all checked before the model is loaded. ``rgb_response``: how the RGB file encodes
     light; it is linearised for the model (which works in linear light, as the spikes) and the result encoded the
-    same way. Returns (3, H, W) in [0, 1].
+    same way. ``fast``: the model's one-pass estimate (see :func:`restore_tensors`). Returns (3, H, W) in [0, 1].
     """
     if steps is not None and steps < 1:
         raise InputMismatchError(f"--steps {steps}: DDIM steps must be at least 1; use e.g. --steps 50")
@@ -213,7 +226,7 @@ def restore_image(
         )
     out = restore_tensors(
         model, win, image, threshold=theta, mode=mode, tile=tile, sampler=sampler, steps=steps,
-        temperature=temperature,
+        temperature=temperature, fast=fast,
     )
     return rgb_response.encode(out)
 

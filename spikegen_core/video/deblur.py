@@ -209,7 +209,7 @@ def deblur_video_command(
     out: Path = Path("outputs/deblur"),
     upsample: int = 1,
     luma_window: int = 41,
-    restorer: Literal["tfp", "tfp_adaptive", "model"] = "tfp",
+    restorer: Literal["tfp", "tfp_adaptive", "model", "fast"] = "tfp",
     checkpoint: Path | None = None,
     height: int | None = None,
     width: int | None = None,
@@ -232,8 +232,10 @@ def deblur_video_command(
         out: output folder.
         upsample: output frames per RGB interval (1 = the RGB rate; 4 = four times the RGB rate).
         luma_window: spike frames per TFP estimate of the brightness change between frames.
-        restorer: tfp (spike luma in the blurred frame's chroma) or model (the SpikeGen checkpoint).
-        checkpoint: SpikeGen checkpoint for --restorer model (default: the shipped tiny one; `natural`: the shipped natural one).
+        restorer: tfp (spike luma in the blurred frame's chroma), model (the SpikeGen checkpoint) or fast (the
+            model's one-pass WindowCNN luma in the blurred frame's chroma; default checkpoint: natural).
+        checkpoint: SpikeGen checkpoint for --restorer model or fast: a file or a shipped name, tiny or natural
+            (default: tiny for model, natural for fast).
         height: frame height for .dat files without sidecar.
         width: frame width for .dat files without sidecar.
         axes: axis order of .npz/.npy arrays, THW or HWT.

@@ -141,7 +141,7 @@ def restore_video_command(
     out: Path = Path("outputs/video"),
     fps: float = 1000.0,
     window: int = 41,
-    restorer: Literal["tfp", "tfp_adaptive", "model"] = "tfp",
+    restorer: Literal["tfp", "tfp_adaptive", "model", "fast"] = "tfp",
     checkpoint: Path | None = None,
     short_window: int = 41,
     batch_size: int = 8,
@@ -170,9 +170,10 @@ def restore_video_command(
         out: output folder.
         fps: output frames per second on the spike clock (1000 from a 20 kHz stream = one frame every 20 ticks).
         window: spike frames per output frame, centred on it.
-        restorer: tfp (window mean), tfp_adaptive (long window where still, short where moving) or model
-            (the SpikeGen checkpoint).
-        checkpoint: SpikeGen checkpoint for --restorer model (default: the shipped tiny one; `natural`: the shipped natural one).
+        restorer: tfp (window mean), tfp_adaptive (long window where still, short where moving), model
+            (the SpikeGen checkpoint) or fast (the model's one-pass WindowCNN; default checkpoint: natural).
+        checkpoint: SpikeGen checkpoint for --restorer model or fast: a file or a shipped name, tiny or natural
+            (default: tiny for model, natural for fast).
         short_window: the short window of tfp_adaptive (--window is its long one).
         batch_size: windows restored per batch.
         height: frame height for .dat files without sidecar.
@@ -205,7 +206,7 @@ def restore_video_command(
         # The grey model restores each filter site's plane on its own (benchmarks/cfa_restore.md: +2.5 dB over the
         # whole mosaic as if grey); TFP is per pixel either way.
         rest = DemosaicRestorer(rest, pattern, src.cfa_gains if pattern == src.cfa else None,
-                                per_site=restorer == "model")  # fmt: skip
+                                per_site=restorer in ("model", "fast"))  # fmt: skip
     res = restore_video(src, out, fps=fps, window=window, restorer=rest, batch_size=batch_size, start=start,
                         stop=stop, mp4=mp4, frames=frames, play_fps=play_fps, device=device,
                         normalize=normalize, rgb_response=response)

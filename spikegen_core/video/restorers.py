@@ -133,13 +133,17 @@ class ModelRestorer:
     ``reconstruct_gamma`` and returns grey; with blurred RGB it uses ``deblur_gamma`` and returns RGB. Frames
     are restored in ``tile``-pixel tiles (the training crop; None: whole frames); windows longer than the
     encoder's ``max_spike_frames`` use their central frames.
+
+    ``fast``: the model's one-pass WindowCNN estimate (``SpikeGen.fast_luma``) for the whole batch at once, in the
+    blurred frame's chroma when there is RGB: the frames ``spikegen restore --fast`` gives.
     """
 
     def __init__(self, checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu",
-                 threshold: float | None = None, tile: int | None = 64) -> None:
+                 threshold: float | None = None, tile: int | None = 64, fast: bool = False) -> None:
         self.checkpoint, self.device, self._threshold, self.tile = checkpoint, torch.device(device), threshold, tile
+        self.fast = fast
         self._model = None
-        self.name = "spikegen"
+        self.name = "spikegen-fast" if fast else "spikegen"
 
     def load(self) -> ModelRestorer:
         if self._model is None:
@@ -150,6 +154,11 @@ class ModelRestorer:
                     f"the SpikeGen model code is not importable ({exc}); use --restorer tfp or install the full package"
                 ) from exc
             self._model, self.meta = load_model(self.checkpoint, device=self.device)
+            if self.fast and not self._model.has_fast_path:
+                raise CheckpointError(
+                    f"{self.checkpoint or 'the shipped tiny checkpoint'} has no one-pass fast path (a WindowCNN); "
+                    "use the `natural` checkpoint, or the full model (no --fast / restorer 'model')"
+                )
         return self
 
     @property
@@ -166,6 +175,9 @@ class ModelRestorer:
         _check(spikes, rgb)
         model = self.model
         theta = threshold if threshold is not None else self._threshold
+        if self.fast:  # the whole batch in one pass (whole frames; the window's centre as the net was trained)
+            luma = model.fast_luma(spikes.to(self.device), theta)
+            return luma if rgb is None else luma_swap(rgb.to(self.device, torch.float32), luma[:, 0])
         x = central(spikes, model.config.max_spike_frames).to(self.device, torch.float32)
         frames = [
             restore_tensors(model, x[b], None if rgb is None else rgb[b].to(self.device, torch.float32),
@@ -220,7 +232,8 @@ def make_restorer(
     name: str = "tfp", *, checkpoint: str | Path | None = None, threshold: float = 2.0, window: int | None = None,
     device: str = "cpu",
 ) -> Restorer:
-    """``"tfp"``, ``"tfp_adaptive"`` or ``"model"`` (the shipped checkpoint unless ``checkpoint`` names another).
+    """``"tfp"``, ``"tfp_adaptive"``, ``"model"`` (the shipped tiny checkpoint unless ``checkpoint`` names another) or
+    ``"fast"`` (the model's one-pass path; default checkpoint: the shipped ``natural``, which has one).
 
     ``window``: TFP's central window (``tfp``) or the short window (``tfp_adaptive``); None = the whole window.
     """
@@ -230,4 +243,6 @@ def make_restorer(
         return AdaptiveTFPRestorer(threshold=threshold, short=window or 41)
     if name in ("model", "spikegen"):
         return ModelRestorer(checkpoint, device=device, threshold=threshold).load()
-    raise InputMismatchError(f"unknown restorer {name!r}; use 'tfp', 'tfp_adaptive' or 'model'")
+    if name == "fast":
+        return ModelRestorer(checkpoint or "natural", device=device, threshold=threshold, fast=True).load()
+    raise InputMismatchError(f"unknown restorer {name!r}; use 'tfp', 'tfp_adaptive', 'model' or 'fast'")

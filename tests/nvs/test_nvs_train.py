@@ -295,6 +295,32 @@ def test_process_data_datamanager_and_spikegen_restore_give_one_frame(tmp_path: 
     assert 0.05 < float(from_cli.std())  # a real image, not a constant
 
 
+def test_fast_path_gives_one_frame_in_process_data_datamanager_and_restore(tmp_path: Path) -> None:
+    """The core model's one-pass path: spikegen-process-data --fast, the datamanager's 'spikegen-fast' restorer
+    (default weights: the shipped natural ones, keyed by their hash) and `spikegen restore --fast` give one frame."""
+    from types import SimpleNamespace
+
+    from spikegen_core.spikes import SpikeStream, simulate
+    from spikegen_core.train.restore import restore_image
+    from spikegen_nvs.datamanager import build_restorer
+    from spikegen_nvs.process_data.pipeline import restorer_from_checkpoint
+
+    theta, gain = 2.4, 1.2
+    scene = torch.linspace(0.1, 0.9, 40).repeat(24, 1)[None]
+    spikes = simulate(scene, num_frames=41, threshold=theta, gain=gain).spikes
+    np.save(tmp_path / "w.npy", spikes.numpy())
+    restorer = build_restorer("spikegen-fast")
+    assert restorer.restorer_id.startswith("spikegen-fast-")
+    from_datamanager = restorer(SpikeStream(spikes), SimpleNamespace(threshold=theta, gain=gain), None)
+    from_process_data = restorer_from_checkpoint(Path("natural"), theta, gain, fast=True)(spikes)
+    from_cli = restore_image(tmp_path / "w.npy", checkpoint=Path("natural"), threshold=theta / gain, fast=True)[0]
+    assert from_datamanager.shape == from_process_data.shape == from_cli.shape == (24, 40)
+    assert torch.allclose(from_datamanager, from_process_data, atol=1e-6)
+    assert torch.allclose(from_datamanager, from_cli, atol=1e-6)
+    truth = scene[0].clamp(0, 1)
+    assert float((from_cli - truth).abs().mean()) < 0.05  # the ramp's intensity, at the camera's θ / gain
+
+
 def test_spikegen_restorer_deblurs_in_colour_and_reconstructs_grey() -> None:
     from types import SimpleNamespace
 
