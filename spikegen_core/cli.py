@@ -148,8 +148,9 @@ def restore(
         device: cpu or cuda.
         rgb_response: how --rgb encodes light (srgb: cameras and phones; linear; gamma:G); the output image is
             encoded the same way. The model works in linear light, as the spikes.
-        fast: one pass of the model's WindowCNN over the whole frame instead of the full model (about 20× faster;
-            needs a checkpoint that has one: `natural`); with --rgb the spike luma goes into the RGB frame's colour.
+        fast: the one-pass fast model (a small CNN over the whole frame, about 20× faster than the full model;
+            --checkpoint default: the shipped `fast`) instead of the full model; with --rgb its luma goes into the
+            RGB frame's colour.
     """
     from spikegen_core import radiometry
     from spikegen_core.train import restore as run_restore
@@ -185,7 +186,7 @@ def evaluate(
         tile: tile size of the restoration (0: the whole frame at once).
         out_json: also write the table as JSON here.
         device: cpu or cuda.
-        fast: score the model's one-pass fast path (its WindowCNN; `natural` has one) instead of the full model.
+        fast: score the one-pass fast model (--checkpoint default: the shipped `fast`) instead of the full model.
     """
     from spikegen_core.train import evaluate as run_evaluate
 

@@ -120,10 +120,9 @@ def make_trainer_config(
         mixed_precision=False,
         machine=MachineConfig(device_type=DEVICE_TYPE),
         pipeline=VanillaPipelineConfig(
-            # "auto": TFP over the central third of the window (the centre virtual view's sub-window: far less
-            # motion blur than the whole window, at the price of noise that the 3-D fit averages out across
-            # views) where the window holds enough spikes; the core model's restoration where TFP would be
-            # mostly noise (benchmarks/prior.md compares the two on sparse and spike-rich windows).
+            # "auto": the fast model's frame where the window holds enough spikes (benchmarks/dense_frames.md: 4-9
+            # dB above TFP over the central third, the former choice); the core model's restoration where every
+            # spike-only frame would be mostly noise (benchmarks/prior.md). tfp_window: for `restorer tfp`.
             datamanager=SpikeDatamanagerConfig(
                 dataparser=SpikeDataParserConfig(), restorer="auto", tfp_window=21
             ),

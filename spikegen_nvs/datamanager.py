@@ -1,9 +1,9 @@
 """Spike-aware full-image datamanager: a restored dense frame per training view plus its raw spike window.
 
-Dense frames come from a pluggable *restorer* (``"tfp"``; ``"spikegen"``, the core model; ``"spikegen-fast"``, its
-one-pass path; ``"auto"``, TFP for spike-rich windows and the core model for sparse ones, spikegen-splat's default;
-or ``restorer="package.module:factory"``) and are cached on disk, keyed by the restorer's id (which carries its
-checkpoint hash) and a hash of the spike window, so a second run or another method reuses them.
+Dense frames come from a pluggable *restorer* (``"tfp"``; ``"spikegen"``, the core model; ``"spikegen-fast"``, the
+one-pass fast model; ``"auto"``, the fast model for spike-rich windows and the core model for sparse ones,
+spikegen-splat's default; or ``restorer="package.module:factory"``) and are cached on disk, keyed by the restorer's
+id (which carries its checkpoint hash) and a hash of the spike window, so a second run or another method reuses them.
 Each training batch also carries the view's spike window, read from the memory-mapped file (only the
 window's frames), the blurred RGB frame when the scene has one, and whether the dense frame is grey.
 """
@@ -72,28 +72,26 @@ class TFPDenseRestorer:
 
 def _model_id(checkpoint: Path | None, fast: bool = False) -> str:
     """Cache id of the core model as restorer. A given checkpoint's hash is added by ``restorer_key``; the shipped
-    default weights (tiny; natural for the fast path) may change between releases, so their hash is part of the id
+    default weights (tiny; for the fast model: fast) may change between releases, so their hash is part of the id
     itself."""
     from spikegen_core.train.checkpoint import SHIPPED, SHIPPED_NAMES
 
     name = "spikegen-fast" if fast else "spikegen"
     if checkpoint is not None:
         return name
-    return f"{name}-{file_digest(SHIPPED_NAMES['natural'] if fast else SHIPPED)[:16]}"
+    return f"{name}-{file_digest(SHIPPED_NAMES['fast'] if fast else SHIPPED)[:16]}"
 
 
 class SpikeGenRestorer:
     """The core SpikeGen model (``spikegen_core.video.restorers.ModelRestorer``, the one model restorer): deblurs
     the view's blurred RGB with its spikes (colour), or reconstructs a grey frame from the spikes alone when the
-    view has no RGB. ``checkpoint=None`` is the shipped tiny model. ``fast``: the model's one-pass path (its
-    WindowCNN's luma, in the blurred RGB's chroma when the view has one); ``checkpoint=None`` is then the shipped
-    natural model."""
+    view has no RGB. ``checkpoint=None`` is the shipped tiny model. ``fast``: the one-pass fast model instead (its
+    luma, in the blurred RGB's chroma when the view has one; ``checkpoint=None``: the shipped ``fast``)."""
 
     def __init__(self, checkpoint: Path | None = None, fast: bool = False) -> None:
         from spikegen_core.video.restorers import ModelRestorer
 
-        default = "natural" if fast else None
-        self.restorer = ModelRestorer(checkpoint if checkpoint is not None else default, fast=fast).load()
+        self.restorer = ModelRestorer(checkpoint, fast=fast).load()
         self.model = self.restorer.model
         self.restorer_id = _model_id(checkpoint, fast)
 
@@ -108,11 +106,15 @@ class SpikeGenRestorer:
 
 
 class AutoRestorer:
-    """TFP where the window holds enough spikes, the core SpikeGen model where it does not.
+    """Per window: the one-pass fast model (grey) where the window holds enough spikes, the full core model where it
+    does not, demosaiced TFP for colour (CFA) windows.
 
-    TFP estimates intensity from spike counts, so its relative noise is about 1/√(spikes per pixel): with a dozen
-    spikes per pixel it is the sharpest target there is, with one or two it is mostly noise and the core model's
-    frames are the better target (benchmarks/prior.md). The model is loaded only when a view needs it."""
+    Where spikes are plentiful the fast model's frames are 4–9 dB closer to the sharp views than TFP's (it learned
+    what a window average blurs or leaves noisy: `benchmarks/dense_frames.md`), and grey: the spikes carry the
+    luminance, the re-blur loss the colour. With one or two spikes per pixel every spike-only frame is mostly
+    noise, and the full model, which fuses the view's blurred RGB with its spikes, is the better target
+    (benchmarks/prior.md). ``checkpoint`` is the full model's (default: the shipped tiny one); the fast model is
+    the shipped ``fast``. Models are loaded only when a view needs them."""
 
     def __init__(
         self,
@@ -124,18 +126,27 @@ class AutoRestorer:
         self.tfp = TFPDenseRestorer(tfp_window, tfp_colour_window)
         self.checkpoint = checkpoint
         self.min_spikes = min_spikes
-        self.restorer_id = f"auto-s{min_spikes:g}-{self.tfp.restorer_id}-{_model_id(checkpoint)}"
+        self.restorer_id = (f"auto-s{min_spikes:g}-{self.tfp.restorer_id}-{_model_id(None, fast=True)}-"
+                            f"{_model_id(checkpoint)}")  # fmt: skip
 
     @cached_property
     def model(self) -> SpikeGenRestorer:
         return SpikeGenRestorer(self.checkpoint)
 
+    @cached_property
+    def fast(self) -> Restorer:
+        """The fast model as a grey restorer (the blurred RGB is left to the re-blur loss)."""
+        model = SpikeGenRestorer(fast=True)
+        return lambda spikes, view, blurred: model(spikes, view, None)
+
     def choose(self, spikes: SpikeStream) -> Restorer:
-        """The restorer for this window: TFP if the mean spike count per pixel reaches ``min_spikes``."""
-        per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
+        """The restorer for this window: the fast model if the mean spike count per pixel reaches ``min_spikes``."""
         # Colour (CFA) windows get the demosaiced TFP: the shipped model, run per filter site, scores below it
         # there (benchmarks/cfa_restore.md); `restorer spikegen` forces the model.
-        return self.tfp if per_pixel >= self.min_spikes or spikes.cfa else self.model
+        if spikes.cfa:
+            return self.tfp
+        per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
+        return self.fast if per_pixel >= self.min_spikes else self.model
 
     def __call__(self, spikes: SpikeStream, view: SpikeView, blurred: torch.Tensor | None) -> torch.Tensor:
         return self.choose(spikes)(spikes, view, blurred)
@@ -149,8 +160,8 @@ def build_restorer(
     tfp_colour_window: int | None = None,
 ) -> Restorer:
     """``"tfp"``, ``"spikegen"`` (the core model; default weights: the shipped tiny checkpoint), ``"spikegen-fast"``
-    (its one-pass path; default weights: the shipped natural checkpoint), ``"auto"`` (TFP where windows are
-    spike-rich, else the core model) or ``"package.module:factory"`` where ``factory(checkpoint) -> Restorer``."""
+    (the one-pass fast model; default weights: the shipped fast checkpoint), ``"auto"`` (the fast model where
+    windows are spike-rich, else the core model) or ``"package.module:factory"`` where ``factory(checkpoint) -> Restorer``."""
     if spec == "tfp":
         return TFPDenseRestorer(tfp_window, tfp_colour_window)
     if spec in ("spikegen", "spikegen-fast", "auto"):
@@ -186,15 +197,16 @@ class SpikeDatamanagerConfig(FullImageDatamanagerConfig):
     dense_target: Literal["restored", "dataparser"] = "restored"
     """Photometric target of train views: the restored dense frame, or the image the dataparser chose."""
     restorer: str = "tfp"
-    """'tfp', 'spikegen' (the core model deblurs each view's RGB with its spikes), 'spikegen-fast' (the core model's
-    one-pass path: its WindowCNN's luma), 'auto' (TFP where a window holds at least 4 spikes per
-    pixel, else the core model: spikegen-splat's setting) or 'package.module:factory' (factory(checkpoint) ->
+    """'tfp', 'spikegen' (the core model deblurs each view's RGB with its spikes), 'spikegen-fast' (the one-pass fast
+    model, grey), 'auto' (the fast model, grey, where a window holds at least 4
+    spikes per pixel, else the core model: spikegen-splat's setting) or 'package.module:factory' (factory(checkpoint) ->
     Restorer)."""
     restorer_checkpoint: Path | None = None
     """Weights for the restorer (a file, or a shipped checkpoint's name: ``natural``, ``tiny``); their SHA-256 is
     part of the cache key."""
     auto_min_spikes: float = 4.0
-    """'auto' restorer: TFP for windows with at least this many spikes per pixel on average, else the model."""
+    """'auto' restorer: the fast model for windows with at least this many spikes per pixel on average, else the
+    full core model."""
     tfp_window: int | None = None
     """Frames around the window centre for the TFP restorer on grey spikes (default: the whole window)."""
     tfp_colour_window: int | None = None

@@ -52,9 +52,9 @@ from spikegen_core.metrics import psnr, ssim  # noqa: E402
 from spikegen_core.spikes.camera import to_grey  # noqa: E402
 from spikegen_core.spikes.io import read_dat  # noqa: E402
 from spikegen_core.spikes.reconstruct import tfi, tfp  # noqa: E402
-from spikegen_core.train.checkpoint import SHIPPED, load_model, load_training_ema  # noqa: E402
+from spikegen_core.train.checkpoint import SHIPPED, load_fast_model, load_model, load_training_ema  # noqa: E402
 from spikegen_core.train.evaluate import evaluate_held_out_natural, held_out_natural_set, summarise  # noqa: E402
-from spikegen_core.train.restore import restore_tensors  # noqa: E402
+from spikegen_core.train.restore import fast_restore, restore_tensors  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("SPIKEGEN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
@@ -145,19 +145,18 @@ def frame_seconds(model: Any, spikes: torch.Tensor, tile: int | None) -> float:
     return time.perf_counter() - t0
 
 
-def fast_path_timing(model: Any, spikes: torch.Tensor, threads: int, batch: int = 8) -> dict[str, Any]:
-    """The one-pass fast path (``SpikeGen.fast_luma``) on one 250×400 window and on a batch of them, as video
-    restoration runs it: seconds per frame and frames per second."""
+def fast_path_timing(net: Any, spikes: torch.Tensor, threads: int, batch: int = 8) -> dict[str, Any]:
+    """The fast model on one 250×400 window and on a batch of them, as video restoration runs it: seconds per frame
+    and frames per second."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        one = spikes[None]
         many = spikes[None].expand(batch, -1, -1, -1).contiguous()
-        model.fast_luma(one, REDS_THRESHOLD)  # warm-up
+        fast_restore(net, spikes, threshold=REDS_THRESHOLD)  # warm-up
         t0 = time.perf_counter()
-        model.fast_luma(one, REDS_THRESHOLD)
+        fast_restore(net, spikes, threshold=REDS_THRESHOLD)
         t1 = time.perf_counter()
-        model.fast_luma(many, REDS_THRESHOLD)
+        fast_restore(net, many, threshold=REDS_THRESHOLD)
         t2 = time.perf_counter()
     finally:
         torch.set_num_threads(before)
@@ -174,6 +173,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--live", action="store_true", help="also the run's live (non-EMA) fine-tuning weights")
     p.add_argument("--count", type=int, default=16, help="held-out natural deblurring exposures")
+    p.add_argument("--fast", nargs="*", default=["fast"], help="fast-model checkpoints or training folders")
     p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "core_natural")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -197,14 +197,14 @@ def main() -> None:
                               parameters=sum(q.numel() for q in model.parameters())))  # fmt: skip
         timing.append({"method": label, "s_per_frame": round(frame_seconds(model, reds[0][1], tile), 2)})
         deblur[label] = summarise(evaluate_held_out_natural(model, count=args.count, tile=tile))
-        if model.has_fast_path:  # the same checkpoint's one-pass WindowCNN estimate (`--fast`)
-            fast = f"{label}, fast path"
-            preds = [restore_tensors(model, s, None, threshold=theta, fast=True)[0] for _, s, _, _ in reds]
-            rows.append(mean_rows(f"SpikeGen: {fast}", [score(pr, g) for pr, (_, _, g, _) in zip(preds, reds, strict=True)],
-                                  step=meta.get("step"),
-                                  parameters=sum(q.numel() for q in model.temporal.light.parameters())))  # fmt: skip
-            fast_timing += [{"method": fast, **fast_path_timing(model, reds[0][1], n)} for n in (1, 2)]
-            deblur[fast] = summarise(evaluate_held_out_natural(model, count=args.count, fast=True))
+    for label in args.fast:  # the one-pass fast model(s) (`--fast`)
+        net, meta = load_fast_model(label)
+        preds = [restore_tensors(net, s, None, threshold=theta)[0] for _, s, _, _ in reds]
+        rows.append(mean_rows(f"fast model: {label}", [score(pr, g) for pr, (_, _, g, _) in zip(preds, reds, strict=True)],
+                              step=meta.get("step"), cpu_h=round(meta["cpu_s"] / 3600, 2) if meta.get("cpu_s") else None,
+                              parameters=sum(q.numel() for q in net.parameters())))  # fmt: skip
+        fast_timing += [{"method": f"fast model: {label}", **fast_path_timing(net, reds[0][1], n)} for n in (1, 2)]
+        deblur[f"fast model: {label}"] = summarise(evaluate_held_out_natural(net, count=args.count))
     ae = autoencoder_psnr(args.run, reds) if args.run is not None else None
     history = []
     if ae is not None:
@@ -256,7 +256,7 @@ def main() -> None:
                *markdown_table(["checkpoint", "s / frame"], [[t["method"], t["s_per_frame"]] for t in timing]), "",
                f"tile={args.tile}, {args.threads} torch thread(s) on a shared machine (load included).", ""]  # fmt: skip
     if fast_timing:
-        md += ["## The fast path (`--fast`: the model's WindowCNN, one pass over the whole frame), 250×400", "",
+        md += ["## The fast model (`--fast`: one pass over the whole frame), 250×400", "",
                *markdown_table(["checkpoint", "torch threads", "s / frame", "frames / s, batches of 8 (video)"],
                                [[t["method"], t["threads"], t["s_per_frame"], t["batch_frames_per_s"]]
                                 for t in fast_timing]), "",

@@ -67,7 +67,7 @@ def fit_threshold(spikes: torch.Tensor, white: float, quantile: float = 0.995) -
     return float(white / torch.quantile(rate, quantile).clamp_min(1e-6))
 
 
-def restore_methods(window: torch.Tensor, theta: float, short: int, model: Any) -> dict[str, np.ndarray]:
+def restore_methods(window: torch.Tensor, theta: float, short: int, model: Any, fast: Any = None) -> dict[str, np.ndarray]:
     """Method → (H, W) image in [0, 1] for the centre frame of ``window`` (the long window, (T, H, W))."""
     short_win = central(window, short)
     out = {
@@ -79,6 +79,10 @@ def restore_methods(window: torch.Tensor, theta: float, short: int, model: Any) 
         from spikegen_core.train import restore_tensors
 
         out["SpikeGen 41"] = restore_tensors(model, short_win, None, threshold=theta, mode="reconstruct")[0].cpu()
+    if fast is not None:  # the fast model reads the central 33 ticks of the short window
+        from spikegen_core.train import restore_tensors
+
+        out["fast model 41"] = restore_tensors(fast, short_win, None, threshold=theta)[0].cpu()
     out["long-window TFP"] = tfp(window, threshold=theta)
     return {k: v.clamp(0, 1).numpy().astype(np.float64) for k, v in out.items()}
 
@@ -112,7 +116,7 @@ def centres_for(num_frames: int, long: int, count: int) -> list[int]:
     return [int(c) for c in np.linspace(lo, hi, count + 2)[1:-1].round()] if count > 1 else [(lo + hi) // 2]
 
 
-def run(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+def run(args: argparse.Namespace, model: Any, fast: Any = None) -> dict[str, Any]:
     out = {}
     for rec in RECORDINGS:
         path = args.data / "spike" / "real" / rec.file
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace, model: Any) -> dict[str, Any]:
         theta = fit_threshold(spikes, args.white)
         per_centre = []
         for c in centres_for(spikes.shape[0], rec.long, args.centres):
-            per_centre.append(measure(restore_methods(central(spikes, rec.long, c), theta, args.short, model)))
+            per_centre.append(measure(restore_methods(central(spikes, rec.long, c), theta, args.short, model, fast)))
         mean = {m: {k: float(np.mean([pc[m][k] for pc in per_centre])) for k in per_centre[0][m]}
                 for m in per_centre[0]}
         out[Path(rec.file).stem] = {
@@ -148,6 +152,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     p.add_argument("--checkpoint", default=None, help="model checkpoint; default: the shipped one; 'none': no model")
+    p.add_argument("--fast", default="fast", help="fast-model checkpoint (default: the shipped one); 'none': skip")
     p.add_argument("--short", type=int, default=SHORT, help="short window (frames) of TFP/TFI/the model")
     p.add_argument("--centres", type=int, default=3, help="window centres per recording")
     p.add_argument("--white", type=float, default=0.95, help="intensity the 99.5th-percentile spike rate maps to")
@@ -157,7 +162,12 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model, model_info = load_checkpoint(args.checkpoint, args.device)
-    recordings = run(args, model)
+    fast = None
+    if args.fast != "none":
+        from spikegen_core.train.checkpoint import load_fast_model
+
+        fast = load_fast_model(args.fast, device=args.device)[0]
+    recordings = run(args, model, fast)
 
     command = "python scripts/bench/bench_real.py" + "".join(f" {a}" for a in map(shlex.quote, sys.argv[1:]))
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "data")}

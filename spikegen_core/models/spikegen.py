@@ -213,22 +213,6 @@ class SpikeGen(nn.Module):
             raise InputMismatchError(f"the camera threshold θ must be positive, got {t.tolist()}")
         return t.expand(batch).clone() if t.numel() == 1 else t
 
-    @property
-    def has_fast_path(self) -> bool:
-        """Whether the model carries a WindowCNN, whose estimate is the one-pass fast path (:meth:`fast_luma`)."""
-        return self.temporal is not None and self.temporal.light is not None
-
-    @torch.no_grad()
-    def fast_luma(self, spikes: torch.Tensor, threshold: torch.Tensor | float | None = None) -> torch.Tensor:
-        """The fast path: spikes ``(B, T, H, W)`` → the WindowCNN's intensity estimate ``(B, 1, H, W)`` in [0, 1],
-        one pass over whole frames (no latents, no tiles). In a model with ``refiner_anchor`` it is the luma the
-        refiner starts from, so the full model refines this frame."""
-        if not self.has_fast_path:
-            raise InputMismatchError(
-                "this checkpoint has no one-pass fast path (a WindowCNN); use --checkpoint natural, or drop --fast"
-            )
-        return self.temporal.light(spikes, self._theta(threshold, spikes.shape[0], spikes.device)).clamp(0, 1)
-
     def spike_features(self, spikes: torch.Tensor, threshold: torch.Tensor | float | None) -> torch.Tensor:
         """Multi-scale temporal features (B, F, H, W) of a spike window; reused by decode() after condition()
         on the same inputs (training computes them once per step)."""

@@ -23,17 +23,22 @@ from safetensors.torch import load_file, save_file
 
 from spikegen_core.errors import CheckpointError
 from spikegen_core.models.spikegen import ModelConfig, SpikeGen
+from spikegen_core.models.temporal import WindowCNN
 from spikegen_core.utils import atomic_path, atomic_write
 
 FORMAT = "spikegen-checkpoint"
 VERSION = 1
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "spikegen_tiny.safetensors"
-SHIPPED_NAMES = {"tiny": SHIPPED, "natural": SHIPPED.with_name("spikegen_natural.safetensors")}
+SHIPPED_NAMES = {
+    "tiny": SHIPPED,
+    "natural": SHIPPED.with_name("spikegen_natural.safetensors"),
+    "fast": SHIPPED.with_name("spikegen_fast.safetensors"),  # the one-pass fast model (a WindowCNN)
+}
 """Checkpoints inside the package, by the name a user may pass instead of a path (model cards beside them)."""
 
 
 def checkpoint_path(path: str | Path) -> Path:
-    """A shipped checkpoint's name (``"tiny"``, ``"natural"``) → its file; anything else is a path."""
+    """A shipped checkpoint's name (``"tiny"``, ``"natural"``, ``"fast"``) → its file; anything else is a path."""
     return SHIPPED_NAMES.get(str(path), Path(path))
 
 
@@ -155,6 +160,14 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], p
     module.load_state_dict(dtype_state, strict=True)
 
 
+def _model_config(meta: dict[str, Any], where: str | Path) -> ModelConfig:
+    """The SpikeGen config of a checkpoint's JSON; a fast-model (WindowCNN) checkpoint is named as such."""
+    if "window_cnn" in meta["model"]:
+        raise CheckpointError(f"{where}: a fast-model (WindowCNN) checkpoint, not a SpikeGen model; pass it with "
+                              "--fast (restorer 'fast' / 'spikegen-fast'), or give a SpikeGen checkpoint")  # fmt: skip
+    return ModelConfig.from_dict(meta["model"])
+
+
 def load_training_ema(folder: str | Path, prefix: str = "last", *, ema: bool = True) -> tuple[SpikeGen, dict]:
     """The EMA weights (``ema=False``: the live ones) of the newest complete checkpoint slot of a training folder
     (a run still in progress included); the returned JSON has its ``step`` and ``cpu_s`` (CPU seconds so far)."""
@@ -162,7 +175,7 @@ def load_training_ema(folder: str | Path, prefix: str = "last", *, ema: bool = T
 
     state = load_state(folder, prefix)
     meta = read_meta(state.path)
-    cfg = ModelConfig.from_dict(meta["model"])
+    cfg = _model_config(meta, state.path)
     cfg.vae.folder = None
     model = SpikeGen(cfg)
     load_state_strict(model, state.ema_weights if ema else state.weights, state.path)
@@ -183,8 +196,37 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
         )
     _check_not_config(path)
     meta = read_meta(path)
-    cfg = ModelConfig.from_dict(meta["model"])
+    cfg = _model_config(meta, path)
     cfg.vae.folder = None  # the VAE's weights are inside the checkpoint; the folder need not exist any more
     model = SpikeGen(cfg)
     load_state_strict(model, read_weights(path), path)
     return model.to(device).eval(), meta
+
+
+def load_fast_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> tuple[WindowCNN, dict]:
+    """The one-pass fast model (``--fast``): a WindowCNN checkpoint, whose JSON names ``{"model": {"window_cnn":
+    {"frames", "width", "blocks"}}}`` (default: the shipped ``fast``; a training folder of
+    ``scripts/bench/bench_core_sidebyside.py train`` gives its newest EMA). A SpikeGen checkpoint is refused: the
+    WindowCNN inside one is trained with the rest of the model, as an input to its refiner, not to stand alone."""
+    if path is not None and Path(path).is_dir():
+        from spikegen_core.train.training_state import load_state  # imports this module
+
+        state = load_state(path, "last")
+        where, weights = state.path, state.ema_weights
+        meta = {**read_meta(where), "step": state.step}
+    else:
+        where = checkpoint_path(path) if path is not None else SHIPPED_NAMES["fast"]
+        if not where.is_file():
+            raise CheckpointError(f"{where}: fast-model checkpoint not found; pass a WindowCNN checkpoint file or "
+                                  "training folder, or omit --checkpoint for the shipped `fast` one")  # fmt: skip
+        _check_not_config(where)
+        meta, weights = read_meta(where), read_weights(where)
+    spec = meta["model"].get("window_cnn")
+    if not isinstance(spec, dict):
+        raise CheckpointError(
+            f"{where}: a SpikeGen checkpoint, not a fast model (WindowCNN); --fast takes the shipped `fast` (its "
+            "default) or a checkpoint of scripts/bench/bench_core_sidebyside.py train; drop --fast to run this model"
+        )
+    net = WindowCNN(int(spec["frames"]), int(spec["width"]), int(spec["blocks"]))
+    load_state_strict(net, weights, where)
+    return net.to(device).eval(), meta

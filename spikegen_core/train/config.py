@@ -100,9 +100,6 @@ class CheckpointFinetuneConfig(TrainConfig):
     """Diffusion ε-loss on the target latent."""
     train_decoder: bool = True
     """Also train the VAE decoder on the image loss (the encoder stays frozen)."""
-    train_window_cnn: bool = False
-    """Also train the model's WindowCNN, if it has one. Off: it keeps the weights of its own training, so the one-pass
-    fast path (``--fast``) stays the standalone reconstruction that the full model refines."""
     diffusion_repeats: int = 1
     """Noise levels drawn per token per step for the diffusion head."""
 

@@ -34,10 +34,11 @@ from spikegen_core.errors import InputMismatchError
 from spikegen_core.image import load_image, rgb_to_grey
 from spikegen_core.metrics import psnr, ssim
 from spikegen_core.models.spikegen import SpikeGen
+from spikegen_core.models.temporal import WindowCNN
 from spikegen_core.spikes.camera import to_grey
 from spikegen_core.spikes.io import read_dat
 from spikegen_core.spikes.reconstruct import tfi, tfp
-from spikegen_core.train.checkpoint import load_model
+from spikegen_core.train.checkpoint import load_fast_model, load_model
 from spikegen_core.train.restore import DEFAULT_WINDOW, restore_tensors
 from spikegen_core.utils import atomic_write
 
@@ -72,7 +73,7 @@ def reds_samples(root: str | Path) -> list[tuple[str, Path, Path]]:
 
 
 def evaluate_reds(
-    model: SpikeGen,
+    model: SpikeGen | WindowCNN,
     root: str | Path,
     *,
     window: int = DEFAULT_WINDOW,
@@ -160,7 +161,7 @@ def make_held_out_pairs(out_dir: str | Path, count: int = 32, size: int = 64, nu
     return Path(out_dir)
 
 
-def _pair_rows(model: SpikeGen, name: str, sharp: torch.Tensor, blurred: torch.Tensor, spikes: torch.Tensor,
+def _pair_rows(model: SpikeGen | WindowCNN, name: str, sharp: torch.Tensor, blurred: torch.Tensor, spikes: torch.Tensor,
                theta: float, tile: int | None, **sample_kw: Any) -> list[Row]:
     target = to_grey(sharp)
     deblurred = restore_tensors(model, spikes, blurred, threshold=theta, mode="deblur", tile=tile, **sample_kw)
@@ -174,14 +175,14 @@ def _pair_rows(model: SpikeGen, name: str, sharp: torch.Tensor, blurred: torch.T
         _score(name, "model deblur (RGB)", deblurred, sharp),
         _score(name, "blurred input (RGB)", blurred, sharp),
     ]
-    if not sample_kw.get("fast"):  # the fast path restores from spikes; the full model also from RGB alone
+    if not isinstance(model, WindowCNN):  # the fast model restores from spikes; the full model also from RGB alone
         rgb_only = restore_tensors(model, None, blurred, threshold=theta, mode="deblur", tile=tile, **sample_kw)
         rows += [_score(name, "model RGB-only", to_grey(rgb_only), target),
                  _score(name, "model RGB-only (RGB)", rgb_only, sharp)]  # fmt: skip
     return rows
 
 
-def evaluate_held_out(model: SpikeGen, *, count: int = 32, tile: int | None = 64, **sample_kw: Any) -> list[Row]:
+def evaluate_held_out(model: SpikeGen | WindowCNN, *, count: int = 32, tile: int | None = 64, **sample_kw: Any) -> list[Row]:
     """Deblurring on :func:`held_out_deblur_set` (same rows as :func:`evaluate_pairs`)."""
     rows = []
     for s in track(held_out_deblur_set(count), description="held-out exposures", transient=True):
@@ -190,7 +191,7 @@ def evaluate_held_out(model: SpikeGen, *, count: int = 32, tile: int | None = 64
 
 
 def evaluate_held_out_natural(
-    model: SpikeGen, *, count: int = 16, tile: int | None = 64, **sample_kw: Any
+    model: SpikeGen | WindowCNN, *, count: int = 16, tile: int | None = 64, **sample_kw: Any
 ) -> list[Row]:
     """Deblurring on :func:`held_out_natural_set` (same rows as :func:`evaluate_pairs`)."""
     rows = []
@@ -199,7 +200,7 @@ def evaluate_held_out_natural(
     return rows
 
 
-def evaluate_pairs(model: SpikeGen, folder: str | Path, *, tile: int | None = 64, **sample_kw: Any) -> list[Row]:
+def evaluate_pairs(model: SpikeGen | WindowCNN, folder: str | Path, *, tile: int | None = 64, **sample_kw: Any) -> list[Row]:
     """Deblurring on a pairs folder, scored on grey (luma) so RGB and spike-only methods compare alike;
     RGB PSNR of the model and the blurred input is added as its own rows."""
     pairs = PairFolder(folder, spike_dtype=torch.uint8)
@@ -241,11 +242,13 @@ def evaluate(
     out_json: str | Path | None = None,
     device: str = "cpu",
     show: bool = True,
+    fast: bool = False,
     **sample_kw: Any,
 ) -> dict[str, Any]:
     """Evaluate on a REDS-layout folder, a pair folder, ``"held-out"`` (the built-in synthetic deblurring set
-    on textures) or ``"held-out-natural"`` (the same on held-out photographs); prints a table, returns (and optionally writes) ``{"kind", "summary", "rows"}``."""
-    model, meta = load_model(checkpoint, device=device)
+    on textures) or ``"held-out-natural"`` (the same on held-out photographs); prints a table, returns (and optionally writes) ``{"kind", "summary", "rows"}``.
+    ``fast``: score the one-pass fast model (``checkpoint``: a fast-model checkpoint, default the shipped ``fast``)."""
+    model, meta = load_fast_model(checkpoint, device=device) if fast else load_model(checkpoint, device=device)
     if str(data) == "held-out":
         kind, rows = "held-out", evaluate_held_out(model, tile=tile, **sample_kw)
     elif str(data) == "held-out-natural":
@@ -254,7 +257,7 @@ def evaluate(
         kind, rows = "reds", evaluate_reds(model, data, window=window, threshold=threshold, tile=tile, **sample_kw)
     else:
         kind, rows = "pairs", evaluate_pairs(model, data, tile=tile, **sample_kw)
-    result = {"kind": kind, "data": str(data), "checkpoint": str(checkpoint or "shipped"),
+    result = {"kind": kind, "data": str(data), "checkpoint": str(checkpoint or ("fast" if fast else "shipped")),
               "step": meta.get("step"), "training_cpu_s": meta.get("cpu_s"),
               "summary": summarise(rows), "rows": [asdict(r) for r in rows]}
     if show:

@@ -41,8 +41,7 @@ def finetune(cfg: FinetuneConfig) -> Path:
         model.config.reconstruct_gamma = cfg.reconstruct_gamma
         model.config.tfp_prior = True
         model = model.to(rt.device)
-        set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True,
-                      window_cnn=cfg.train_window_cnn)  # fmt: skip
+        set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True)
         data = batch_stream(cfg, seed=cfg.seed * 1000 + 7 + rt.rank)
 
         def meta() -> dict:

@@ -128,8 +128,7 @@ def finetune_pairs(cfg: PairsConfig) -> Path:
         torch.manual_seed(cfg.seed)
         model = starting_model(cfg.init, Path(cfg.out_dir), cfg.resume)
         model = model.to(rt.device)
-        set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True,
-                      window_cnn=cfg.train_window_cnn)  # fmt: skip
+        set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True)
 
         def meta() -> dict:
             return {"model": model.config.to_dict(), "train": cfg.to_dict(), "stage": "finetune-pairs",

@@ -19,12 +19,10 @@ from spikegen_core.train.training_state import has_state, newest_meta
 
 
 def set_trainable(
-    model: SpikeGen, *, vae_encoder: bool, vae_decoder: bool, fusion: bool, refiner: bool | None = None,
-    window_cnn: bool | None = None,
+    model: SpikeGen, *, vae_encoder: bool, vae_decoder: bool, fusion: bool, refiner: bool | None = None
 ) -> None:
     """Freeze/unfreeze the parts: VAE encoder side, VAE decoder side, the pixel refiner (default: as
-    ``vae_decoder``; it only learns from image losses), the WindowCNN of the temporal features (default: as
-    ``fusion``) and everything else."""
+    ``vae_decoder``; it only learns from image losses), and everything else."""
     ae = model.vae.autoencoder
     enc = [ae.encoder, *([ae.quant_conv] if ae.quant_conv is not None else [])]
     dec = [ae.decoder, *([ae.post_quant_conv] if ae.post_quant_conv is not None else [])]
@@ -33,8 +31,6 @@ def set_trainable(
     refine = [model.refiner] if model.refiner is not None else []
     flags = [*[(m, vae_encoder) for m in enc], *[(m, vae_decoder) for m in dec],
              *[(m, vae_decoder if refiner is None else refiner) for m in refine]]
-    if model.has_fast_path:
-        flags.append((model.temporal.light, fusion if window_cnn is None else window_cnn))
     for m, flag in flags:
         for p in m.parameters():
             p.requires_grad_(flag)

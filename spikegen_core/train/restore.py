@@ -17,9 +17,11 @@ from spikegen_core import radiometry
 from spikegen_core.errors import InputMismatchError, SpikeFileError
 from spikegen_core.image import check_output_image, load_image, save_image
 from spikegen_core.models.spikegen import SpikeGen
+from spikegen_core.models.temporal import WindowCNN
+from spikegen_core.spikes.camera import DEFAULT_THRESHOLD, to_grey
 from spikegen_core.spikes.io import load_spikes
 from spikegen_core.spikes.stream import SpikeStream
-from spikegen_core.train.checkpoint import load_model
+from spikegen_core.train.checkpoint import load_fast_model, load_model
 from spikegen_core.train.objectives import tfp_prior
 from spikegen_core.video.restorers import luma_swap
 
@@ -106,7 +108,7 @@ def run_model(
 
 
 def restore_tensors(
-    model: SpikeGen,
+    model: SpikeGen | WindowCNN,
     spikes: torch.Tensor | None,
     rgb: torch.Tensor | None = None,
     *,
@@ -114,28 +116,21 @@ def restore_tensors(
     mode: Mode = "auto",
     tile: int | None = 64,
     overlap: int = 16,
-    fast: bool = False,
     **sample_kw: Any,
 ) -> torch.Tensor:
     """Deblur (``rgb`` + ``spikes``) or reconstruct (``spikes`` only) one frame → (3, H, W) in [0, 1].
 
-    Reconstruction returns a grey image in three equal channels (spikes carry no colour). ``fast``: the model's
-    one-pass WindowCNN estimate (:meth:`SpikeGen.fast_luma`) as the luma, in the blurred frame's chroma when
-    deblurring.
+    Reconstruction returns a grey image in three equal channels (spikes carry no colour). ``model`` may be the fast
+    model (a :class:`WindowCNN`, :func:`load_fast_model`): one pass over the whole frame, its estimate as the luma,
+    in the blurred frame's chroma when deblurring.
     """
-    cfg = model.config
     if mode == "auto":
         mode = "deblur" if rgb is not None else "reconstruct"
     if mode == "deblur" and rgb is None:
         raise InputMismatchError("deblurring needs the blurred RGB frame; pass rgb=... or use mode='reconstruct'")
-    if fast:
-        if spikes is None:
-            raise InputMismatchError("the fast path restores from spikes; pass spikes=..., or drop --fast")
-        dev = next(model.parameters()).device
-        luma = model.fast_luma(spikes[None].to(dev), threshold)[0]
-        if mode == "deblur":
-            return luma_swap(rgb[None].to(dev, torch.float32), luma)[0]
-        return luma.expand(3, -1, -1).contiguous()
+    if isinstance(model, WindowCNN):
+        return fast_restore(model, spikes, rgb if mode == "deblur" else None, threshold=threshold)
+    cfg = model.config
     if mode == "deblur":
         gamma = cfg.deblur_gamma if spikes is not None else 0.0
         return run_model(model, rgb, spikes, gamma, tile=tile, overlap=overlap, threshold=threshold, **sample_kw)
@@ -148,7 +143,28 @@ def restore_tensors(
                         **sample_kw)  # fmt: skip
     else:
         out = run_model(model, None, spikes, 1.0, tile=tile, overlap=overlap, threshold=theta, **sample_kw)
-    return out.mean(0, keepdim=True).expand(3, -1, -1).contiguous()
+    # the grey of the model's colour output is its BT.601 luma (the channel mean would add the decoded colour cast)
+    return to_grey(out[None]).expand(3, -1, -1).contiguous()
+
+
+@torch.no_grad()
+def fast_restore(
+    net: WindowCNN, spikes: torch.Tensor | None, rgb: torch.Tensor | None = None, *, threshold: float | None = None
+) -> torch.Tensor:
+    """The fast model on one window ``(T, H, W)`` (or a batch ``(B, T, H, W)``) → grey ``(3, H, W)`` (``(B, 1, H, W)``),
+    or with the blurred ``rgb`` its estimate as the luma in the RGB frame's chroma; in [0, 1]. ``threshold``: the
+    camera's θ / gain (default: the camera model's default θ)."""
+    if spikes is None:
+        raise InputMismatchError("the fast model restores from spikes; pass a spike window, or drop --fast")
+    batched = spikes.ndim == 4
+    dev = next(net.parameters()).device
+    x = (spikes if batched else spikes[None]).to(dev)
+    theta = torch.full((x.shape[0],), float(threshold if threshold is not None else DEFAULT_THRESHOLD), device=dev)
+    luma = net(x, theta).clamp(0, 1)  # (B, 1, H, W)
+    if rgb is not None:
+        out = luma_swap((rgb if batched else rgb[None]).to(dev, torch.float32), luma[:, 0])
+        return out if batched else out[0]
+    return luma if batched else luma[0].expand(3, -1, -1).contiguous()
 
 
 def spike_window(stream: SpikeStream, window: int | None, center: int | None) -> torch.Tensor:
@@ -205,7 +221,8 @@ def restore_image(
     model's). ``height``/``width`` for a ``.dat`` without sidecar; ``axes``/``key`` for arrays (``"HWT"`` when
     time is last). Inputs are all checked before the model is loaded. ``rgb_response``: how the RGB file encodes
     light; it is linearised for the model (which works in linear light, as the spikes) and the result encoded the
-    same way. ``fast``: the model's one-pass estimate (see :func:`restore_tensors`). Returns (3, H, W) in [0, 1].
+    same way. ``fast``: the one-pass fast model (``checkpoint``: a fast-model checkpoint; default the shipped ``fast``)
+    instead of the full model. Returns (3, H, W) in [0, 1].
     """
     if steps is not None and steps < 1:
         raise InputMismatchError(f"--steps {steps}: DDIM steps must be at least 1; use e.g. --steps 50")
@@ -218,6 +235,9 @@ def restore_image(
             f"{rgb}: the RGB frame is {image.shape[-2]}×{image.shape[-1]} but the spikes of {spikes} are "
             f"{win.shape[-2]}×{win.shape[-1]}; resize or crop the RGB frame to the spike camera's size"
         )
+    if fast:
+        net, _ = load_fast_model(checkpoint, device=device)
+        return rgb_response.encode(restore_tensors(net, win, image, threshold=theta, mode=mode))
     model, _ = load_model(checkpoint, device=device)
     if steps is not None and steps > model.config.diffusion_train_steps:
         raise InputMismatchError(
@@ -226,7 +246,7 @@ def restore_image(
         )
     out = restore_tensors(
         model, win, image, threshold=theta, mode=mode, tile=tile, sampler=sampler, steps=steps,
-        temperature=temperature, fast=fast,
+        temperature=temperature,
     )
     return rgb_response.encode(out)
 

@@ -233,9 +233,9 @@ def deblur_video_command(
         upsample: output frames per RGB interval (1 = the RGB rate; 4 = four times the RGB rate).
         luma_window: spike frames per TFP estimate of the brightness change between frames.
         restorer: tfp (spike luma in the blurred frame's chroma), model (the SpikeGen checkpoint) or fast (the
-            model's one-pass WindowCNN luma in the blurred frame's chroma; default checkpoint: natural).
-        checkpoint: SpikeGen checkpoint for --restorer model or fast: a file or a shipped name, tiny or natural
-            (default: tiny for model, natural for fast).
+            one-pass fast model's luma in the blurred frame's chroma).
+        checkpoint: checkpoint for --restorer model or fast: a file or a shipped name (model: tiny, the
+            default, or natural; fast: fast, the default).
         height: frame height for .dat files without sidecar.
         width: frame width for .dat files without sidecar.
         axes: axis order of .npz/.npy arrays, THW or HWT.

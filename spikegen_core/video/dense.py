@@ -141,7 +141,7 @@ def restore_video_command(
     out: Path = Path("outputs/video"),
     fps: float = 1000.0,
     window: int = 41,
-    restorer: Literal["tfp", "tfp_adaptive", "model", "fast"] = "tfp",
+    restorer: Literal["auto", "tfp", "tfp_adaptive", "model", "fast"] = "auto",
     checkpoint: Path | None = None,
     short_window: int = 41,
     batch_size: int = 8,
@@ -170,10 +170,11 @@ def restore_video_command(
         out: output folder.
         fps: output frames per second on the spike clock (1000 from a 20 kHz stream = one frame every 20 ticks).
         window: spike frames per output frame, centred on it.
-        restorer: tfp (window mean), tfp_adaptive (long window where still, short where moving), model
-            (the SpikeGen checkpoint) or fast (the model's one-pass WindowCNN; default checkpoint: natural).
-        checkpoint: SpikeGen checkpoint for --restorer model or fast: a file or a shipped name, tiny or natural
-            (default: tiny for model, natural for fast).
+        restorer: auto (fast for grey streams, tfp for colour ones), tfp (window mean), tfp_adaptive (long
+            window where still, short where moving), model (the SpikeGen checkpoint) or fast (the one-pass fast
+            model: 4-9 dB above TFP on dense frames, benchmarks/dense_frames.md; about 20× faster than model).
+        checkpoint: checkpoint for --restorer model or fast: a file or a shipped name (model: tiny, the
+            default, or natural; fast: fast, the default).
         short_window: the short window of tfp_adaptive (--window is its long one).
         batch_size: windows restored per batch.
         height: frame height for .dat files without sidecar.
@@ -200,6 +201,8 @@ def restore_video_command(
                            threshold=threshold, force_size=force_size)  # fmt: skip
     theta = threshold if threshold is not None else (src.threshold or 2.0)
     pattern = cfa or src.cfa
+    if restorer == "auto":  # colour: demosaiced TFP (the models per filter site are unmeasured / below it)
+        restorer = "tfp" if pattern else "fast"
     rest = make_restorer(restorer, checkpoint=checkpoint, threshold=theta, device=device,
                          window=short_window if restorer == "tfp_adaptive" else None)
     if pattern:

@@ -134,8 +134,8 @@ class ModelRestorer:
     are restored in ``tile``-pixel tiles (the training crop; None: whole frames); windows longer than the
     encoder's ``max_spike_frames`` use their central frames.
 
-    ``fast``: the model's one-pass WindowCNN estimate (``SpikeGen.fast_luma``) for the whole batch at once, in the
-    blurred frame's chroma when there is RGB: the frames ``spikegen restore --fast`` gives.
+    ``fast``: the one-pass fast model (a WindowCNN checkpoint, default the shipped ``fast``) on the whole batch at
+    once, its estimate in the blurred frame's chroma when there is RGB: the frames ``spikegen restore --fast`` gives.
     """
 
     def __init__(self, checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu",
@@ -153,16 +153,16 @@ class ModelRestorer:
                 raise CheckpointError(
                     f"the SpikeGen model code is not importable ({exc}); use --restorer tfp or install the full package"
                 ) from exc
-            self._model, self.meta = load_model(self.checkpoint, device=self.device)
-            if self.fast and not self._model.has_fast_path:
-                raise CheckpointError(
-                    f"{self.checkpoint or 'the shipped tiny checkpoint'} has no one-pass fast path (a WindowCNN); "
-                    "use the `natural` checkpoint, or the full model (no --fast / restorer 'model')"
-                )
+            if self.fast:
+                from spikegen_core.train.checkpoint import load_fast_model
+
+                self._model, self.meta = load_fast_model(self.checkpoint, device=self.device)
+            else:
+                self._model, self.meta = load_model(self.checkpoint, device=self.device)
         return self
 
     @property
-    def model(self):  # noqa: ANN201 - SpikeGen, imported lazily
+    def model(self):  # noqa: ANN201 - SpikeGen (the fast model: WindowCNN), imported lazily
         return self.load()._model
 
     @torch.no_grad()
@@ -170,14 +170,13 @@ class ModelRestorer:
         self, spikes: torch.Tensor, rgb: torch.Tensor | None = None, *, threshold: float | None = None
     ) -> torch.Tensor:
         """``threshold``: this call's camera θ/gain (default: the restorer's, else the checkpoint's)."""
-        from spikegen_core.train.restore import restore_tensors
+        from spikegen_core.train.restore import fast_restore, restore_tensors
 
         _check(spikes, rgb)
         model = self.model
         theta = threshold if threshold is not None else self._threshold
-        if self.fast:  # the whole batch in one pass (whole frames; the window's centre as the net was trained)
-            luma = model.fast_luma(spikes.to(self.device), theta)
-            return luma if rgb is None else luma_swap(rgb.to(self.device, torch.float32), luma[:, 0])
+        if self.fast:  # the whole batch in one pass (whole frames)
+            return fast_restore(model, spikes, rgb, threshold=theta)
         x = central(spikes, model.config.max_spike_frames).to(self.device, torch.float32)
         frames = [
             restore_tensors(model, x[b], None if rgb is None else rgb[b].to(self.device, torch.float32),
@@ -233,7 +232,7 @@ def make_restorer(
     device: str = "cpu",
 ) -> Restorer:
     """``"tfp"``, ``"tfp_adaptive"``, ``"model"`` (the shipped tiny checkpoint unless ``checkpoint`` names another) or
-    ``"fast"`` (the model's one-pass path; default checkpoint: the shipped ``natural``, which has one).
+    ``"fast"`` (the one-pass fast model; default checkpoint: the shipped ``fast``).
 
     ``window``: TFP's central window (``tfp``) or the short window (``tfp_adaptive``); None = the whole window.
     """
@@ -244,5 +243,5 @@ def make_restorer(
     if name in ("model", "spikegen"):
         return ModelRestorer(checkpoint, device=device, threshold=threshold).load()
     if name == "fast":
-        return ModelRestorer(checkpoint or "natural", device=device, threshold=threshold, fast=True).load()
+        return ModelRestorer(checkpoint, device=device, threshold=threshold, fast=True).load()
     raise InputMismatchError(f"unknown restorer {name!r}; use 'tfp', 'tfp_adaptive', 'model' or 'fast'")

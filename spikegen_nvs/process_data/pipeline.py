@@ -131,8 +131,8 @@ class ProcessDataConfig:
     checkpoint: Path | None = None
     """Core-model checkpoint for dense frames (a file, or `natural` / `tiny`: a shipped one); TFP when absent."""
     fast: bool = False
-    """Dense frames from the core model's one-pass fast path (its WindowCNN; --checkpoint defaults to `natural`,
-    which has one), about 20× faster than the full model."""
+    """Dense frames from the one-pass fast model (--checkpoint: a fast-model checkpoint, default the shipped
+    `fast`), about 20× faster than the full model."""
     rgb_response: str = "srgb"
     """How the photos / RGB frames encode light: srgb (phones, cameras, video files), linear, or gamma:G. Photos
     are linearised before spikes are simulated from them; written to the scene as `rgb_response`."""
@@ -169,16 +169,16 @@ class ProcessSummary:
         return f"ns-train spikegen-splat --data {self.output_dir}"
 
 
-def restorer_from_checkpoint(path: Path, threshold: float, gain: float = 1.0, fast: bool = False) -> Restorer:
+def restorer_from_checkpoint(path: Path | None, threshold: float, gain: float = 1.0, fast: bool = False) -> Restorer:
     """The core model's reconstruction from spikes alone (grey) as a :data:`Restorer`; ``threshold`` / ``gain``
-    are the camera's, as for TFP; ``fast``: its one-pass path. Raises CheckpointError naming the file when it is
-    missing or not a SpikeGen checkpoint (or has no fast path)."""
+    are the camera's, as for TFP; ``fast``: the one-pass fast model (``path`` None: the shipped one). Raises
+    CheckpointError naming the file when it is missing or not a checkpoint of that kind."""
     from spikegen_core.train.checkpoint import checkpoint_path
     from spikegen_core.video.restorers import make_restorer
 
-    path = checkpoint_path(path)
+    path = checkpoint_path(path if path is not None else "fast" if fast else "tiny")
     if not path.is_file():  # (load_model's own message would advise passing --checkpoint)
-        raise CheckpointError(f"{path}: SpikeGen checkpoint not found; pass an existing file or omit --checkpoint")
+        raise CheckpointError(f"{path}: checkpoint not found; pass an existing file or omit --checkpoint")
     model = make_restorer("fast" if fast else "model", checkpoint=path, threshold=threshold / gain)
     return lambda spikes: model(spikes[None])[0, 0]
 
@@ -399,7 +399,7 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     console = Console(stderr=True, quiet=quiet)
     response = radiometry.from_text(cfg.rgb_response)  # checked before any work
     if restorer is None and (cfg.checkpoint is not None or cfg.fast):
-        restorer = restorer_from_checkpoint(cfg.checkpoint or Path("natural"), cfg.threshold, cfg.gain, cfg.fast)
+        restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain, cfg.fast)
 
     if cfg.eval_every == 1:
         raise InputMismatchError("--eval-every 1 would hold out every view and leave none to train on; "

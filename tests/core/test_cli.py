@@ -40,8 +40,8 @@ def test_restore_video_positional_and_flag_write_the_same_video(tmp_path, capsys
     common = ["--fps", "2000", "--window", "21", "--axes", "HWT", "--no-mp4", "--frames"]
     main(["restore-video", str(tmp_path / "rec.npz"), "--out", str(tmp_path / "a"), *common])
     main(["restore-video", "--spikes", str(tmp_path / "rec.npz"), "--out", str(tmp_path / "b"), *common])
-    a = sorted((tmp_path / "a" / "rec_tfp_2000fps").glob("*.png"))
-    b = sorted((tmp_path / "b" / "rec_tfp_2000fps").glob("*.png"))
+    a = sorted((tmp_path / "a" / "rec_spikegen-fast_2000fps").glob("*.png"))  # the default: the fast model
+    b = sorted((tmp_path / "b" / "rec_spikegen-fast_2000fps").glob("*.png"))
     assert len(a) == len(b) == 10
     assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
     assert capsys.readouterr().out.count("10 frames at 2000 fps") == 2

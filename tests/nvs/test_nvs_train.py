@@ -295,9 +295,9 @@ def test_process_data_datamanager_and_spikegen_restore_give_one_frame(tmp_path: 
     assert 0.05 < float(from_cli.std())  # a real image, not a constant
 
 
-def test_fast_path_gives_one_frame_in_process_data_datamanager_and_restore(tmp_path: Path) -> None:
-    """The core model's one-pass path: spikegen-process-data --fast, the datamanager's 'spikegen-fast' restorer
-    (default weights: the shipped natural ones, keyed by their hash) and `spikegen restore --fast` give one frame."""
+def test_fast_model_gives_one_frame_in_process_data_datamanager_and_restore(tmp_path: Path) -> None:
+    """The one-pass fast model: spikegen-process-data --fast, the datamanager's 'spikegen-fast' restorer (default
+    weights: the shipped `fast`, keyed by their hash) and `spikegen restore --fast` give one frame."""
     from types import SimpleNamespace
 
     from spikegen_core.spikes import SpikeStream, simulate
@@ -312,13 +312,12 @@ def test_fast_path_gives_one_frame_in_process_data_datamanager_and_restore(tmp_p
     restorer = build_restorer("spikegen-fast")
     assert restorer.restorer_id.startswith("spikegen-fast-")
     from_datamanager = restorer(SpikeStream(spikes), SimpleNamespace(threshold=theta, gain=gain), None)
-    from_process_data = restorer_from_checkpoint(Path("natural"), theta, gain, fast=True)(spikes)
-    from_cli = restore_image(tmp_path / "w.npy", checkpoint=Path("natural"), threshold=theta / gain, fast=True)[0]
+    from_process_data = restorer_from_checkpoint(None, theta, gain, fast=True)(spikes)
+    from_cli = restore_image(tmp_path / "w.npy", threshold=theta / gain, fast=True)[0]
     assert from_datamanager.shape == from_process_data.shape == from_cli.shape == (24, 40)
     assert torch.allclose(from_datamanager, from_process_data, atol=1e-6)
     assert torch.allclose(from_datamanager, from_cli, atol=1e-6)
-    truth = scene[0].clamp(0, 1)
-    assert float((from_cli - truth).abs().mean()) < 0.05  # the ramp's intensity, at the camera's θ / gain
+    assert float((from_cli - scene[0]).abs().mean()) < 0.03  # the ramp's intensity, at the camera's θ / gain
 
 
 def test_spikegen_restorer_deblurs_in_colour_and_reconstructs_grey() -> None:

@@ -286,7 +286,7 @@ def test_restore_video_rerun_shorter_leaves_only_its_own_frames_and_no_temp_vide
 
     out = tmp_path / "video"
     args = ["restore-video", "--spikes", str(spikes_40x64), "--height", "40", "--width", "64", "--out", str(out),
-            "--fps", "2000", "--window", "11", "--frames"]  # fmt: skip
+            "--fps", "2000", "--window", "11", "--frames", "--restorer", "tfp"]  # fmt: skip
     assert run_spikegen(args, capsys)[0] == 0
     folder = out / "x_tfp_2000fps"
     assert len(list(folder.glob("frame_*.png"))) == 5  # centres 5, 15, 25, 35, 45 (every 10 ticks)

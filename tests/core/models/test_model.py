@@ -250,42 +250,38 @@ def test_refiner_anchored_at_the_window_cnn_starts_from_its_luma() -> None:
         SpikeGen(cfg)
 
 
-def test_fast_path_is_the_window_cnn_estimate_everywhere(tmp_path) -> None:
-    """`--fast` gives the WindowCNN's frame, the same through restore_tensors and the video/NVS restorer; with RGB the
-    spike luma goes into the RGB frame's chroma; a checkpoint without a WindowCNN says so; fine-tuning leaves the
-    WindowCNN as its own training made it (so the fast path stays a standalone reconstruction)."""
+def test_fast_model_gives_one_frame_everywhere_and_refuses_a_spikegen_checkpoint(tmp_path) -> None:
+    """`--fast`: a WindowCNN checkpoint's estimate over the whole frame, the same through restore_tensors and the
+    video/NVS restorer (batched); with RGB its luma goes into the RGB frame's chroma; a SpikeGen checkpoint (whose
+    WindowCNN, if any, was trained as an input to its refiner) is refused with one line."""
     from spikegen_core.errors import CheckpointError, InputMismatchError
-    from spikegen_core.train.checkpoint import save_weights
-    from spikegen_core.train.pretrain import set_trainable
+    from spikegen_core.models.temporal import WindowCNN
+    from spikegen_core.train.checkpoint import load_fast_model, save_weights
     from spikegen_core.train.restore import restore_tensors
     from spikegen_core.video.restorers import ModelRestorer
 
-    cfg = micro_config()
-    cfg.temporal_scales, cfg.temporal_channels, cfg.refiner_kind, cfg.theta_input = (5, 9), 2, "unet", True
-    cfg.temporal_light_width, cfg.temporal_light_blocks, cfg.refiner_anchor = 8, 1, True
-    model = SpikeGen(cfg).eval()
+    net = WindowCNN(9, 8, 1).eval()
+    path = save_weights(tmp_path / "fast.safetensors", net.state_dict(),
+                        {"model": {"window_cnn": {"frames": 9, "width": 8, "blocks": 1}}})  # fmt: skip
+    loaded, _ = load_fast_model(path)
     spikes = spikes_like(2, 21, 24, 40)
-    want = model.temporal.light(spikes, torch.tensor([2.0, 2.0])).clamp(0, 1)
-    assert torch.equal(model.fast_luma(spikes, 2.0), want)
-    one = restore_tensors(model, spikes[0], None, threshold=2.0, fast=True)
+    with torch.no_grad():
+        want = net(spikes, torch.tensor([2.0, 2.0])).clamp(0, 1)
+    one = restore_tensors(loaded, spikes[0], None, threshold=2.0)
     assert one.shape == (3, 24, 40) and torch.allclose(one[0], want[0, 0], atol=1e-6) and torch.equal(one[1], one[0])
-    path = save_weights(tmp_path / "m.safetensors", model.state_dict(), {"model": cfg.to_dict()})
     batch = ModelRestorer(path, threshold=2.0, fast=True)(spikes)
     assert batch.shape == (2, 1, 24, 40) and torch.allclose(batch, want, atol=1e-6)
-    rgb = torch.rand(2, 3, 24, 40)
+    rgb = 0.4 + 0.2 * torch.rand(2, 3, 24, 40)
     deblurred = ModelRestorer(path, threshold=2.0, fast=True)(spikes, rgb)
     inside = ((deblurred > 0) & (deblurred < 1)).all(1)  # where no channel was clamped to [0, 1]
-    assert inside.float().mean() > 0.5
+    assert inside.float().mean() > 0.2
     assert torch.allclose(to_grey(deblurred)[inside], want[:, 0][inside], atol=1e-5)
     chroma = (deblurred - to_grey(deblurred).unsqueeze(1)).permute(0, 2, 3, 1)[inside]
     assert torch.allclose(chroma, (rgb - to_grey(rgb).unsqueeze(1)).permute(0, 2, 3, 1)[inside], atol=1e-5)
-    assert torch.allclose(restore_tensors(model, spikes[1], rgb[1], threshold=2.0, fast=True), deblurred[1], atol=1e-6)
-    with pytest.raises(InputMismatchError, match="fast path restores from spikes"):
-        restore_tensors(model, None, rgb[0], fast=True)
-    plain = save_weights(tmp_path / "plain.safetensors", SpikeGen(micro_config()).state_dict(),
-                         {"model": micro_config().to_dict()})  # fmt: skip
-    with pytest.raises(CheckpointError, match="no one-pass fast path"):
-        ModelRestorer(plain, fast=True).load()
-    set_trainable(model, vae_encoder=False, vae_decoder=True, fusion=True, refiner=True, window_cnn=False)
-    assert not any(p.requires_grad for p in model.temporal.light.parameters())
-    assert all(p.requires_grad for p in model.refiner.parameters())
+    assert torch.allclose(restore_tensors(loaded, spikes[1], rgb[1], threshold=2.0), deblurred[1], atol=1e-6)
+    with pytest.raises(InputMismatchError, match="fast model restores from spikes"):
+        restore_tensors(loaded, None, rgb[0])
+    full = save_weights(tmp_path / "full.safetensors", SpikeGen(micro_config()).state_dict(),
+                        {"model": micro_config().to_dict()})  # fmt: skip
+    with pytest.raises(CheckpointError, match="not a fast model"):
+        ModelRestorer(full, fast=True).load()

@@ -458,3 +458,32 @@ def test_shipped_natural_checkpoint_beats_tfp_and_invents_no_texture(shared_data
     assert sum(corr["model"]) > sum(corr["TFP"]) and min(corr["model"]) > 0.8, (
         corr
     )  # measured 0.993-0.997 vs 0.933-0.987
+
+
+def test_shipped_fast_model_beats_tfp_on_natural_images_and_invents_no_texture(shared_data: Path) -> None:
+    """Issue 20's fast path, the shipped `fast` checkpoint: REDS at the data set's θ (never fitted per image), held-out
+    natural exposures, and the regular pattern (its frame correlates with the truth better than TFP's)."""
+    from spikegen_core.data.motion import random_motion
+    from spikegen_core.data.pairs import make_motion_sample
+    from spikegen_core.data.reds import REDS_THRESHOLD
+    from spikegen_core.models.fusion import to_grey
+    from spikegen_core.train.checkpoint import load_fast_model
+    from spikegen_core.train.evaluate import evaluate_held_out_natural, evaluate_reds, summarise
+    from spikegen_core.train.restore import restore_tensors
+
+    net, _ = load_fast_model()
+    reds = summarise(evaluate_reds(net, shared_data / "spike" / "reds_synthetic", threshold=REDS_THRESHOLD))
+    assert reds["model"]["psnr"] > reds["TFP"]["psnr"] + 7.0, reds  # measured 31.62 vs 23.61 dB
+    assert reds["model"]["ssim"] >= 0.93, reds  # measured 0.9355
+    held = summarise(evaluate_held_out_natural(net, count=4))
+    assert held["model spikes-only"]["psnr"] > held["TFP"]["psnr"] + 5.0, held
+    corr = {"model": [], "TFP": []}
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        s = make_motion_sample(_regular_pattern(), size=64, num_spike_frames=41, threshold=2.0, generator=g,
+                               motion=random_motion(g, 64, 0.3, allow_still=False))  # fmt: skip
+        truth = to_grey(s.sharp).flatten()
+        frames = {"model": restore_tensors(net, s.spikes, None, threshold=2.0)[0], "TFP": tfp(s.spikes, threshold=2.0)}
+        for k, frame in frames.items():
+            corr[k].append(float(torch.corrcoef(torch.stack([frame.flatten(), truth]))[0, 1]))
+    assert sum(corr["model"]) > sum(corr["TFP"]) and min(corr["model"]) > 0.9, corr

@@ -144,7 +144,7 @@ def test_restore_video_command_on_npz(tmp_path, capsys):
     spikes = (torch.rand(120, 16, 24) < 0.4).to(torch.uint8).numpy()
     np.savez_compressed(tmp_path / "rec.npz", arr_0=np.transpose(spikes, (1, 2, 0)))  # (H, W, T) like SpikingSIM
     restore_video_command(tmp_path / "rec.npz", out=tmp_path / "o", fps=2000, window=21, axes="HWT")
-    mp4 = tmp_path / "o" / "rec_tfp_2000fps.mp4"
+    mp4 = tmp_path / "o" / "rec_spikegen-fast_2000fps.mp4"  # the default restorer on a grey stream: the fast model
     assert len(_read_mp4(mp4)) == len(window_centres(120, 21, fps=2000)) == 10
     assert "10 frames" in capsys.readouterr().out
 

@@ -252,8 +252,8 @@ def test_shipped_splat_prior_improves_novel_view_renders_of_an_unseen_scene() ->
 def test_splats_train_on_tfp_where_spikes_are_rich_and_on_core_frames_where_sparse(
     scene: Path, tmp_path: Path, spikegen: SpikeGen
 ) -> None:
-    """spikegen-splat(-prior)'s "auto" restorer: TFP (grey) for a window with at least ``min_spikes`` spikes per
-    pixel, else the core model's restoration (the view's RGB deblurred with its spikes: colour)."""
+    """spikegen-splat(-prior)'s "auto" restorer: the fast model (grey) for a window with at least ``min_spikes``
+    spikes per pixel, else the full core model's restoration (the view's RGB deblurred with its spikes: colour)."""
     from spikegen_nvs.datamanager import AutoRestorer, SpikeGenRestorer, TFPDenseRestorer
 
     dm = _trainer(scene, tmp_path, spikegen).pipeline.datamanager
@@ -263,7 +263,8 @@ def test_splats_train_on_tfp_where_spikes_are_rich_and_on_core_frames_where_spar
     per_pixel = float(spikes.spikes.float().mean()) * spikes.num_frames
     assert per_pixel > 0
     rich = AutoRestorer(min_spikes=0.5 * per_pixel)(spikes, view, blur)
-    assert torch.equal(rich, TFPDenseRestorer()(spikes, view, blur))  # (H, W) grey
+    assert torch.equal(rich, SpikeGenRestorer(fast=True)(spikes, view, None))  # (H, W) grey
+    assert not torch.allclose(rich, TFPDenseRestorer()(spikes, view, blur), atol=1e-3)
     sparse = AutoRestorer(min_spikes=2.0 * per_pixel)(spikes, view, blur)
     assert sparse.shape == (3, view.height, view.width)
     assert torch.allclose(sparse, SpikeGenRestorer()(spikes, view, blur))
@@ -271,7 +272,7 @@ def test_splats_train_on_tfp_where_spikes_are_rich_and_on_core_frames_where_spar
     # the batch says which kind of frame it carries, so the photometric loss compares like with like
     camera, batch = dm.next_train(0)
     seen = dm.spike_views[int(camera.metadata["cam_idx"])].read()
-    assert bool(batch["dense_is_grey"]) == (dm.restorer.choose(seen) is dm.restorer.tfp)
+    assert bool(batch["dense_is_grey"]) == (dm.restorer.choose(seen) is dm.restorer.fast)
 
 
 def test_training_random_stream_does_not_depend_on_the_frame_cache(scene: Path, tmp_path: Path) -> None:
