@@ -148,9 +148,8 @@ def restore(
         device: cpu or cuda.
         rgb_response: how --rgb encodes light (srgb: cameras and phones; linear; gamma:G); the output image is
             encoded the same way. The model works in linear light, as the spikes.
-        fast: the one-pass fast model (a small CNN over the whole frame, about 20× faster than the full model;
-            --checkpoint default: the shipped `fast`) instead of the full model; with --rgb its luma goes into the
-            RGB frame's colour.
+        fast: the one-pass fast model (a small CNN over the whole frame; --checkpoint default: the shipped `fast`)
+            instead of the full model; with --rgb its luma goes into the RGB frame's colour.
     """
     from spikegen_core import radiometry
     from spikegen_core.train import restore as run_restore

@@ -109,8 +109,8 @@ class AutoRestorer:
     """Per window: the one-pass fast model (grey) where the window holds enough spikes, the full core model where it
     does not, demosaiced TFP for colour (CFA) windows.
 
-    Where spikes are plentiful the fast model's frames are 4–9 dB closer to the sharp views than TFP's (it learned
-    what a window average blurs or leaves noisy: `benchmarks/dense_frames.md`), and grey: the spikes carry the
+    Where spikes are plentiful the fast model's frames are far closer to the sharp views than TFP's (it learned
+    what a window average blurs or leaves noisy; `benchmarks/dense_frames.md`), and grey: the spikes carry the
     luminance, the re-blur loss the colour. With one or two spikes per pixel every spike-only frame is mostly
     noise, and the full model, which fuses the view's blurred RGB with its spikes, is the better target
     (benchmarks/prior.md). ``checkpoint`` is the full model's (default: the shipped tiny one); the fast model is

@@ -75,7 +75,7 @@ def run_one(args: Args, method: str) -> dict:
         cfg = ProcessDataConfig(data=args.fox / "images", output_dir=out, simulate_spikes=True,
                                 downscale=args.downscale, window=args.window, threshold=args.threshold,
                                 jitter_px=args.jitter_px, camera_model=args.camera_model,
-                                num_threads=args.num_threads, fast=method == "fast",
+                                num_threads=args.num_threads, dense=method,
                                 checkpoint=args.checkpoint if method == "model" else None)  # fmt: skip
         t0 = time.perf_counter()
         summary = process(cfg)

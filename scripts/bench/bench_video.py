@@ -53,7 +53,7 @@ def frames_per_s(src: SpikeSource, centres: np.ndarray, window: int, restorer, b
     return n / best
 
 
-def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None) -> dict:
+def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None, fast: ModelRestorer | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     spikes = (torch.rand(args.frames, 250, 400, generator=g) < 0.2).to(torch.uint8)
     path = write_dat(tmp / "speed.dat", SpikeStream(spikes, threshold=2.0))
@@ -68,6 +68,8 @@ def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None) -> d
     t0 = time.perf_counter()
     res = restore_video(src, tmp, fps=1000, window=41, batch_size=args.batch, device=args.device, progress=False)
     out["tfp41_with_mp4"] = res.frames / (time.perf_counter() - t0)
+    if fast is not None:  # restore-video's default on grey streams
+        out["fast"] = frames_per_s(src, centres41, 41, fast, args.batch, args.device, args.repeats)
     if model is not None:
         few = centres41[: args.model_frames]
         out["model"] = frames_per_s(src, few, 41, model, min(args.batch, 4), args.device, 1)
@@ -75,7 +77,7 @@ def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None) -> d
     return out
 
 
-def quality(args: argparse.Namespace, model: ModelRestorer | None) -> dict:
+def quality(args: argparse.Namespace, model: ModelRestorer | None, fast: ModelRestorer | None = None) -> dict:
     t0 = time.perf_counter()
     seq = make_sequence(tuple(args.quality_size), args.quality_ticks, rgb_period=200, exposure=160, sprites=3,
                         speed_px_per_tick=args.speed, seed=args.seed)
@@ -86,6 +88,8 @@ def quality(args: argparse.Namespace, model: ModelRestorer | None) -> dict:
     dense = {}
     runs = [("TFP 41 (sliding window)", TFPRestorer(2.0), 41), ("TFP 161", TFPRestorer(2.0), 161),
             ("motion-adaptive TFP 161/41", AdaptiveTFPRestorer(2.0), 161)]
+    if fast is not None:
+        runs.append(("fast model (41)", fast, 41))
     if model is not None:
         runs.append(("SpikeGen model (41)", model, 41))
     for label, rest, win in runs:
@@ -146,6 +150,7 @@ def write_md(result: dict, path: Path) -> None:
     for key, label in (("tfp41", "TFP sliding windows (41 ticks), restore only"),
                        ("tfp_adaptive", "motion-adaptive TFP (161/41)"),
                        ("tfp41_with_mp4", "TFP 41 + MP4 writing (end to end)"),
+                       ("fast", "fast model (41 ticks), restore only"),
                        ("model", f"SpikeGen restorer ({s.get('model_frames_timed', 0)} frames timed)")):
         if key in s:
             lines.append(f"| {label} | {s[key]:.1f} | {s[key] / base:.3f} |")
@@ -182,6 +187,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--checkpoint", type=Path, default=None, help="SpikeGen checkpoint (default: shipped, if any)")
+    ap.add_argument("--fast", default="fast", help="fast-model checkpoint (default: the shipped one); 'none': skip")
     ap.add_argument("--frames", type=int, default=1400, help="ticks of the speed stream")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2)
@@ -196,15 +202,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     ckpt = args.checkpoint or (SHIPPED if SHIPPED.is_file() else None)
     model = ModelRestorer(ckpt, device=args.device).load() if ckpt else None
+    fast = None if args.fast == "none" else ModelRestorer(args.fast, device=args.device, fast=True).load()
     with tempfile.TemporaryDirectory() as tmp:
-        sp = speed(args, Path(tmp), model)
+        sp = speed(args, Path(tmp), model, fast)
     commit = commit_hash()  # video.json has always held the short hash, without a -dirty mark
     commit = "uncommitted" if commit == "unknown" else commit.removesuffix("-dirty")[:7]
     result = {
         "commit": commit, "cpu": cpu_model(), "load": os.getloadavg()[0], "threads": args.threads,
         "model": str(ckpt) if ckpt else "no checkpoint yet: TFP restorers only",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
-        "speed": sp, "quality": quality(args, model),
+        "speed": sp, "quality": quality(args, model, fast),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "video.json").write_text(json.dumps(result, indent=1))

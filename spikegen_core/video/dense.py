@@ -172,7 +172,7 @@ def restore_video_command(
         window: spike frames per output frame, centred on it.
         restorer: auto (fast for grey streams, tfp for colour ones), tfp (window mean), tfp_adaptive (long
             window where still, short where moving), model (the SpikeGen checkpoint) or fast (the one-pass fast
-            model: 4-9 dB above TFP on dense frames, benchmarks/dense_frames.md; about 20× faster than model).
+            model; benchmarks/dense_frames.md compares it with TFP).
         checkpoint: checkpoint for --restorer model or fast: a file or a shipped name (model: tiny, the
             default, or natural; fast: fast, the default).
         short_window: the short window of tfp_adaptive (--window is its long one).

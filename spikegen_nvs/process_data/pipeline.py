@@ -129,10 +129,12 @@ class ProcessDataConfig:
     """Photos: hold out every N-th registered view as a test view (views 0, N, 2N, ..., as nerfstudio's
     `eval_interval` split): its photo becomes `gt_path` (what ns-eval scores) and it trains nothing; 0 = none."""
     checkpoint: Path | None = None
-    """Core-model checkpoint for dense frames (a file, or `natural` / `tiny`: a shipped one); TFP when absent."""
-    fast: bool = False
-    """Dense frames from the one-pass fast model (--checkpoint: a fast-model checkpoint, default the shipped
-    `fast`), about 20× faster than the full model."""
+    """Weights of the --dense model: a SpikeGen checkpoint for `model` (a file, or `tiny` / `natural`: shipped ones;
+    given alone it selects `model`), a fast-model checkpoint for `fast`; default: the shipped ones."""
+    dense: Literal["auto", "tfp", "fast", "model"] = "auto"
+    """Dense frames (what COLMAP sees): the one-pass fast model (`fast`), the full core model (`model`,
+    --checkpoint), or TFP over the window (`tfp`). `auto`: the fast model on grey spikes (benchmarks/process_data.md
+    compares the three), demosaiced TFP on colour spikes, and the full model when --checkpoint is given."""
     rgb_response: str = "srgb"
     """How the photos / RGB frames encode light: srgb (phones, cameras, video files), linear, or gamma:G. Photos
     are linearised before spikes are simulated from them; written to the scene as `rgb_response`."""
@@ -398,8 +400,12 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
 
     console = Console(stderr=True, quiet=quiet)
     response = radiometry.from_text(cfg.rgb_response)  # checked before any work
-    if restorer is None and (cfg.checkpoint is not None or cfg.fast):
-        restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain, cfg.fast)
+    if cfg.dense == "tfp" and cfg.checkpoint is not None:
+        raise InputMismatchError(f"--checkpoint {cfg.checkpoint} is for --dense model or fast, not tfp; drop one")
+    method = cfg.dense if cfg.dense != "auto" else "model" if cfg.checkpoint is not None else "fast"
+    auto_fast = restorer is None and cfg.dense == "auto" and method == "fast"  # colour captures: TFP instead
+    if restorer is None and method != "tfp":  # loaded (and a bad checkpoint named) before any work
+        restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain, fast=method == "fast")
 
     if cfg.eval_every == 1:
         raise InputMismatchError("--eval-every 1 would hold out every view and leave none to train on; "
@@ -409,9 +415,11 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     t0 = time.perf_counter()
     kind = _detect_kind(cfg)
     cfa, cfa_gains = _capture_cfa(cfg, kind)
+    if cfa and auto_fast:
+        restorer = None
     if cfa and restorer is not None:
-        raise InputMismatchError(f"{cfg.data}: the core model restores grey spike streams, this capture is colour "
-                                 f"({cfa}); drop --checkpoint and --fast to use demosaiced TFP frames")
+        raise InputMismatchError(f"{cfg.data}: the core models restore grey spike streams, this capture is colour "
+                                 f"({cfa}); pass --dense tfp (or auto) for demosaiced TFP frames")
 
     def dense(spikes: torch.Tensor) -> torch.Tensor:
         if restorer is not None:

@@ -285,3 +285,5 @@ def test_fast_model_gives_one_frame_everywhere_and_refuses_a_spikegen_checkpoint
                         {"model": micro_config().to_dict()})  # fmt: skip
     with pytest.raises(CheckpointError, match="not a fast model"):
         ModelRestorer(full, fast=True).load()
+    with pytest.raises(CheckpointError, match="a fast-model \\(WindowCNN\\) checkpoint, not a SpikeGen model"):
+        ModelRestorer(path).load()  # and the other way round

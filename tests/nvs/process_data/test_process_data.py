@@ -337,6 +337,9 @@ def test_checkpoint_dense_frames_come_from_the_core_model(tmp_path, textures) ->
     missing = tmp_path / "nope.safetensors"
     with pytest.raises(SpikeGenError, match="nope.safetensors.*omit --checkpoint"):
         process(ProcessDataConfig(data=tmp_path, output_dir=tmp_path / "out", checkpoint=missing), quiet=True)
+    with pytest.raises(SpikeGenError, match="--checkpoint .* is for --dense model or fast, not tfp"):
+        process(ProcessDataConfig(data=tmp_path, output_dir=tmp_path / "out", checkpoint=SHIPPED, dense="tfp"),
+                quiet=True)  # fmt: skip
 
 
 def test_photos_to_a_colour_spikes_only_scene(tmp_path, textures) -> None:
@@ -361,3 +364,7 @@ def test_photos_to_a_colour_spikes_only_scene(tmp_path, textures) -> None:
     image = torch.from_numpy(np.asarray(Image.open(tmp_path / "scene" / frame["file_path"]), np.float32) / 255)
     err = (image.permute(2, 0, 1) - truth[name]).abs().mean(dim=(1, 2))
     assert torch.all(err < 0.08), err  # every channel of the demosaiced TFP follows the photo's
+    # `auto` (the default) chose demosaiced TFP for the colour capture; the grey fast model, asked for, is refused
+    with pytest.raises(SpikeGenError, match="core models restore grey spike streams.*--dense tfp"):
+        process(ProcessDataConfig(data=photos, output_dir=tmp_path / "scene2", simulate_spikes=True, window=128,
+                                  num_threads=1, cfa="GRBG", dense="fast"), quiet=True)  # fmt: skip
