@@ -14,6 +14,7 @@ from torch import nn
 from spikegen_core.errors import CheckpointError, InputMismatchError, NonFiniteLossError
 from spikegen_core.image import load_image
 from spikegen_core.models import SpikeGen
+from spikegen_core.models.temporal import WindowCNN
 from spikegen_core.spikes.io import write_dat
 from spikegen_core.spikes.reconstruct import tfp
 from spikegen_core.train import (
@@ -427,15 +428,30 @@ def _regular_pattern(size: int = 160) -> torch.Tensor:
     return grey.expand(3, -1, -1).clamp(0, 1)
 
 
+def _pattern_correlations(model: SpikeGen | WindowCNN) -> dict[str, list[float]]:
+    """Correlation with the truth of the model's and TFP's frames of :func:`_regular_pattern` moving, 3 seeds."""
+    from spikegen_core.data.motion import random_motion
+    from spikegen_core.data.pairs import make_motion_sample
+    from spikegen_core.models.fusion import to_grey
+    from spikegen_core.train.restore import restore_tensors
+
+    corr: dict[str, list[float]] = {"model": [], "TFP": []}
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        s = make_motion_sample(_regular_pattern(), size=64, num_spike_frames=41, threshold=2.0, generator=g,
+                               motion=random_motion(g, 64, 0.3, allow_still=False))  # fmt: skip
+        truth = to_grey(s.sharp).flatten()
+        frames = {"model": restore_tensors(model, s.spikes, None, threshold=2.0)[0], "TFP": tfp(s.spikes, threshold=2.0)}
+        for k, frame in frames.items():
+            corr[k].append(float(torch.corrcoef(torch.stack([frame.flatten(), truth]))[0, 1]))
+    return corr
+
+
 def test_shipped_natural_checkpoint_beats_tfp_and_invents_no_texture(shared_data: Path) -> None:
     """Issue 20: the `natural` checkpoint by name, θ the REDS constant (never fitted per image); on a fine regular
     pattern its frame correlates with the truth better than TFP's (a model that invents texture would not)."""
-    from spikegen_core.data.motion import random_motion
-    from spikegen_core.data.pairs import make_motion_sample
     from spikegen_core.data.reds import REDS_THRESHOLD
-    from spikegen_core.models.fusion import to_grey
     from spikegen_core.train.evaluate import evaluate_held_out_natural, evaluate_reds, summarise
-    from spikegen_core.train.restore import restore_tensors
 
     model, _ = load_model("natural")
     reds = summarise(evaluate_reds(model, shared_data / "spike" / "reds_synthetic", threshold=REDS_THRESHOLD))
@@ -443,18 +459,7 @@ def test_shipped_natural_checkpoint_beats_tfp_and_invents_no_texture(shared_data
     held = summarise(evaluate_held_out_natural(model, count=4))
     assert held["model spikes-only"]["psnr"] > held["TFP"]["psnr"] + 4.0, held  # measured 30.13 vs 23.27
     assert held["model deblur"]["psnr"] > held["blurred input"]["psnr"] + 2.0, held  # measured 29.20 vs 23.72
-    corr = {"model": [], "TFP": []}
-    for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        s = make_motion_sample(_regular_pattern(), size=64, num_spike_frames=41, threshold=2.0, generator=g,
-                               motion=random_motion(g, 64, 0.3, allow_still=False))  # fmt: skip
-        truth = to_grey(s.sharp).flatten()
-        frames = {
-            "model": restore_tensors(model, s.spikes, None, threshold=2.0)[0],
-            "TFP": tfp(s.spikes, threshold=2.0),
-        }
-        for k, frame in frames.items():
-            corr[k].append(float(torch.corrcoef(torch.stack([frame.flatten(), truth]))[0, 1]))
+    corr = _pattern_correlations(model)
     assert sum(corr["model"]) > sum(corr["TFP"]) and min(corr["model"]) > 0.8, (
         corr
     )  # measured 0.993-0.997 vs 0.933-0.987
@@ -463,13 +468,9 @@ def test_shipped_natural_checkpoint_beats_tfp_and_invents_no_texture(shared_data
 def test_shipped_fast_model_beats_tfp_on_natural_images_and_invents_no_texture(shared_data: Path) -> None:
     """Issue 20's fast path, the shipped `fast` checkpoint: REDS at the data set's θ (never fitted per image), held-out
     natural exposures, and the regular pattern (its frame correlates with the truth better than TFP's)."""
-    from spikegen_core.data.motion import random_motion
-    from spikegen_core.data.pairs import make_motion_sample
     from spikegen_core.data.reds import REDS_THRESHOLD
-    from spikegen_core.models.fusion import to_grey
     from spikegen_core.train.checkpoint import load_fast_model
     from spikegen_core.train.evaluate import evaluate_held_out_natural, evaluate_reds, summarise
-    from spikegen_core.train.restore import restore_tensors
 
     net, _ = load_fast_model()
     reds = summarise(evaluate_reds(net, shared_data / "spike" / "reds_synthetic", threshold=REDS_THRESHOLD))
@@ -477,13 +478,5 @@ def test_shipped_fast_model_beats_tfp_on_natural_images_and_invents_no_texture(s
     assert reds["model"]["ssim"] >= 0.93, reds  # measured 0.9355
     held = summarise(evaluate_held_out_natural(net, count=4))
     assert held["model spikes-only"]["psnr"] > held["TFP"]["psnr"] + 5.0, held
-    corr = {"model": [], "TFP": []}
-    for seed in range(3):
-        g = torch.Generator().manual_seed(seed)
-        s = make_motion_sample(_regular_pattern(), size=64, num_spike_frames=41, threshold=2.0, generator=g,
-                               motion=random_motion(g, 64, 0.3, allow_still=False))  # fmt: skip
-        truth = to_grey(s.sharp).flatten()
-        frames = {"model": restore_tensors(net, s.spikes, None, threshold=2.0)[0], "TFP": tfp(s.spikes, threshold=2.0)}
-        for k, frame in frames.items():
-            corr[k].append(float(torch.corrcoef(torch.stack([frame.flatten(), truth]))[0, 1]))
+    corr = _pattern_correlations(net)
     assert sum(corr["model"]) > sum(corr["TFP"]) and min(corr["model"]) > 0.9, corr
