@@ -160,7 +160,8 @@ def fast_restore(
     dev = next(net.parameters()).device
     x = (spikes if batched else spikes[None]).to(dev)
     theta = torch.full((x.shape[0],), float(threshold if threshold is not None else DEFAULT_THRESHOLD), device=dev)
-    luma = net(x, theta).clamp(0, 1)  # (B, 1, H, W)
+    # one frame at a time: a batch's 48-channel activations outgrow the CPU caches and run slower per frame
+    luma = torch.cat([net(x[i : i + 1], theta[i : i + 1]) for i in range(len(x))]).clamp(0, 1)  # (B, 1, H, W)
     if rgb is not None:
         out = luma_swap((rgb if batched else rgb[None]).to(dev, torch.float32), luma[:, 0])
         return out if batched else out[0]
