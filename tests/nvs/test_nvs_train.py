@@ -296,7 +296,7 @@ def test_process_data_datamanager_and_spikegen_restore_give_one_frame(tmp_path: 
 
 
 def test_fast_model_gives_one_frame_in_process_data_datamanager_and_restore(tmp_path: Path) -> None:
-    """The one-pass fast model: spikegen-process-data --fast, the datamanager's 'spikegen-fast' restorer (default
+    """The one-pass fast model: spikegen-process-data --dense fast, the datamanager's 'spikegen-fast' restorer (default
     weights: the shipped `fast`, keyed by their hash) and `spikegen restore --fast` give one frame."""
     from types import SimpleNamespace
 
