@@ -168,18 +168,33 @@ def _model_config(meta: dict[str, Any], where: str | Path) -> ModelConfig:
     return ModelConfig.from_dict(meta["model"])
 
 
-def load_training_ema(folder: str | Path, prefix: str = "last", *, ema: bool = True) -> tuple[SpikeGen, dict]:
-    """The EMA weights (``ema=False``: the live ones) of the newest complete checkpoint slot of a training folder
-    (a run still in progress included); the returned JSON has its ``step`` and ``cpu_s`` (CPU seconds so far)."""
+def _checkpoint_file(path: str | Path | None, default: Path, fix: str, kind: str = "checkpoint") -> Path:
+    """The weights file a user named (a path or a shipped name; None: ``default``), checked to exist and not to be
+    the JSON config beside it; CheckpointError names it with ``fix``."""
+    where = checkpoint_path(path) if path is not None else default
+    if not where.is_file():
+        raise CheckpointError(f"{where}: {kind} not found; {fix}")
+    _check_not_config(where)
+    return where
+
+
+def _training_slot(folder: str | Path, prefix: str, ema: bool) -> tuple[Path, dict[str, Any], dict[str, torch.Tensor]]:
+    """(path, JSON with its ``step``, EMA or live weights) of a training folder's newest complete checkpoint slot."""
     from spikegen_core.train.training_state import load_state  # imports this module
 
     state = load_state(folder, prefix)
-    meta = read_meta(state.path)
-    cfg = _model_config(meta, state.path)
+    return state.path, {**read_meta(state.path), "step": state.step}, state.ema_weights if ema else state.weights
+
+
+def load_training_ema(folder: str | Path, prefix: str = "last", *, ema: bool = True) -> tuple[SpikeGen, dict]:
+    """The EMA weights (``ema=False``: the live ones) of the newest complete checkpoint slot of a training folder
+    (a run still in progress included); the returned JSON has its ``step`` and ``cpu_s`` (CPU seconds so far)."""
+    where, meta, weights = _training_slot(folder, prefix, ema)
+    cfg = _model_config(meta, where)
     cfg.vae.folder = None
     model = SpikeGen(cfg)
-    load_state_strict(model, state.ema_weights if ema else state.weights, state.path)
-    return model.eval(), {**meta, "step": state.step, "weights": "ema" if ema else "live"}
+    load_state_strict(model, weights, where)
+    return model.eval(), {**meta, "weights": "ema" if ema else "live"}
 
 
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> tuple[SpikeGen, dict]:
@@ -188,13 +203,8 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     if path is not None and Path(path).is_dir():
         model, meta = load_training_ema(path)
         return model.to(device), meta
-    path = checkpoint_path(path) if path is not None else SHIPPED
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path}: checkpoint not found; pass a checkpoint file, a training folder or a shipped name "
-            f"({', '.join(SHIPPED_NAMES)}), or train one with `spikegen pretrain`"
-        )
-    _check_not_config(path)
+    path = _checkpoint_file(path, SHIPPED, f"pass a checkpoint file, a training folder or a shipped name "
+                            f"({', '.join(SHIPPED_NAMES)}), or train one with `spikegen pretrain`")  # fmt: skip
     meta = read_meta(path)
     cfg = _model_config(meta, path)
     cfg.vae.folder = None  # the VAE's weights are inside the checkpoint; the folder need not exist any more
@@ -209,17 +219,10 @@ def load_fast_model(path: str | Path | None = None, *, device: str | torch.devic
     ``scripts/bench/bench_core_sidebyside.py train`` gives its newest EMA). A SpikeGen checkpoint is refused: the
     WindowCNN inside one is trained with the rest of the model, as an input to its refiner, not to stand alone."""
     if path is not None and Path(path).is_dir():
-        from spikegen_core.train.training_state import load_state  # imports this module
-
-        state = load_state(path, "last")
-        where, weights = state.path, state.ema_weights
-        meta = {**read_meta(where), "step": state.step}
+        where, meta, weights = _training_slot(path, "last", ema=True)
     else:
-        where = checkpoint_path(path) if path is not None else SHIPPED_NAMES["fast"]
-        if not where.is_file():
-            raise CheckpointError(f"{where}: fast-model checkpoint not found; pass a WindowCNN checkpoint file or "
-                                  "training folder, or omit --checkpoint for the shipped `fast` one")  # fmt: skip
-        _check_not_config(where)
+        where = _checkpoint_file(path, SHIPPED_NAMES["fast"], "pass a WindowCNN checkpoint file or training folder, "
+                                 "or omit --checkpoint for the shipped `fast` one", kind="fast-model checkpoint")  # fmt: skip
         meta, weights = read_meta(where), read_weights(where)
     spec = meta["model"].get("window_cnn")
     if not isinstance(spec, dict):

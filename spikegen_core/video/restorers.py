@@ -134,8 +134,8 @@ class ModelRestorer:
     are restored in ``tile``-pixel tiles (the training crop; None: whole frames); windows longer than the
     encoder's ``max_spike_frames`` use their central frames.
 
-    ``fast``: the one-pass fast model (a WindowCNN checkpoint, default the shipped ``fast``) on the whole batch at
-    once, its estimate in the blurred frame's chroma when there is RGB: the frames ``spikegen restore --fast`` gives.
+    ``fast``: the one-pass fast model (a WindowCNN checkpoint, default the shipped ``fast``) over whole frames, its
+    estimate in the blurred frame's chroma when there is RGB: the frames ``spikegen restore --fast`` gives.
     """
 
     def __init__(self, checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu",
@@ -175,7 +175,7 @@ class ModelRestorer:
         _check(spikes, rgb)
         model = self.model
         theta = threshold if threshold is not None else self._threshold
-        if self.fast:  # the whole batch in one pass (whole frames)
+        if self.fast:  # whole frames, no tiles
             return fast_restore(model, spikes, rgb, threshold=theta)
         x = central(spikes, model.config.max_spike_frames).to(self.device, torch.float32)
         frames = [
