@@ -53,7 +53,8 @@ def frames_per_s(src: SpikeSource, centres: np.ndarray, window: int, restorer, b
     return n / best
 
 
-def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None, fast: ModelRestorer | None = None) -> dict:
+def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None, fast: ModelRestorer | None = None,
+          fast_int8: ModelRestorer | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     spikes = (torch.rand(args.frames, 250, 400, generator=g) < 0.2).to(torch.uint8)
     path = write_dat(tmp / "speed.dat", SpikeStream(spikes, threshold=2.0))
@@ -70,6 +71,12 @@ def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None, fast
     out["tfp41_with_mp4"] = res.frames / (time.perf_counter() - t0)
     if fast is not None:  # restore-video's default on grey streams
         out["fast"] = frames_per_s(src, centres41, 41, fast, args.batch, args.device, args.repeats)
+    if fast_int8 is not None:  # its one calibration (first call, per θ) timed on its own
+        t0 = time.perf_counter()
+        restore_frames(src, centres41[: args.batch], 41, fast_int8, batch_size=args.batch, device=args.device,
+                       progress=False)
+        out["fast_int8_first_batch_s"] = time.perf_counter() - t0
+        out["fast_int8"] = frames_per_s(src, centres41, 41, fast_int8, args.batch, args.device, args.repeats)
     if model is not None:
         few = centres41[: args.model_frames]
         out["model"] = frames_per_s(src, few, 41, model, min(args.batch, 4), args.device, 1)
@@ -77,7 +84,8 @@ def speed(args: argparse.Namespace, tmp: Path, model: ModelRestorer | None, fast
     return out
 
 
-def quality(args: argparse.Namespace, model: ModelRestorer | None, fast: ModelRestorer | None = None) -> dict:
+def quality(args: argparse.Namespace, model: ModelRestorer | None, fast: ModelRestorer | None = None,
+            fast_int8: ModelRestorer | None = None) -> dict:
     t0 = time.perf_counter()
     seq = make_sequence(tuple(args.quality_size), args.quality_ticks, rgb_period=200, exposure=160, sprites=3,
                         speed_px_per_tick=args.speed, seed=args.seed)
@@ -90,6 +98,8 @@ def quality(args: argparse.Namespace, model: ModelRestorer | None, fast: ModelRe
             ("motion-adaptive TFP 161/41", AdaptiveTFPRestorer(2.0), 161)]
     if fast is not None:
         runs.append(("fast model (41)", fast, 41))
+    if fast_int8 is not None:
+        runs.append(("fast model, int8 (41)", fast_int8, 41))
     if model is not None:
         runs.append(("SpikeGen model (41)", model, 41))
     for label, rest, win in runs:
@@ -151,9 +161,13 @@ def write_md(result: dict, path: Path) -> None:
                        ("tfp_adaptive", "motion-adaptive TFP (161/41)"),
                        ("tfp41_with_mp4", "TFP 41 + MP4 writing (end to end)"),
                        ("fast", "fast model (41 ticks), restore only"),
+                       ("fast_int8", "fast model in int8 (41 ticks), restore only, after its calibration"),
                        ("model", f"SpikeGen restorer ({s.get('model_frames_timed', 0)} frames timed)")):
         if key in s:
             lines.append(f"| {label} | {s[key]:.1f} | {s[key] / base:.3f} |")
+    if "fast_int8_first_batch_s" in s:
+        lines += ["", f"The int8 fast model's first batch ({s['batch']} frames, its calibration included) took "
+                  f"{s['fast_int8_first_batch_s']:.1f} s."]
     seq = q["sequence"]
     lines += [
         "",
@@ -203,15 +217,18 @@ def main() -> None:
     ckpt = args.checkpoint or (SHIPPED if SHIPPED.is_file() else None)
     model = ModelRestorer(ckpt, device=args.device).load() if ckpt else None
     fast = None if args.fast == "none" else ModelRestorer(args.fast, device=args.device, fast=True).load()
+    fast_int8 = None
+    if fast is not None and args.device == "cpu":
+        fast_int8 = ModelRestorer(args.fast, device=args.device, fast=True, int8=True).load()
     with tempfile.TemporaryDirectory() as tmp:
-        sp = speed(args, Path(tmp), model, fast)
+        sp = speed(args, Path(tmp), model, fast, fast_int8)
     commit = commit_hash()  # video.json has always held the short hash, without a -dirty mark
     commit = "uncommitted" if commit == "unknown" else commit.removesuffix("-dirty")[:7]
     result = {
         "commit": commit, "cpu": cpu_model(), "load": os.getloadavg()[0], "threads": args.threads,
         "model": str(ckpt) if ckpt else "no checkpoint yet: TFP restorers only",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
-        "speed": sp, "quality": quality(args, model, fast),
+        "speed": sp, "quality": quality(args, model, fast, fast_int8),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "video.json").write_text(json.dumps(result, indent=1))

@@ -55,15 +55,23 @@ class WindowCNN(nn.Module):
         )
         self.head = nn.Conv2d(width, 1, 3, padding=1)
 
-    def forward(self, spikes: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    def inputs(self, spikes: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        """The network's input ``(B, frames, H, W)``: the central ticks × θ, channels-last."""
         t, n = spikes.shape[1], self.frames
         x = _centre(spikes, n, 1) if t >= n else spikes[:, (torch.arange(n, device=spikes.device) * t) // n]
         # channels-last: the 3×3 convolutions (the fast path's whole cost) run faster on CPU in this layout
-        x = x.float().contiguous(memory_format=torch.channels_last) * threshold.to(torch.float32).view(-1, 1, 1, 1)
+        return x.float().contiguous(memory_format=torch.channels_last) * threshold.to(torch.float32).view(-1, 1, 1, 1)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The correction added to the ticks' mean (stem, residual blocks, head)."""
         h = F.leaky_relu(self.stem(x), 0.2)
         for block in self.blocks:
             h = h + block(h)
-        return x.mean(1, keepdim=True) + self.head(h)
+        return self.head(h)
+
+    def forward(self, spikes: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        x = self.inputs(spikes, threshold)
+        return x.mean(1, keepdim=True) + self.trunk(x)
 
 
 class MultiScaleTemporal(nn.Module):

@@ -149,7 +149,11 @@ def restore_tensors(
 
 @torch.no_grad()
 def fast_restore(
-    net: WindowCNN, spikes: torch.Tensor | None, rgb: torch.Tensor | None = None, *, threshold: float | None = None
+    net: WindowCNN | torch.nn.Module,
+    spikes: torch.Tensor | None,
+    rgb: torch.Tensor | None = None,
+    *,
+    threshold: float | None = None,
 ) -> torch.Tensor:
     """The fast model on one window ``(T, H, W)`` (or a batch ``(B, T, H, W)``) → grey ``(3, H, W)`` (``(B, 1, H, W)``),
     or with the blurred ``rgb`` its estimate as the luma in the RGB frame's chroma; in [0, 1]. ``threshold``: the
@@ -157,7 +161,7 @@ def fast_restore(
     if spikes is None:
         raise InputMismatchError("the fast model restores from spikes; pass a spike window, or drop --fast")
     batched = spikes.ndim == 4
-    dev = next(net.parameters()).device
+    dev = getattr(net, "device", None) or next(net.parameters()).device  # the int8 copy has no parameters
     x = (spikes if batched else spikes[None]).to(dev)
     theta = torch.full((x.shape[0],), float(threshold if threshold is not None else DEFAULT_THRESHOLD), device=dev)
     # one frame at a time: a batch's 48-channel activations outgrow the CPU caches and run slower per frame

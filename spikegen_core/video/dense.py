@@ -161,6 +161,7 @@ def restore_video_command(
     device: str = "cpu",
     cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None,
     rgb_response: str = "srgb",
+    int8: bool = True,
 ) -> None:
     """Turn a long spike stream into a high-frame-rate video (MP4 and/or PNG frames).
 
@@ -195,6 +196,8 @@ def restore_video_command(
             streams give colour video: the TFP restorers per filter site, then demosaicing.
         rgb_response: the encoding of the output frames: srgb (as RGB cameras and video players expect), linear
             (the spikes' intensity as is), or gamma:G.
+        int8: on CPU, run the fast model in int8, calibrated on the first batch for the stream's θ (faster,
+            slightly less exact; benchmarks/video.md measures both); --no-int8 runs it in float32.
     """
     response = radiometry.from_text(rgb_response)
     src = SpikeSource.open(spikes, height=height, width=width, axes=axes, key=key, clock_hz=clock_hz,
@@ -204,7 +207,7 @@ def restore_video_command(
     if restorer == "auto":  # colour: demosaiced TFP (the models per filter site are unmeasured / below it)
         restorer = "tfp" if pattern else "fast"
     rest = make_restorer(restorer, checkpoint=checkpoint, threshold=theta, device=device,
-                         window=short_window if restorer == "tfp_adaptive" else None)
+                         window=short_window if restorer == "tfp_adaptive" else None, int8=int8)
     if pattern:
         # The grey model restores each filter site's plane on its own (benchmarks/cfa_restore.md: +2.5 dB over the
         # whole mosaic as if grey); TFP is per pixel either way.

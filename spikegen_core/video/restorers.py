@@ -13,6 +13,7 @@ It also carries ``name`` (for file names and reports). Two are built in:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -136,14 +137,18 @@ class ModelRestorer:
 
     ``fast``: the one-pass fast model (a WindowCNN checkpoint, default the shipped ``fast``) over whole frames, its
     estimate in the blurred frame's chroma when there is RGB: the frames ``spikegen restore --fast`` gives.
+    ``int8`` (fast model on CPU): its int8 copy, calibrated on the first call's windows for each θ.
     """
 
     def __init__(self, checkpoint: str | Path | None = None, *, device: str | torch.device = "cpu",
-                 threshold: float | None = None, tile: int | None = 64, fast: bool = False) -> None:
+                 threshold: float | None = None, tile: int | None = 64, fast: bool = False,
+                 int8: bool = False) -> None:
         self.checkpoint, self.device, self._threshold, self.tile = checkpoint, torch.device(device), threshold, tile
         self.fast = fast
+        self.int8 = int8 and fast and self.device.type == "cpu"
         self._model = None
-        self.name = "spikegen-fast" if fast else "spikegen"
+        self._int8: dict[float, torch.nn.Module] = {}
+        self.name = "spikegen-fast" if fast else "spikegen"  # int8 or not: one restorer, one output name
 
     def load(self) -> ModelRestorer:
         if self._model is None:
@@ -176,6 +181,8 @@ class ModelRestorer:
         model = self.model
         theta = threshold if threshold is not None else self._threshold
         if self.fast:  # whole frames, no tiles
+            if self.int8:
+                model = self._int8_model(spikes, theta)
             return fast_restore(model, spikes, rgb, threshold=theta)
         x = central(spikes, model.config.max_spike_frames).to(self.device, torch.float32)
         frames = [
@@ -185,6 +192,21 @@ class ModelRestorer:
         ]  # fmt: skip
         out = torch.stack(frames)
         return out[:, :1] if rgb is None else out  # reconstruction: the grey frame (three equal channels)
+
+
+    def _int8_model(self, spikes: torch.Tensor, threshold: float | None) -> torch.nn.Module:
+        """The int8 fast model for this θ, calibrated on (up to two of) this call's windows the first time."""
+        from spikegen_core.models.window_cnn_int8 import quantize_fast_model
+        from spikegen_core.spikes.camera import DEFAULT_THRESHOLD
+
+        theta = float(threshold if threshold is not None else DEFAULT_THRESHOLD)
+        if theta not in self._int8:
+            try:
+                self._int8[theta] = quantize_fast_model(self.model, spikes[:2], theta)
+            except (ImportError, RuntimeError, AttributeError) as exc:  # a torch without the int8 CPU kernels
+                warnings.warn(f"int8 fast model unavailable in this torch ({exc}); running it in float32", stacklevel=2)
+                self._int8[theta] = self.model
+        return self._int8[theta]
 
 
 class DemosaicRestorer:
@@ -229,10 +251,10 @@ class DemosaicRestorer:
 
 def make_restorer(
     name: str = "tfp", *, checkpoint: str | Path | None = None, threshold: float = 2.0, window: int | None = None,
-    device: str = "cpu",
+    device: str = "cpu", int8: bool = False,
 ) -> Restorer:
     """``"tfp"``, ``"tfp_adaptive"``, ``"model"`` (the shipped tiny checkpoint unless ``checkpoint`` names another) or
-    ``"fast"`` (the one-pass fast model; default checkpoint: the shipped ``fast``).
+    ``"fast"`` (the one-pass fast model; default checkpoint: the shipped ``fast``; ``int8``: its int8 copy on CPU).
 
     ``window``: TFP's central window (``tfp``) or the short window (``tfp_adaptive``); None = the whole window.
     """
@@ -243,5 +265,5 @@ def make_restorer(
     if name in ("model", "spikegen"):
         return ModelRestorer(checkpoint, device=device, threshold=threshold).load()
     if name == "fast":
-        return ModelRestorer(checkpoint, device=device, threshold=threshold, fast=True).load()
+        return ModelRestorer(checkpoint, device=device, threshold=threshold, fast=True, int8=int8).load()
     raise InputMismatchError(f"unknown restorer {name!r}; use 'tfp', 'tfp_adaptive', 'model' or 'fast'")

@@ -480,3 +480,35 @@ def test_shipped_fast_model_beats_tfp_on_natural_images_and_invents_no_texture(s
     assert held["model spikes-only"]["psnr"] > held["TFP"]["psnr"] + 5.0, held
     corr = _pattern_correlations(net)
     assert sum(corr["model"]) > sum(corr["TFP"]) and min(corr["model"]) > 0.9, corr
+
+
+def test_int8_fast_model_keeps_the_reds_score_and_calibrates_per_threshold(shared_data: Path) -> None:
+    """restore-video's int8 fast model on CPU: calibrated on one REDS recording, it restores the other within 0.2 dB
+    of float32 (far above TFP); the restorer calibrates once per θ, and an int8 copy refuses another θ."""
+    from spikegen_core.data.reds import REDS_KEY_FRAME, REDS_THRESHOLD, REDS_WINDOW, reds_recordings
+    from spikegen_core.image import rgb_to_grey
+    from spikegen_core.metrics import psnr
+    from spikegen_core.models.window_cnn_int8 import quantize_fast_model
+    from spikegen_core.spikes.io import read_dat
+    from spikegen_core.train.checkpoint import load_fast_model
+    from spikegen_core.video.restorers import ModelRestorer
+
+    (_, dat_a, _), (_, dat_b, gt_b) = reds_recordings(shared_data / "spike" / "reds_synthetic")[:2]
+    target = rgb_to_grey(load_image(gt_b), "reds")
+    size = target.shape[-2:]
+    window_a, window_b = (read_dat(d, *size).window(REDS_KEY_FRAME, REDS_WINDOW).spikes[None] for d in (dat_a, dat_b))
+    net, _ = load_fast_model()
+    theta = torch.tensor([REDS_THRESHOLD])
+    int8 = quantize_fast_model(net, window_a, REDS_THRESHOLD)
+    with torch.no_grad():
+        full = float(psnr(net(window_b, theta).clamp(0, 1)[0, 0], target))
+        quantized = float(psnr(int8(window_b, theta).clamp(0, 1)[0, 0], target))
+    base = float(psnr(tfp(window_b[0], threshold=REDS_THRESHOLD).clamp(0, 1), target))
+    assert full - 0.2 < quantized and quantized > base + 6.0, (full, quantized, base)  # measured 30.40 / 30.36 / 23
+    with pytest.raises(ValueError, match="calibrated for θ = 1.67"):
+        int8(window_b, torch.tensor([2.0]))
+    restorer = ModelRestorer(fast=True, int8=True)
+    small = window_b[:, :, :48, :64]
+    restorer(small, threshold=1.67), restorer(small, threshold=1.67), restorer(small, threshold=3.0)
+    assert sorted(restorer._int8) == [1.67, 3.0]
+    assert not ModelRestorer(fast=True, int8=True, device="meta").int8  # int8 is for CPU only
