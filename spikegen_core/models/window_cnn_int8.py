@@ -17,6 +17,9 @@ from torch import nn
 
 from spikegen_core.models.temporal import WindowCNN
 
+CALIBRATION_CROP = (160, 256)
+"""Height and width of the central region of each calibration window whose activations set the int8 ranges."""
+
 
 class _Trunk(nn.Module):
     """The WindowCNN's trunk as a module of its own (what FX traces and quantizes)."""
@@ -47,13 +50,17 @@ class Int8WindowCNN(nn.Module):
 @torch.no_grad()
 def quantize_fast_model(net: WindowCNN, calibration: torch.Tensor, threshold: float) -> Int8WindowCNN:
     """``net`` in int8 for θ = ``threshold``, its activation ranges observed on ``calibration``: spike windows
-    ``(B, T, H, W)`` (a few frames of the stream to restore are enough). CPU only."""
+    ``(B, T, H, W)`` (a few frames of the stream to restore are enough; each is observed in its central
+    ``CALIBRATION_CROP`` pixels, which keeps calibration to about a second). CPU only."""
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     net = copy.deepcopy(net).cpu().eval()
     theta = torch.full((1,), float(threshold))
-    xs = [net.inputs(calibration[i : i + 1].cpu(), theta) for i in range(len(calibration))]
+    h, w = (min(n, c) for n, c in zip(calibration.shape[-2:], CALIBRATION_CROP, strict=True))
+    top, left = (calibration.shape[-2] - h) // 2, (calibration.shape[-1] - w) // 2
+    crop = calibration[..., top : top + h, left : left + w].cpu()
+    xs = [net.inputs(crop[i : i + 1], theta) for i in range(len(crop))]
     torch.backends.quantized.engine = "x86"
     # torch flags torch.ao for removal; its replacement (torchao pt2e) runs int8 kernels only through torch.compile,
     # which needs a C compiler at run time. The restorer falls back to float32 once torch drops these kernels.
