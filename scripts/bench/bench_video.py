@@ -217,18 +217,20 @@ def main() -> None:
     ckpt = args.checkpoint or (SHIPPED if SHIPPED.is_file() else None)
     model = ModelRestorer(ckpt, device=args.device).load() if ckpt else None
     fast = None if args.fast == "none" else ModelRestorer(args.fast, device=args.device, fast=True).load()
-    fast_int8 = None
-    if fast is not None and args.device == "cpu":
-        fast_int8 = ModelRestorer(args.fast, device=args.device, fast=True, int8=True).load()
+    int8 = fast is not None and args.device == "cpu"
+
+    def fast_int8() -> ModelRestorer | None:  # a new one per stream: it calibrates on the first stream it sees
+        return ModelRestorer(args.fast, device=args.device, fast=True, int8=True).load() if int8 else None
+
     with tempfile.TemporaryDirectory() as tmp:
-        sp = speed(args, Path(tmp), model, fast, fast_int8)
+        sp = speed(args, Path(tmp), model, fast, fast_int8())
     commit = commit_hash()  # video.json has always held the short hash, without a -dirty mark
     commit = "uncommitted" if commit == "unknown" else commit.removesuffix("-dirty")[:7]
     result = {
         "commit": commit, "cpu": cpu_model(), "load": os.getloadavg()[0], "threads": args.threads,
         "model": str(ckpt) if ckpt else "no checkpoint yet: TFP restorers only",
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"},
-        "speed": sp, "quality": quality(args, model, fast, fast_int8),
+        "speed": sp, "quality": quality(args, model, fast, fast_int8()),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "video.json").write_text(json.dumps(result, indent=1))
