@@ -665,7 +665,7 @@ def read_npz(
         )
     pattern, gains = _checked_cfa(path, cfa or stored_cfa[0], cfa_gains or stored_cfa[1])
     return SpikeStream(
-        torch.from_numpy(window.astype(np.uint8, copy=False)),
+        torch.from_numpy(window.astype(np.uint8, copy=not window.flags.writeable)),  # a read-only memory map: copy
         clock_hz=float(clock_hz),
         threshold=threshold,
         source=str(path) + (f"[{key}]" if key else ""),
