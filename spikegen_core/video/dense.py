@@ -136,6 +136,12 @@ def restore_video(
                          str(mp4_path) if mp4_path else None, str(frames_dir) if frames_dir else None)
 
 
+INT8_MIN_PIXEL_FRAMES = 6_000_000
+"""restore-video's ``--int8 auto`` threshold (output frames × pixels). The first calibration costs a few seconds
+(FX tracing included): on 2 threads, 20 frames of 250×400 took 8.0 s in int8 against 6.5 s in float32 and 40 frames
+11.6 s against 12.4 s, so int8 pays from about 30 such frames; auto asks for twice that."""
+
+
 def restore_video_command(
     spikes: tyro.conf.Positional[Path],
     out: Path = Path("outputs/video"),
@@ -161,7 +167,7 @@ def restore_video_command(
     device: str = "cpu",
     cfa: Literal["RGGB", "BGGR", "GRBG", "GBRG"] | None = None,
     rgb_response: str = "srgb",
-    int8: bool = True,
+    int8: Literal["auto", "on", "off"] = "auto",
 ) -> None:
     """Turn a long spike stream into a high-frame-rate video (MP4 and/or PNG frames).
 
@@ -196,8 +202,9 @@ def restore_video_command(
             streams give colour video: the TFP restorers per filter site, then demosaicing.
         rgb_response: the encoding of the output frames: srgb (as RGB cameras and video players expect), linear
             (the spikes' intensity as is), or gamma:G.
-        int8: on CPU, run the fast model in int8, calibrated on the first batch for the stream's θ (faster,
-            slightly less exact; benchmarks/video.md measures both); --no-int8 runs it in float32.
+        int8: the fast model on CPU in int8, calibrated on the first batch for the stream's θ (faster per frame,
+            slightly less exact; benchmarks/video.md measures both): on, off (float32), or auto (on when the
+            video is long enough to repay the calibration).
     """
     response = radiometry.from_text(rgb_response)
     src = SpikeSource.open(spikes, height=height, width=width, axes=axes, key=key, clock_hz=clock_hz,
@@ -206,8 +213,10 @@ def restore_video_command(
     pattern = cfa or src.cfa
     if restorer == "auto":  # colour: demosaiced TFP (the models per filter site are unmeasured / below it)
         restorer = "tfp" if pattern else "fast"
+    out_frames = len(window_centres(src.num_frames, window, clock_hz=src.clock_hz, fps=fps, start=start, stop=stop))
+    use_int8 = int8 == "on" or (int8 == "auto" and out_frames * src.height * src.width >= INT8_MIN_PIXEL_FRAMES)
     rest = make_restorer(restorer, checkpoint=checkpoint, threshold=theta, device=device,
-                         window=short_window if restorer == "tfp_adaptive" else None, int8=int8)
+                         window=short_window if restorer == "tfp_adaptive" else None, int8=use_int8)
     if pattern:
         # The grey model restores each filter site's plane on its own (benchmarks/cfa_restore.md: +2.5 dB over the
         # whole mosaic as if grey); TFP is per pixel either way.

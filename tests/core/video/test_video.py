@@ -149,6 +149,21 @@ def test_restore_video_command_on_npz(tmp_path, capsys):
     assert "10 frames" in capsys.readouterr().out
 
 
+def test_restore_video_int8_auto_only_for_videos_that_repay_the_calibration(tmp_path, monkeypatch):
+    """--int8 auto: float32 for a short clip, int8 once output frames × pixels reach the threshold; on/off force it."""
+    import spikegen_core.video.dense as dense
+
+    spikes = (torch.rand(120, 16, 24) < 0.4).to(torch.uint8).numpy()
+    np.save(tmp_path / "rec.npy", spikes)
+    used = []
+    monkeypatch.setattr(dense, "make_restorer", lambda *a, **k: used.append(k["int8"]) or TFPRestorer(2.0))
+    for int8 in ("auto", "on", "off"):
+        restore_video_command(tmp_path / "rec.npy", out=tmp_path / "o", fps=2000, window=21, int8=int8, mp4=False)
+    monkeypatch.setattr(dense, "INT8_MIN_PIXEL_FRAMES", 10 * 16 * 24)  # 10 output frames of 16×24
+    restore_video_command(tmp_path / "rec.npy", out=tmp_path / "o", fps=2000, window=21, mp4=False)
+    assert used == [False, True, False, True]
+
+
 def test_adaptive_tfp_flickers_less_than_short_tfp(seq):
     src = SpikeSource.from_stream(seq.spikes)
     centres = window_centres(src.num_frames, 161, fps=1000)
