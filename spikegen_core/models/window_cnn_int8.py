@@ -51,7 +51,8 @@ class Int8WindowCNN(nn.Module):
 def quantize_fast_model(net: WindowCNN, calibration: torch.Tensor, threshold: float) -> Int8WindowCNN:
     """``net`` in int8 for θ = ``threshold``, its activation ranges observed on ``calibration``: spike windows
     ``(B, T, H, W)`` (a few frames of the stream to restore are enough; each is observed in its central
-    ``CALIBRATION_CROP`` pixels, which keeps calibration to a second or two). CPU only."""
+    ``CALIBRATION_CROP`` pixels: about 1.5 s for two windows once torch's quantization modules are loaded). CPU
+    only."""
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
