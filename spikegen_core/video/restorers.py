@@ -193,7 +193,6 @@ class ModelRestorer:
         out = torch.stack(frames)
         return out[:, :1] if rgb is None else out  # reconstruction: the grey frame (three equal channels)
 
-
     def _int8_model(self, spikes: torch.Tensor, threshold: float | None) -> torch.nn.Module:
         """The int8 fast model for this θ, calibrated on (up to two of) this call's windows the first time."""
         from spikegen_core.models.window_cnn_int8 import quantize_fast_model

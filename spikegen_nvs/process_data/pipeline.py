@@ -404,7 +404,7 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
         raise InputMismatchError(f"--checkpoint {cfg.checkpoint} is for --dense model or fast, not tfp; drop one")
     method = cfg.dense if cfg.dense != "auto" else "model" if cfg.checkpoint is not None else "fast"
     auto_fast = restorer is None and cfg.dense == "auto" and method == "fast"  # colour captures: TFP instead
-    if restorer is None and method != "tfp":  # loaded (and a bad checkpoint named) before any work
+    if restorer is None and method != "tfp" and not auto_fast:  # a named model loads (a bad one fails) before any work
         restorer = restorer_from_checkpoint(cfg.checkpoint, cfg.threshold, cfg.gain, fast=method == "fast")
 
     if cfg.eval_every == 1:
@@ -415,8 +415,8 @@ def process(cfg: ProcessDataConfig, restorer: Restorer | None = None, *, quiet: 
     t0 = time.perf_counter()
     kind = _detect_kind(cfg)
     cfa, cfa_gains = _capture_cfa(cfg, kind)
-    if cfa and auto_fast:
-        restorer = None
+    if auto_fast and not cfa:  # the shipped fast model, only once the capture is known to be grey
+        restorer = restorer_from_checkpoint(None, cfg.threshold, cfg.gain, fast=True)
     if cfa and restorer is not None:
         raise InputMismatchError(f"{cfg.data}: the core models restore grey spike streams, this capture is colour "
                                  f"({cfa}); pass --dense tfp (or auto) for demosaiced TFP frames")
