@@ -46,7 +46,7 @@ from bench_core_natural import DEFAULT_DATA, frame_seconds, reds_inputs, score  
 from spikegen_core.data.reds import REDS_THRESHOLD  # noqa: E402
 from spikegen_core.models.temporal import WindowCNN  # noqa: E402
 from spikegen_core.spikes.camera import to_grey  # noqa: E402
-from spikegen_core.train.checkpoint import load_model, read_meta  # noqa: E402
+from spikegen_core.train.checkpoint import load_fast_model, load_model, read_meta  # noqa: E402
 from spikegen_core.train.config import FINETUNE_PRESETS, with_overrides  # noqa: E402
 from spikegen_core.train.data import batch_stream  # noqa: E402
 from spikegen_core.train.distributed import setup, teardown  # noqa: E402
@@ -71,14 +71,24 @@ class LightObjective(nn.Module):
         }
 
 
-def train(out: Path, steps: int, lr: float) -> None:
+def train(out: Path, steps: int, lr: float, init: str | None = None, motion_max: float | None = None,
+          seed: int | None = None, collage: float | None = None) -> None:
+    """``init``: start from a fast-model checkpoint or training folder (its newest EMA) instead of from scratch;
+    ``motion_max``: the camera-motion scale's upper bound (the natural stream's 1 unless given); ``seed``: the
+    stream's seed (a continuation draws other batches than the run it starts from); ``collage``: the fraction of
+    photo-collage canvases (``data.natural.collage_canvas``; none unless given)."""
+    extra = {"motion_range": None if motion_max is None else (0.0, motion_max), "seed": seed, "collage_fraction": collage,
+             "init": init}  # fmt: skip
+    extra = {k: v for k, v in extra.items() if v is not None}
     cfg = with_overrides(FINETUNE_PRESETS["natural"], out_dir=out, steps=steps, lr=lr, warmup_steps=100,
-                         ckpt_every=250, resume=True, threads=1)  # fmt: skip
+                         ckpt_every=250, resume=True, threads=1, **extra)  # fmt: skip
     torch.set_num_threads(1)
     rt = setup(cfg.device)
     try:
         torch.manual_seed(cfg.seed)
         net = WindowCNN(FRAMES, WIDTH, BLOCKS)
+        if init is not None:  # a resumed run loads its own last slot over these in run_stage
+            net.load_state_dict(load_fast_model(init)[0].state_dict())
         data = batch_stream(cfg, seed=cfg.seed * 1000 + 7 + rt.rank)  # the natural fine-tuning stream itself
 
         def meta() -> dict:
@@ -222,6 +232,10 @@ def main() -> None:
     t.add_argument("--out", type=Path, required=True)
     t.add_argument("--steps", type=int, default=40_000)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--init", help="fast-model checkpoint or training folder to continue from (default: scratch)")
+    t.add_argument("--motion-max", type=float, help="upper bound of the camera-motion scale (default: the stream's 1)")
+    t.add_argument("--seed", type=int, help="batch-stream seed (default: the natural preset's)")
+    t.add_argument("--collage", type=float, help="fraction of photo-collage canvases in the stream (default: none)")
     e = sub.add_parser("eval", help="score the light net's newest EMA beside SpikeGen's")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--spikegen", nargs="*", default=[], metavar="LABEL=PATH",
@@ -232,7 +246,7 @@ def main() -> None:
     e.add_argument("--bench", type=Path, default=REPO / "benchmarks" / "core_sidebyside")
     args = p.parse_args()
     if args.cmd == "train":
-        train(args.out, args.steps, args.lr)
+        train(args.out, args.steps, args.lr, args.init, args.motion_max, args.seed, args.collage)
     else:
         evaluate(args)
 

@@ -29,7 +29,15 @@ from spikegen_core.data.textures import random_texture
 from spikegen_core.image import load_image
 from spikegen_core.spikes.camera import CameraModel
 
-__all__ = ["HELD_OUT_PHOTOS", "TRAIN_PHOTOS", "natural_canvas", "natural_sample", "photo", "training_photos"]
+__all__ = [
+    "HELD_OUT_PHOTOS",
+    "TRAIN_PHOTOS",
+    "collage_canvas",
+    "natural_canvas",
+    "natural_sample",
+    "photo",
+    "training_photos",
+]
 
 TRAIN_PHOTOS: dict[str, str] = {
     "astronaut": "public domain (NASA)",
@@ -81,12 +89,21 @@ def training_photos(shared: str | None = None) -> tuple[torch.Tensor, ...]:
 
 
 def natural_canvas(
-    generator: torch.Generator, hw: tuple[int, int], *, texture_fraction: float = 0.2, shared: str | None = None
+    generator: torch.Generator,
+    hw: tuple[int, int],
+    *,
+    texture_fraction: float = 0.2,
+    collage_fraction: float = 0.0,
+    shared: str | None = None,
 ) -> torch.Tensor:
     """A (3, H, W) canvas: a random crop of a training photograph at a random scale (1–3 photo pixels per
     canvas pixel, antialiased), flipped/rotated at random and exposed at a random gain; or a procedural
-    texture with probability ``texture_fraction``."""
+    texture with probability ``texture_fraction``; or, with probability ``collage_fraction``, a
+    :func:`collage_canvas`."""
     g = generator
+    # drawn only when asked for, so a stream without collages is the one earlier runs trained on
+    if collage_fraction > 0 and float(torch.rand((), generator=g)) < collage_fraction:
+        return collage_canvas(g, hw, shared=shared)
     if float(torch.rand((), generator=g)) < texture_fraction:
         return random_texture(*hw, generator=g)
     photos = training_photos(shared)
@@ -111,6 +128,54 @@ def natural_canvas(
     return (crop * gain).clamp(0, 1).contiguous()
 
 
+def _draw(g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=g))
+
+
+def leaf_radius(g: torch.Generator, r_min: float, r_max: float) -> float:
+    """One radius from p(r) ∝ r⁻³ on [r_min, r_max] (inverse CDF): the dead-leaves law, scale-invariant."""
+    a, b = r_min**-2, r_max**-2
+    return (a - _draw(g) * (a - b)) ** -0.5
+
+
+def collage_canvas(generator: torch.Generator, hw: tuple[int, int], *, shared: str | None = None) -> torch.Tensor:
+    """A dead-leaves collage (3, H, W): discs and rotated rectangles with power-law sizes (p(r) ∝ r⁻³, the
+    scale-invariant occlusion statistics of natural scenes) painted over each other, each showing its part of one
+    of three photograph crops (:func:`natural_canvas`) or, sometimes, a procedural texture, at its own gain.
+
+    Why: a dozen photographs give a few dozen kinds of texture; their collages give the occluding edges between
+    unrelated surfaces, at every scale and direction, that street and room scenes are made of."""
+    g = generator
+    h, w = hw
+    sources = [natural_canvas(g, hw, texture_fraction=0.0, shared=shared) for _ in range(3)]
+    if _draw(g) < 0.3:
+        sources.append(random_texture(h, w, generator=g))
+    img = sources[0].clone()
+    y = torch.arange(h, dtype=torch.float32).view(-1, 1)
+    x = torch.arange(w, dtype=torch.float32).view(1, -1)
+    for _ in range(int(_draw(g, 30, 100))):
+        r = leaf_radius(g, 2.5, 0.5 * max(h, w))
+        cx, cy = _draw(g, -0.1, 1.1) * w, _draw(g, -0.1, 1.1) * h
+        y0, y1 = max(0, int(cy - 1.5 * r) - 1), min(h, int(cy + 1.5 * r) + 2)
+        x0, x1 = max(0, int(cx - 1.5 * r) - 1), min(w, int(cx + 1.5 * r) + 2)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        dx, dy = x[:, x0:x1] - cx, y[y0:y1] - cy
+        if _draw(g) < 0.5:
+            d = torch.sqrt(dx * dx + dy * dy) - r
+        else:
+            t = _draw(g, 0, math.pi)
+            u = (dx * math.cos(t) + dy * math.sin(t)).abs() - r
+            v = (-dx * math.sin(t) + dy * math.cos(t)).abs() - r * _draw(g, 0.2, 1.0)
+            d = torch.maximum(u, v)
+        alpha = (0.5 - d).clamp(0, 1)  # a one-pixel antialiased edge
+        src = sources[int(torch.randint(len(sources), (), generator=g))]
+        gain = _draw(g, 0.6, 1.3)
+        patch = img[:, y0:y1, x0:x1]
+        img[:, y0:y1, x0:x1] = patch * (1 - alpha) + (src[:, y0:y1, x0:x1] * gain).clamp(0, 1) * alpha
+    return img.clamp(0, 1).contiguous()
+
+
 def natural_sample(
     generator: torch.Generator,
     size: int,
@@ -120,11 +185,12 @@ def natural_sample(
     dark_rate: float = 0.0,
     *,
     texture_fraction: float = 0.2,
+    collage_fraction: float = 0.0,
     shared: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """One training sample (the same keys as ``train.data.motion_sample``) from natural-image content."""
     canvas = natural_canvas(generator, _canvas_hw((size, size), motion_scale), texture_fraction=texture_fraction,
-                            shared=shared)  # fmt: skip
+                            collage_fraction=collage_fraction, shared=shared)  # fmt: skip
     camera = CameraModel(threshold=threshold, dark_rate=dark_rate)
     s = make_motion_sample(canvas, size=size, num_spike_frames=num_frames, motion_scale=motion_scale,
                            generator=generator, camera=camera)  # fmt: skip

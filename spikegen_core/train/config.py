@@ -42,6 +42,8 @@ class TrainConfig:
     photographs, the REDS frame without spikes, 20 % textures)."""
     dark_rate_max: float = 0.0
     """Half the samples get dark-current noise, uniform in [0, this] spikes per pixel per tick."""
+    collage_fraction: float = 0.0
+    """With ``data="natural"``: this fraction of the canvases are photo collages (data.natural.collage_canvas)."""
     seed: int = 0
     """Seed of the synthetic data and the initialisation."""
     log_every: int = 25
@@ -108,8 +110,10 @@ class CheckpointFinetuneConfig(TrainConfig):
 class FinetuneConfig(CheckpointFinetuneConfig):
     """Fine-tuning for deblurring (blurred RGB + spikes → sharp) and dense reconstruction (spikes → frame)."""
 
-    task: Literal["deblur", "reconstruct", "both"] = "both"
-    """Which task(s); "both" splits every batch half and half."""
+    task: Literal["deblur", "reconstruct", "both", "rgb-only"] = "both"
+    """Which task(s); "both" splits every batch half and half. "rgb-only": only the RGB-only refiner trains (one
+    is added if the checkpoint has none), on the blurred frames alone (L1 to the sharp frame); every other weight
+    is frozen, so the spike paths stay as they were."""
     deblur_gamma: float = 0.5
     """γ for deblurring samples."""
     reconstruct_gamma: float = 0.5

@@ -49,13 +49,15 @@ def training_batches(
     start: int = 0,
     source: str = "textures",
     dark_rate_max: float = 0.0,
+    collage_fraction: float = 0.0,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Endless stacked batches ``start, start + 1, ...``; different ``seed`` (e.g. per DDP rank) → different data.
 
     Batch ``i`` depends only on ``(seed, i)``, so a resumed run continues the exact stream of an uninterrupted
     one by starting at its step. θ and the motion scale are drawn uniformly per sample from their ranges.
     ``source``: "textures" (procedural) or "natural" (photographs, data.natural; half the samples get dark
-    noise up to ``dark_rate_max``)."""
+    noise up to ``dark_rate_max``; ``collage_fraction`` of the canvases are photo collages,
+    ``data.natural.collage_canvas``)."""
     if source not in ("textures", "natural"):
         raise ValueError(f"unknown training data source {source!r}; choose 'textures' or 'natural'")
     lo, hi = spike_frames
@@ -69,7 +71,7 @@ def training_batches(
             theta, motion = _uniform(g, *threshold_range), _uniform(g, *motion_range)
             if source == "natural":
                 dark = _uniform(g, 0.0, dark_rate_max) if float(torch.rand((), generator=g)) < 0.5 else 0.0
-                samples.append(natural_sample(g, size, t, theta, motion, dark))
+                samples.append(natural_sample(g, size, t, theta, motion, dark, collage_fraction=collage_fraction))
             else:
                 samples.append(motion_sample(g, size, t, theta, motion))
         yield {**{k: torch.stack([s[k] for s in samples]) for k in samples[0]}, "index": torch.tensor(index)}
@@ -119,7 +121,7 @@ def batch_stream(cfg: TrainConfig, seed: int) -> Callable[[int], Iterator[dict[s
         it = training_batches(
             cfg.batch_size, cfg.image_size, cfg.spike_frames, cfg.threshold_range,
             seed=seed, motion_range=cfg.motion_range, start=start, source=cfg.data,
-            dark_rate_max=cfg.dark_rate_max,
+            dark_rate_max=cfg.dark_rate_max, collage_fraction=cfg.collage_fraction,
         )
         return prefetch(it) if cfg.prefetch else it
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import torch
 
-from spikegen_core.data.natural import natural_canvas, natural_sample, training_photos
+from spikegen_core.data.natural import (
+    collage_canvas,
+    leaf_radius,
+    natural_canvas,
+    natural_sample,
+    training_photos,
+)
 from spikegen_core.data.reds import REDS_THRESHOLD, calibrate_threshold, reds_recordings
 from spikegen_core.data.textures import random_texture
 from spikegen_core.models import SpikeGen, preset
@@ -39,6 +45,21 @@ def test_natural_canvases_have_photo_statistics() -> None:
     assert slope > _spectral_slope(textures) + 0.2
     assert min(float(p.std()) for p in photos) > 0.01  # no flat crops
     assert all(0.0 <= float(p.min()) and float(p.max()) <= 1.0 for p in photos)
+
+
+def test_collages_follow_the_dead_leaves_law_and_keep_photo_statistics() -> None:
+    g = torch.Generator().manual_seed(2)
+    radii = torch.tensor([leaf_radius(g, 2.5, 32.0) for _ in range(4000)])
+    assert 2.5 <= float(radii.min()) and float(radii.max()) <= 32.0
+    # p(r) ∝ r⁻³: P(r < 2 r_min) = (1 − 1/4) / (1 − (r_min / r_max)²) = 0.755
+    assert abs(float((radii < 5.0).float().mean()) - 0.755) < 0.025
+    g = torch.Generator().manual_seed(1)
+    collages = [collage_canvas(g, (64, 64)) for _ in range(24)]
+    # measured −2.73, as the photographs they are cut from (natural images: about −2)
+    assert -3.0 < _spectral_slope(collages) < -2.0
+    assert all(0.0 <= float(c.min()) and float(c.max()) <= 1.0 and float(c.std()) > 0.01 for c in collages)
+    again = collage_canvas(torch.Generator().manual_seed(1), (64, 64))
+    assert torch.equal(again, collages[0])  # a resumed run redraws the same batches
 
 
 def test_simulated_spike_rates_match_intensity_over_theta() -> None:
