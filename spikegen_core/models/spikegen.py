@@ -100,6 +100,11 @@ class ModelConfig:
     (needs ``temporal_scales``)."""
     refiner_blocks: int = 1
     """Residual blocks per level of the U-Net refiner."""
+    rgb_only_refiner_width: int = 0
+    """Channels of a second small refiner (refiner.py, ``refiner_depth`` convolutions) applied only when there are
+    no spikes (0: none). Modality dropout's RGB-only case shares the refiner with every spike case and came out
+    below its own input; this one is trained alone on it (``spikegen finetune --task rgb-only``), so the spike
+    paths are untouched."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -162,7 +167,17 @@ class SpikeGen(nn.Module):
             )
         elif config.refiner_width:
             self.refiner = FidelityRefiner(config.refiner_width, config.refiner_depth)
+        self.rgb_only_refiner: FidelityRefiner | None = None
+        if config.rgb_only_refiner_width:
+            self.rgb_only_refiner = FidelityRefiner(config.rgb_only_refiner_width, config.refiner_depth)
         self._features: tuple | None = None  # (spikes, threshold, features) of the last condition() call
+
+    def add_rgb_only_refiner(self, width: int = 32) -> FidelityRefiner:
+        """Give a model without one an RGB-only refiner (its last layer zero: the output is unchanged until trained)."""
+        if self.rgb_only_refiner is None:
+            self.config.rgb_only_refiner_width = int(width)
+            self.rgb_only_refiner = FidelityRefiner(self.config.rgb_only_refiner_width, self.config.refiner_depth)
+        return self.rgb_only_refiner
 
     @property
     def stride(self) -> int:
@@ -292,8 +307,19 @@ class SpikeGen(nn.Module):
     ) -> torch.Tensor:
         """VAE decode, then the refiner guided by the RGB-slot input and the spikes (zeros for an absent
         modality): the small refiner sees the central and whole-window spike rates and TFI, the U-Net the
-        multi-scale temporal features."""
-        image = self.vae.decode(latents)
+        multi-scale temporal features. Without spikes, the RGB-only refiner (if any) corrects the result."""
+        image = self._refine(self.vae.decode(latents), rgb, spikes, threshold)
+        if spikes is None and rgb is not None and self.rgb_only_refiner is not None:
+            image = self.rgb_only_refiner(image, self.refiner_guide(image, rgb, None))
+        return image
+
+    def _refine(
+        self,
+        image: torch.Tensor,
+        rgb: torch.Tensor | None,
+        spikes: torch.Tensor | None,
+        threshold: torch.Tensor | float | None,
+    ) -> torch.Tensor:
         if self.refiner is None:
             return image
         if isinstance(self.refiner, DetailRefiner):

@@ -37,11 +37,15 @@ def finetune(cfg: FinetuneConfig) -> Path:
         torch.manual_seed(cfg.seed)
         out = Path(cfg.out_dir)
         model = starting_model(cfg.init, out, cfg.resume)
-        model.config.deblur_gamma = cfg.deblur_gamma
-        model.config.reconstruct_gamma = cfg.reconstruct_gamma
-        model.config.tfp_prior = True
+        if cfg.task == "rgb-only":  # the model as it is, frozen, with a trainable RGB-only refiner
+            model.requires_grad_(False)
+            model.add_rgb_only_refiner().requires_grad_(True)
+        else:
+            model.config.deblur_gamma = cfg.deblur_gamma
+            model.config.reconstruct_gamma = cfg.reconstruct_gamma
+            model.config.tfp_prior = True
+            set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True)
         model = model.to(rt.device)
-        set_trainable(model, vae_encoder=False, vae_decoder=cfg.train_decoder, fusion=True, refiner=True)
         data = batch_stream(cfg, seed=cfg.seed * 1000 + 7 + rt.rank)
 
         def meta() -> dict:

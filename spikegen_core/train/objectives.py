@@ -112,7 +112,17 @@ class FinetuneObjective(nn.Module):
         gamma = torch.where(is_deblur, self.deblur_gamma, self.reconstruct_gamma).float()
         return rgb, gamma, target
 
+    def rgb_only_refiner_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Task "rgb-only": the frozen model's RGB-only restoration, then the RGB-only refiner; L1 to the sharp frame."""
+        rgb, theta = batch["blurred"], batch.get("threshold")
+        with torch.no_grad():  # nothing before the RGB-only refiner trains
+            cond, grid = self.model.condition(rgb, None, torch.zeros(rgb.shape[0], device=rgb.device), theta)
+            mean = self.model.mean_latent(cond, grid)
+        return {"rgb_only_l1": F.l1_loss(self.model.decode(mean, rgb, None, threshold=theta), batch["sharp"])}
+
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.task == "rgb-only":
+            return self.rgb_only_refiner_terms(batch)
         spikes = batch["spikes"]
         if self.rgb_only(batch):
             # deblur from the RGB frame alone; the observed spikes still supervise through the spike loss
