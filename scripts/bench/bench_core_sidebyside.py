@@ -138,6 +138,7 @@ def spikegen_row(label: str, path: str, reds: list, count: int) -> dict[str, Any
         read_meta(init).get("made_from", {}) if init not in (None, "None") else {}
     )
     before = (made.get("base_cpu_s") or 0) + (made.get("window_cnn_cpu_s") or 0)
+    before += (made.get("rgb_only_refiner") or {}).get("cpu_s") or 0  # its RGB-only stage, trained after
     return {"label": label, "path": path, "step": meta.get("step"), "cpu_h": round(meta.get("cpu_s", 0) / 3600, 2),
             "cpu_h_before": round(before / 3600, 2), "parameters": sum(p.numel() for p in model.parameters()),
             "reds_psnr": sum(a for a, _ in reds_scores) / len(reds), "reds_ssim": sum(b for _, b in reds_scores) / len(reds),
