@@ -200,8 +200,9 @@ def main() -> None:
     for label in args.fast:  # the one-pass fast model(s) (`--fast`)
         net, meta = load_fast_model(label)
         preds = [restore_tensors(net, s, None, threshold=theta)[0] for _, s, _, _ in reds]
+        cpu_s = meta.get("cpu_s_total", meta.get("cpu_s"))  # a continuation records the runs before it in the total
         rows.append(mean_rows(f"fast model: {label}", [score(pr, g) for pr, (_, _, g, _) in zip(preds, reds, strict=True)],
-                              step=meta.get("step"), cpu_h=round(meta["cpu_s"] / 3600, 2) if meta.get("cpu_s") else None,
+                              step=meta.get("step"), cpu_h=round(cpu_s / 3600, 2) if cpu_s else None,
                               parameters=sum(q.numel() for q in net.parameters())))  # fmt: skip
         fast_timing += [{"method": f"fast model: {label}", **fast_path_timing(net, reds[0][1], n)} for n in (1, 2)]
         deblur[f"fast model: {label}"] = summarise(evaluate_held_out_natural(net, count=args.count))
