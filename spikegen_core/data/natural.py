@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from spikegen_core.data.pairs import _canvas_hw, make_motion_sample
-from spikegen_core.data.textures import random_texture
+from spikegen_core.data.textures import _uniform, random_texture
 from spikegen_core.image import load_image
 from spikegen_core.spikes.camera import CameraModel
 
@@ -128,14 +128,10 @@ def natural_canvas(
     return (crop * gain).clamp(0, 1).contiguous()
 
 
-def _draw(g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
-    return lo + (hi - lo) * float(torch.rand((), generator=g))
-
-
 def leaf_radius(g: torch.Generator, r_min: float, r_max: float) -> float:
     """One radius from p(r) ∝ r⁻³ on [r_min, r_max] (inverse CDF): the dead-leaves law, scale-invariant."""
     a, b = r_min**-2, r_max**-2
-    return (a - _draw(g) * (a - b)) ** -0.5
+    return (a - _uniform(g) * (a - b)) ** -0.5
 
 
 def collage_canvas(generator: torch.Generator, hw: tuple[int, int], *, shared: str | None = None) -> torch.Tensor:
@@ -148,29 +144,29 @@ def collage_canvas(generator: torch.Generator, hw: tuple[int, int], *, shared: s
     g = generator
     h, w = hw
     sources = [natural_canvas(g, hw, texture_fraction=0.0, shared=shared) for _ in range(3)]
-    if _draw(g) < 0.3:
+    if _uniform(g) < 0.3:
         sources.append(random_texture(h, w, generator=g))
     img = sources[0].clone()
     y = torch.arange(h, dtype=torch.float32).view(-1, 1)
     x = torch.arange(w, dtype=torch.float32).view(1, -1)
-    for _ in range(int(_draw(g, 30, 100))):
+    for _ in range(int(_uniform(g, 30, 100))):
         r = leaf_radius(g, 2.5, 0.5 * max(h, w))
-        cx, cy = _draw(g, -0.1, 1.1) * w, _draw(g, -0.1, 1.1) * h
+        cx, cy = _uniform(g, -0.1, 1.1) * w, _uniform(g, -0.1, 1.1) * h
         y0, y1 = max(0, int(cy - 1.5 * r) - 1), min(h, int(cy + 1.5 * r) + 2)
         x0, x1 = max(0, int(cx - 1.5 * r) - 1), min(w, int(cx + 1.5 * r) + 2)
         if y0 >= y1 or x0 >= x1:
             continue
         dx, dy = x[:, x0:x1] - cx, y[y0:y1] - cy
-        if _draw(g) < 0.5:
+        if _uniform(g) < 0.5:
             d = torch.sqrt(dx * dx + dy * dy) - r
         else:
-            t = _draw(g, 0, math.pi)
+            t = _uniform(g, 0, math.pi)
             u = (dx * math.cos(t) + dy * math.sin(t)).abs() - r
-            v = (-dx * math.sin(t) + dy * math.cos(t)).abs() - r * _draw(g, 0.2, 1.0)
+            v = (-dx * math.sin(t) + dy * math.cos(t)).abs() - r * _uniform(g, 0.2, 1.0)
             d = torch.maximum(u, v)
         alpha = (0.5 - d).clamp(0, 1)  # a one-pixel antialiased edge
         src = sources[int(torch.randint(len(sources), (), generator=g))]
-        gain = _draw(g, 0.6, 1.3)
+        gain = _uniform(g, 0.6, 1.3)
         patch = img[:, y0:y1, x0:x1]
         img[:, y0:y1, x0:x1] = patch * (1 - alpha) + (src[:, y0:y1, x0:x1] * gain).clamp(0, 1) * alpha
     return img.clamp(0, 1).contiguous()

@@ -16,6 +16,7 @@ import torch
 
 from spikegen_core.data.natural import natural_sample
 from spikegen_core.data.pairs import make_motion_sample
+from spikegen_core.data.textures import _uniform
 from spikegen_core.train.config import TrainConfig
 
 
@@ -28,10 +29,6 @@ def motion_sample(
         generator=generator,
     )
     return s.training_item()
-
-
-def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * float(torch.rand((), generator=g))
 
 
 def batch_seed(seed: int, index: int) -> int:
