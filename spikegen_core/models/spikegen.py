@@ -169,7 +169,7 @@ class SpikeGen(nn.Module):
             self.refiner = FidelityRefiner(config.refiner_width, config.refiner_depth)
         self.rgb_only_refiner: FidelityRefiner | None = None
         if config.rgb_only_refiner_width:
-            self.rgb_only_refiner = FidelityRefiner(config.rgb_only_refiner_width, config.refiner_depth)
+            self.add_rgb_only_refiner(config.rgb_only_refiner_width)
         self._features: tuple | None = None  # (spikes, threshold, features) of the last condition() call
 
     def add_rgb_only_refiner(self, width: int = 32) -> FidelityRefiner:
